@@ -1,0 +1,49 @@
+/**
+ * The one catalogue of domain errors. Every error the API answers with carries one of these codes;
+ * the Fastify error handlers (src/api/error-handler.ts, src/web/error-handler.ts) map them to the
+ * JSON envelope or an error fragment. Add a code here, with its HTTP status, before using it.
+ */
+export const ERROR_CODES = {
+  NOT_FOUND: 404,
+  VALIDATION_ERROR: 400,
+  BAD_INPUT: 400,
+  CONFLICT: 409,
+  PAYLOAD_TOO_LARGE: 413,
+  UNSUPPORTED_MEDIA: 415,
+  BAD_ARCHIVE: 400,
+  PATH_OUTSIDE_ROOT: 400,
+  FORBIDDEN_ORIGIN: 403,
+  UNAUTHORIZED: 401,
+  TOO_MANY_PARTS: 413,
+  SCHEMA_VERSION: 500,
+  STORAGE_CORRUPT: 500,
+  UNSUPPORTED_OP: 400,
+  INTERNAL: 500,
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export class AppError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly details?: unknown;
+
+  constructor(code: ErrorCode, message: string, details?: unknown) {
+    super(message);
+    this.name = 'AppError';
+    this.code = code;
+    this.status = ERROR_CODES[code];
+    this.details = details;
+  }
+}
+
+export const notFound = (what: string, id?: string) =>
+  new AppError('NOT_FOUND', id === undefined ? `${what} not found` : `${what} '${id}' not found`);
+export const conflict = (message: string) => new AppError('CONFLICT', message);
+export const validation = (message: string, details?: unknown) =>
+  new AppError('VALIDATION_ERROR', message, details);
+export const badInput = (message: string, details?: unknown) => new AppError('BAD_INPUT', message, details);
+
+export function isAppError(e: unknown): e is AppError {
+  return e instanceof AppError;
+}
