@@ -1,0 +1,141 @@
+import { z } from 'zod';
+import type { GraphBuilder } from '../onnx/builder.ts';
+import { attr } from '../onnx/ir.ts';
+import { constScalar } from '../onnx/ops.ts';
+
+/**
+ * Optimizer updates appended as graph ops after the backward pass, following PyTorch 1.13's
+ * single-tensor implementations (torch/optim/sgd.py, adam.py, adamw.py) operation for operation.
+ * New parameters and new state are plain values the step graph exposes as outputs; the runner
+ * feeds them back as the next step's inputs. State starts at zero, which for SGD's momentum
+ * buffer with dampening 0 gives PyTorch's "first step copies the gradient" exactly.
+ */
+
+export const optimizerSpecSchema = z.discriminatedUnion('kind', [
+  z.object({
+    kind: z.literal('sgd'),
+    momentum: z.number().min(0).default(0),
+    nesterov: z.boolean().default(false),
+    weightDecay: z.number().min(0).default(0),
+  }),
+  z.object({
+    kind: z.enum(['adam', 'adamw']),
+    beta1: z.number().min(0).lt(1).default(0.9),
+    beta2: z.number().min(0).lt(1).default(0.999),
+    eps: z.number().positive().default(1e-8),
+    weightDecay: z.number().min(0).default(0),
+  }),
+]);
+export type OptimizerSpec = z.input<typeof optimizerSpecSchema>;
+
+export interface ParamGrad {
+  param: string;
+  grad: string;
+  dims: number[];
+  /** false for parameters excluded from weight decay (e.g. norms and biases in some recipes). */
+  decay: boolean;
+}
+
+export interface OptimizerState {
+  /** A state value's input name, the parameter it belongs to, and the output holding its next value. */
+  name: string;
+  param: string;
+  out: string;
+  dims: number[];
+}
+
+export interface OptimizerUpdate {
+  /** param input → updated param value */
+  params: Record<string, string>;
+  state: OptimizerState[];
+}
+
+/** Whether the optimizer needs the step count (bias correction) as a graph input. */
+export function needsStep(spec: OptimizerSpec): boolean {
+  return spec.kind !== 'sgd';
+}
+
+/**
+ * Appends the update of every parameter. `lr` is a float scalar input; `step` (Adam/AdamW only)
+ * is the 1-based count of the step being taken, as a float scalar input.
+ */
+export function appendOptimizer(
+  b: GraphBuilder,
+  spec: OptimizerSpec,
+  entries: ParamGrad[],
+  lr: string,
+  step?: string,
+): OptimizerUpdate {
+  const s = optimizerSpecSchema.parse(spec);
+  const negLr = b.op('Neg', [lr]);
+  const update: OptimizerUpdate = { params: {}, state: [] };
+  const stateInput = (e: ParamGrad, kind: string): string => {
+    const name = b.fresh(`${e.param}.${kind}`);
+    b.input(name, 'float32', e.dims);
+    return name;
+  };
+
+  if (s.kind === 'sgd') {
+    const wd = s.weightDecay > 0 ? constScalar(b, s.weightDecay) : '';
+    const mom = s.momentum > 0 ? constScalar(b, s.momentum) : '';
+    for (const e of entries) {
+      // d_p = g + wd·p
+      let dp = wd && e.decay ? b.op('Add', [e.grad, b.op('Mul', [e.param, wd])]) : e.grad;
+      if (mom) {
+        // buf = momentum·buf + d_p (dampening 0); d_p = nesterov ? d_p + momentum·buf : buf
+        const buf = stateInput(e, 'momentum_buffer');
+        const bufOut = b.op('Add', [b.op('Mul', [buf, mom]), dp]);
+        update.state.push({ name: buf, param: e.param, out: bufOut, dims: e.dims });
+        dp = s.nesterov ? b.op('Add', [dp, b.op('Mul', [bufOut, mom])]) : bufOut;
+      }
+      // p = p − lr·d_p
+      update.params[e.param] = b.op('Add', [e.param, b.op('Mul', [dp, negLr])]);
+    }
+    return update;
+  }
+
+  if (!step) throw new Error(`${s.kind}: the step count input is required for bias correction`);
+  const beta1 = constScalar(b, s.beta1);
+  const beta2 = constScalar(b, s.beta2);
+  const oneMinusBeta1 = constScalar(b, 1 - s.beta1);
+  const oneMinusBeta2 = constScalar(b, 1 - s.beta2);
+  const one = constScalar(b, 1);
+  const eps = constScalar(b, s.eps);
+  const wd = s.weightDecay > 0 ? constScalar(b, s.weightDecay) : '';
+  // step_size = lr / (1 − β1^t);  bias_correction2_sqrt = sqrt(1 − β2^t)
+  const bc1 = b.op('Sub', [one, b.op('Pow', [beta1, step])]);
+  const bc2Sqrt = b.op('Sqrt', [b.op('Sub', [one, b.op('Pow', [beta2, step])])]);
+  const negStepSize = b.op('Neg', [b.op('Div', [lr, bc1])]);
+  // AdamW: p·(1 − lr·wd) before the Adam step
+  const decayFactor = s.kind === 'adamw' && wd ? b.op('Sub', [one, b.op('Mul', [lr, wd])]) : '';
+
+  for (const e of entries) {
+    // Adam: g = g + wd·p (L2 in the gradient)
+    const g = s.kind === 'adam' && wd && e.decay ? b.op('Add', [e.grad, b.op('Mul', [e.param, wd])]) : e.grad;
+    const p = decayFactor && e.decay ? b.op('Mul', [e.param, decayFactor]) : e.param;
+    const m = stateInput(e, 'exp_avg');
+    const v = stateInput(e, 'exp_avg_sq');
+    // m = β1·m + (1−β1)·g;  v = β2·v + (1−β2)·g²
+    const mOut = b.op('Add', [b.op('Mul', [m, beta1]), b.op('Mul', [g, oneMinusBeta1])]);
+    const vOut = b.op('Add', [b.op('Mul', [v, beta2]), b.op('Mul', [b.op('Mul', [g, g]), oneMinusBeta2])]);
+    update.state.push({ name: m, param: e.param, out: mOut, dims: e.dims }, { name: v, param: e.param, out: vOut, dims: e.dims });
+    // p = p − step_size · m / (sqrt(v)/sqrt(bc2) + eps)
+    const denom = b.op('Add', [b.op('Div', [b.op('Sqrt', [vOut]), bc2Sqrt]), eps]);
+    update.params[e.param] = b.op('Add', [p, b.op('Mul', [b.op('Div', [mOut, denom]), negStepSize])]);
+  }
+  return update;
+}
+
+/**
+ * PyTorch's clip_grad_norm_(max_norm), as ops between backward and the update:
+ *   total = sqrt(Σ‖g‖²);  g ← g · min(max_norm / (total + 1e-6), 1)
+ * Returns the clipped gradients (same order) and the total norm before clipping.
+ */
+export function appendGradClip(b: GraphBuilder, grads: string[], maxNorm: number): { grads: string[]; totalNorm: string } {
+  if (grads.length === 0) throw new Error('clip: no gradients');
+  const squares = grads.map((g) => b.op('ReduceSumSquare', [g], { keepdims: attr.int(0) }));
+  const total = b.op('Sqrt', [squares.length === 1 ? squares[0] : b.op('Sum', squares)]);
+  const coef = b.op('Div', [constScalar(b, maxNorm), b.op('Add', [total, constScalar(b, 1e-6)])]);
+  const clamped = b.op('Min', [coef, constScalar(b, 1)]);
+  return { grads: grads.map((g) => b.op('Mul', [g, clamped])), totalNorm: total };
+}

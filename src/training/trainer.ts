@@ -1,0 +1,160 @@
+import { badInput } from '../core/errors.ts';
+import { allocTyped } from '../onnx/dtypes.ts';
+import { f32, type Model, type TensorData } from '../onnx/ir.ts';
+import {
+  copyTensorData,
+  createSession,
+  type Feeds,
+  type RuntimeTensor,
+  type Session,
+  toRuntimeTensor,
+} from '../runtime/session.ts';
+import { buildEvalGraph, buildTrainingStep, type TrainingStep, type TrainingStepOptions } from './step-graph.ts';
+
+/**
+ * Runs training steps in memory. Parameters, optimizer state and batch-norm statistics live as
+ * runtime handles: each step's outputs become the next step's inputs without a copy into JS.
+ * Only the loss, the logits and (on request) the state are copied out.
+ */
+
+export interface TrainerOptions extends TrainingStepOptions {
+  threads?: number;
+}
+
+export interface TrainerState {
+  params: Record<string, TensorData>;
+  optimizerState: Record<string, TensorData>;
+  bnStats: Record<string, TensorData>;
+  /** Optimizer steps taken so far. */
+  step: number;
+}
+
+export interface StepResult {
+  loss: number;
+  logits: TensorData;
+  /** Global gradient norm before clipping, when clipping is on. */
+  gradNorm?: number;
+}
+
+export class Trainer {
+  readonly graph: TrainingStep;
+  readonly #train: Session;
+  readonly #eval: Session;
+  /** Every value carried from step to step, by its step-graph input name. */
+  #values = new Map<string, RuntimeTensor>();
+  #step = 0;
+
+  private constructor(graph: TrainingStep, train: Session, evalSession: Session, initial: TrainerState) {
+    this.graph = graph;
+    this.#train = train;
+    this.#eval = evalSession;
+    this.setState(initial);
+  }
+
+  static async create(model: Model, opts: TrainerOptions): Promise<Trainer> {
+    const graph = buildTrainingStep(model, opts);
+    const carried = [...Object.keys(graph.params), ...Object.keys(graph.bnStats)];
+    const evalModel = buildEvalGraph(model, {}, { asInputs: carried });
+    const sessionOpts = opts.threads === undefined ? {} : { threads: opts.threads };
+    const [train, evalSession] = await Promise.all([createSession(graph.model, sessionOpts), createSession(evalModel, sessionOpts)]);
+    const init = (name: string) => {
+      const t = model.graph.initializers.get(name);
+      if (!t) throw badInput(`'${name}' is not an initializer of the model`);
+      return t;
+    };
+    const initial: TrainerState = {
+      params: Object.fromEntries(Object.keys(graph.params).map((p) => [p, init(p)])),
+      optimizerState: Object.fromEntries(
+        Object.entries(graph.stateDims).map(([s, dims]) => [s, { dtype: 'float32' as const, dims, data: allocTyped('float32', dims.reduce((a, d) => a * d, 1)) }]),
+      ),
+      bnStats: Object.fromEntries(Object.keys(graph.bnStats).map((s) => [s, init(s)])),
+      step: 0,
+    };
+    return new Trainer(graph, train, evalSession, initial);
+  }
+
+  get stepCount(): number {
+    return this.#step;
+  }
+
+  /** One optimizer step on a batch; `target` as the loss expects (class indices or float targets). */
+  async step(batch: TensorData, target: TensorData, lr: number): Promise<StepResult> {
+    const g = this.graph;
+    const feeds: Feeds = { [g.inputs.batch]: batch, [g.inputs.target]: target, [g.inputs.lr]: f32([], [lr]) };
+    if (g.inputs.step) feeds[g.inputs.step] = f32([], [this.#step + 1]);
+    for (const [name, h] of this.#values) feeds[name] = h;
+    const out = await this.#train.runHandles(feeds);
+    for (const map of [g.params, g.state, g.bnStats]) {
+      for (const [input, output] of Object.entries(map)) this.#values.set(input, out[output]);
+    }
+    this.#step += 1;
+    const result: StepResult = { loss: scalar(out[g.outputs.loss]), logits: copyTensorData(out[g.outputs.logits]) };
+    if (g.outputs.gradNorm) result.gradNorm = scalar(out[g.outputs.gradNorm]);
+    return result;
+  }
+
+  /** Logits for a batch with batch-norm in inference mode (running statistics). */
+  async evaluate(batch: TensorData): Promise<TensorData> {
+    const feeds: Feeds = { [this.graph.inputs.batch]: batch };
+    for (const name of [...Object.keys(this.graph.params), ...Object.keys(this.graph.bnStats)]) {
+      feeds[name] = this.#need(name);
+    }
+    const out = await this.#eval.runHandles(feeds);
+    return copyTensorData(out[this.#eval.outputNames[0]]);
+  }
+
+  /** A copy of everything a checkpoint needs to resume bit-for-bit. */
+  getState(): TrainerState {
+    const pick = (names: string[]) => Object.fromEntries(names.map((n) => [n, copyTensorData(this.#need(n))]));
+    return {
+      params: pick(Object.keys(this.graph.params)),
+      optimizerState: pick(Object.keys(this.graph.state)),
+      bnStats: pick(Object.keys(this.graph.bnStats)),
+      step: this.#step,
+    };
+  }
+
+  /** Replaces the whole state; names and shapes must match this trainer's graph exactly. */
+  setState(s: TrainerState): void {
+    if (!Number.isSafeInteger(s.step) || s.step < 0) throw badInput(`step must be a non-negative integer, got ${s.step}`);
+    const values = new Map<string, RuntimeTensor>();
+    const load = (group: string, expected: Record<string, unknown>, given: Record<string, TensorData>, dimsOf: (n: string) => number[] | undefined) => {
+      const want = Object.keys(expected).sort();
+      const got = Object.keys(given).sort();
+      if (want.join('\n') !== got.join('\n')) {
+        const missing = want.filter((n) => !(n in given));
+        const extra = got.filter((n) => !(n in expected));
+        throw badInput(`${group} do not match the training graph (missing: ${missing.join(', ') || 'none'}; unexpected: ${extra.join(', ') || 'none'})`);
+      }
+      for (const n of want) {
+        const t = given[n];
+        const dims = dimsOf(n);
+        if (t.dtype !== 'float32' || (dims && dims.join(',') !== t.dims.join(','))) {
+          throw badInput(`${group} '${n}' is ${t.dtype}[${t.dims.join(',')}], expected float32[${dims?.join(',')}]`);
+        }
+        // own copy: the caller may reuse its arrays, and handles must not alias each other
+        values.set(n, toRuntimeTensor({ dtype: t.dtype, dims: [...t.dims], data: t.data.slice() }));
+      }
+    };
+    const inputDims = (n: string) => this.graph.model.graph.inputs.find((v) => v.name === n)?.shape?.map(Number);
+    load('params', this.graph.params, s.params, inputDims);
+    load('optimizer state', this.graph.state, s.optimizerState, (n) => this.graph.stateDims[n]);
+    load('batch-norm statistics', this.graph.bnStats, s.bnStats, inputDims);
+    this.#values = values;
+    this.#step = s.step;
+  }
+
+  async release(): Promise<void> {
+    await Promise.all([this.#train.release(), this.#eval.release()]);
+  }
+
+  #need(name: string): RuntimeTensor {
+    const h = this.#values.get(name);
+    if (!h) throw badInput(`no value for '${name}'`);
+    return h;
+  }
+}
+
+function scalar(h: RuntimeTensor): number {
+  return Number(copyTensorData(h).data[0]);
+}

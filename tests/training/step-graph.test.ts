@@ -1,0 +1,110 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { createModel } from '../../src/models/index.ts';
+import { decodeModel } from '../../src/onnx/codec.ts';
+import { f32, i64 } from '../../src/onnx/ir.ts';
+import { createSession } from '../../src/runtime/session.ts';
+import { buildEvalGraph, buildInferenceModel, buildTrainingStep } from '../../src/training/step-graph.ts';
+import { Trainer } from '../../src/training/trainer.ts';
+import { expectClose, FIXTURES, values } from './helpers.ts';
+
+const INTEROP = path.resolve(FIXTURES, '../onnx-interop');
+const expectedSchema = z.object({
+  input: z.object({ shape: z.array(z.number()), data: z.array(z.number()) }),
+  expected_eval_output: z.object({ shape: z.array(z.number()), data: z.array(z.number()) }),
+});
+
+describe('buildTrainingStep', () => {
+  it('exposes every carried value as an input with its next value as an output', () => {
+    const spec = createModel('small_cnn', { numClasses: 3, inputSize: 16 });
+    const before = { nodes: spec.model.graph.nodes.length, inits: spec.model.graph.initializers.size, outputs: spec.model.graph.outputs.length };
+    const step = buildTrainingStep(spec.model, { loss: { kind: 'cross_entropy' }, trainable: spec.params, optimizer: { kind: 'adamw' }, clipGradNorm: 5 });
+    const g = step.model.graph;
+    const inputs = new Set(g.inputs.map((v) => v.name));
+    const outputs = new Set(g.outputs.map((v) => v.name));
+    expect(step.inputs).toEqual({ batch: 'input', target: 'target', lr: 'lr', step: 'step' });
+    for (const v of [step.inputs.target, step.inputs.lr, step.inputs.step ?? '']) expect(inputs.has(v)).toBe(true);
+    for (const v of [step.outputs.loss, step.outputs.logits, step.outputs.gradNorm ?? '']) expect(outputs.has(v)).toBe(true);
+    expect(Object.keys(step.params)).toEqual(spec.params);
+    expect(Object.keys(step.state)).toHaveLength(2 * spec.params.length);
+    expect(Object.keys(step.bnStats).sort()).toEqual([...spec.bnStats].sort());
+    for (const map of [step.params, step.state, step.bnStats]) {
+      for (const [i, o] of Object.entries(map)) {
+        expect(inputs.has(i), i).toBe(true);
+        expect(outputs.has(o), o).toBe(true);
+        expect(g.initializers.has(i), i).toBe(false);
+      }
+    }
+    // the caller's model is left as it was
+    expect(spec.model.graph.nodes.length).toBe(before.nodes);
+    expect(spec.model.graph.initializers.size).toBe(before.inits);
+    expect(spec.model.graph.outputs.length).toBe(before.outputs);
+    expect(spec.model.graph.nodes.some((n) => n.attrs.training_mode)).toBe(false);
+  });
+
+  it('refuses trainable sets it cannot honour', () => {
+    const spec = createModel('small_cnn', { numClasses: 3, inputSize: 16 });
+    const opts = { loss: { kind: 'cross_entropy' as const }, optimizer: { kind: 'sgd' as const } };
+    expect(() => buildTrainingStep(spec.model, { ...opts, trainable: [] })).toThrow(/trainable set is empty/);
+    expect(() => buildTrainingStep(spec.model, { ...opts, trainable: ['nope'] })).toThrow(/'nope' is not an initializer/);
+    expect(() => buildTrainingStep(spec.model, { ...opts, trainable: [spec.head[0], spec.head[0]] })).toThrow(/twice/);
+    expect(() => buildTrainingStep(spec.model, { ...opts, trainable: spec.head, clipGradNorm: 0 })).toThrow(/clipGradNorm must be positive/);
+  });
+});
+
+describe('a model exported by torch.onnx.export in training mode (opset 13)', () => {
+  const bytes = readFileSync(path.join(INTEROP, 'tiny_cnn_train_opset13.onnx'));
+  const fx = expectedSchema.parse(JSON.parse(readFileSync(path.join(INTEROP, 'tiny_cnn_train_opset13.expected.json'), 'utf8')));
+  const input = f32(fx.input.shape, fx.input.data);
+
+  it('evaluates as PyTorch in eval mode', async () => {
+    const session = await createSession(buildEvalGraph(decodeModel(bytes), {}), { threads: 1 });
+    const out = await session.run({ input });
+    await session.release();
+    expectClose(values(out.logits), fx.expected_eval_output.data, 1e-4, 'logits');
+  });
+
+  it('trains: the loss falls over a few SGD steps', async () => {
+    const model = decodeModel(bytes);
+    const trainable = [...model.graph.initializers.keys()].filter((k) => !/running_(mean|var)$/.test(k));
+    const trainer = await Trainer.create(model, { loss: { kind: 'cross_entropy' }, trainable, optimizer: { kind: 'sgd', momentum: 0.9 }, threads: 1 });
+    expect(Object.keys(trainer.graph.bnStats)).toHaveLength(6);
+    const target = i64([2], [0, 2]);
+    const losses: number[] = [];
+    for (let i = 0; i < 8; i++) losses.push((await trainer.step(input, target, 0.05)).loss);
+    expect(losses[7]).toBeLessThan(losses[0] * 0.5);
+    await trainer.release();
+  });
+});
+
+describe('buildInferenceModel', () => {
+  it('bakes the weights, folds batch-norm and outputs the softmax of the evaluation logits', async () => {
+    const spec = createModel('small_cnn', { numClasses: 4, inputSize: 16, seed: 3 });
+    const trainer = await Trainer.create(spec.model, { loss: { kind: 'cross_entropy' }, trainable: spec.params, optimizer: { kind: 'sgd', momentum: 0.9 }, threads: 1 });
+    const x = f32([2, 3, 16, 16], Array.from({ length: 2 * 3 * 16 * 16 }, (_, i) => Math.sin(i * 0.37)));
+    for (let i = 0; i < 3; i++) await trainer.step(x, i64([2], [1, 3]), 0.1);
+    const s = trainer.getState();
+    const logits = values(await trainer.evaluate(x));
+    await trainer.release();
+
+    const inference = buildInferenceModel(spec.model, { ...s.params, ...s.bnStats });
+    const g = inference.graph;
+    expect(g.inputs.map((v) => v.name)).toEqual(['input']);
+    expect(g.outputs.map((v) => v.name)).toEqual(['probabilities']);
+    expect(g.nodes.some((n) => n.opType === 'BatchNormalization')).toBe(false);
+    const session = await createSession(inference, { threads: 1 });
+    const out = await session.run({ input: x });
+    await session.release();
+    const probs = values(out.probabilities);
+    const expected = [0, 1].flatMap((n) => {
+      const row = logits.slice(n * 4, n * 4 + 4);
+      const m = Math.max(...row);
+      const e = row.map((v) => Math.exp(v - m));
+      const z = e.reduce((a, v) => a + v, 0);
+      return e.map((v) => v / z);
+    });
+    expectClose(probs, expected, 1e-5, 'probabilities');
+  });
+});
