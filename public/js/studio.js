@@ -1,0 +1,235 @@
+// AI Studio page glue: the few behaviours htmx attributes cannot express. No framework, no eval
+// (htmx runs with allowEval off), so everything here is wired by data- attributes.
+(function () {
+  'use strict';
+
+  // ---- toasts ---------------------------------------------------------------------------------
+  function toast(title, message, code) {
+    var box = document.getElementById('toasts');
+    if (!box) return;
+    var el = document.createElement('div');
+    el.className = 'toast';
+    el.setAttribute('role', 'alert');
+    el.setAttribute('data-toast', '');
+    var head = document.createElement('div');
+    head.className = 'title';
+    var t = document.createElement('span');
+    t.textContent = title;
+    var close = document.createElement('button');
+    close.type = 'button';
+    close.setAttribute('data-close-toast', '');
+    close.setAttribute('aria-label', 'Dismiss');
+    close.textContent = '×';
+    head.append(t, close);
+    var body = document.createElement('div');
+    body.textContent = message;
+    el.append(head, body);
+    if (code) {
+      var c = document.createElement('div');
+      c.className = 'small faint mono';
+      c.textContent = code;
+      el.append(c);
+    }
+    box.append(el);
+    autoDismiss(el);
+  }
+  function autoDismiss(el) {
+    setTimeout(function () { el.remove(); }, 9000);
+  }
+
+  // ---- tabs -----------------------------------------------------------------------------------
+  function initTabs(root) {
+    root.querySelectorAll('[data-tabs]').forEach(function (tabs) {
+      if (tabs.dataset.tabsReady) return;
+      tabs.dataset.tabsReady = '1';
+      tabs.addEventListener('click', function (e) {
+        var tab = e.target.closest('[data-tab]');
+        if (!tab || !tabs.contains(tab)) return;
+        tabs.querySelectorAll('[data-tab]').forEach(function (t) {
+          t.setAttribute('aria-selected', String(t === tab));
+        });
+        tabs.querySelectorAll('[data-panel]').forEach(function (p) {
+          p.hidden = p.dataset.panel !== tab.dataset.tab;
+        });
+      });
+    });
+  }
+
+  // ---- zip upload with progress ----------------------------------------------------------------
+  function initUpload(root) {
+    root.querySelectorAll('[data-dropzone]').forEach(function (zone) {
+      if (zone.dataset.ready) return;
+      zone.dataset.ready = '1';
+      var input = zone.querySelector('input[type=file]');
+      var name = zone.querySelector('[data-file-name]');
+      var show = function () { name.textContent = input.files && input.files[0] ? input.files[0].name : ''; };
+      input.addEventListener('change', show);
+      zone.addEventListener('dragover', function (e) { e.preventDefault(); zone.classList.add('over'); });
+      zone.addEventListener('dragleave', function () { zone.classList.remove('over'); });
+      zone.addEventListener('drop', function (e) {
+        e.preventDefault();
+        zone.classList.remove('over');
+        if (e.dataTransfer && e.dataTransfer.files.length) { input.files = e.dataTransfer.files; show(); }
+      });
+    });
+    var form = root.querySelector ? root.querySelector('#upload-form') : null;
+    if (!form || form.dataset.ready) return;
+    form.dataset.ready = '1';
+    form.addEventListener('submit', function (e) {
+      e.preventDefault();
+      var bar = form.querySelector('[data-upload-progress]');
+      var fill = bar.firstElementChild;
+      var button = form.querySelector('button[type=submit]');
+      var data = new FormData(form);
+      // The API reads text fields before the file, so the file part goes last.
+      var file = data.get('file');
+      data.delete('file');
+      data.append('file', file);
+      var xhr = new XMLHttpRequest();
+      xhr.open('POST', form.dataset.upload);
+      xhr.setRequestHeader('Accept', 'application/json');
+      xhr.upload.addEventListener('progress', function (ev) {
+        if (ev.lengthComputable) fill.style.width = Math.round((ev.loaded / ev.total) * 100) + '%';
+      });
+      xhr.addEventListener('loadend', function () {
+        button.disabled = false;
+        bar.hidden = true;
+        var body = null;
+        try { body = JSON.parse(xhr.responseText); } catch (_) { /* not JSON: reported below */ }
+        if (xhr.status === 202 && body && body.status === 'ok') {
+          form.reset();
+          form.querySelector('[data-file-name]').textContent = '';
+          showJob(form.dataset.jobsUrl + encodeURIComponent(body.data.job.id));
+          document.body.dispatchEvent(new CustomEvent('datasets-changed'));
+        } else if (body && body.error) {
+          toast('Upload refused', body.error.message, body.error.code);
+        } else {
+          toast('Upload failed', xhr.status ? 'HTTP ' + xhr.status : 'the connection was lost');
+        }
+      });
+      button.disabled = true;
+      fill.style.width = '0%';
+      bar.hidden = false;
+      xhr.send(data);
+    });
+  }
+
+  function showJob(url) {
+    var empty = document.getElementById('jobs-empty');
+    if (empty) empty.remove();
+    htmx.ajax('GET', url, { target: '#jobs', swap: 'afterbegin' });
+  }
+
+  // ---- live job widgets: progress from SSE, the final state re-rendered by the server ----------
+  var streams = {};
+  function initJobs(root) {
+    var els = root.matches && root.matches('[data-live]') ? [root] : [];
+    if (root.querySelectorAll) els = els.concat(Array.prototype.slice.call(root.querySelectorAll('[data-live]')));
+    els.forEach(function (el) {
+      var id = el.dataset.job;
+      var empty = document.getElementById('jobs-empty');
+      if (empty) empty.remove();
+      if (streams[id]) return;
+      var es = new EventSource(el.dataset.events);
+      streams[id] = es;
+      var finish = function () {
+        es.close();
+        delete streams[id];
+        var current = document.getElementById('job-' + id);
+        if (!current) return;
+        htmx.ajax('GET', current.dataset.refresh, { target: current, swap: 'outerHTML' }).then(function () {
+          document.body.dispatchEvent(new CustomEvent('job-finished', { detail: { id: id } }));
+        });
+      };
+      es.addEventListener('progress', function (ev) {
+        var p;
+        try { p = JSON.parse(ev.data); } catch (_) { return; }
+        var current = document.getElementById('job-' + id);
+        if (!current) return;
+        var set = function (sel, v) { var n = current.querySelector(sel); if (n && v !== undefined) n.textContent = String(v); };
+        var bar = current.querySelector('[data-job-bar]');
+        if (p.total) {
+          bar.classList.remove('indeterminate');
+          bar.firstElementChild.style.width = Math.round((p.done / p.total) * 100) + '%';
+        } else if (typeof p.progress === 'number' && p.progress > 0) {
+          bar.classList.remove('indeterminate');
+          bar.firstElementChild.style.width = Math.round(p.progress * 100) + '%';
+        }
+        set('[data-job-done]', p.done);
+        set('[data-job-total]', p.total);
+        set('[data-job-imported]', p.imported);
+        set('[data-job-skipped]', p.skipped);
+        var status = current.querySelector('[data-job-status]');
+        if (status && status.textContent === 'queued') { status.textContent = 'running'; status.className = 'badge running'; }
+      });
+      es.addEventListener('done', finish);
+      es.addEventListener('error', function (ev) {
+        // A named `error` event carries data; a transport error does not (EventSource reconnects
+        // by itself with Last-Event-ID, unless the server closed the stream for good).
+        if (ev.data !== undefined || es.readyState === EventSource.CLOSED) finish();
+      });
+    });
+  }
+
+  // ---- class histogram -----------------------------------------------------------------------
+  var chart = null;
+  function initChart(root) {
+    var canvas = root.querySelector ? root.querySelector('#class-chart') : null;
+    if (!canvas || typeof Chart === 'undefined') return;
+    var h = JSON.parse(canvas.dataset.histogram);
+    if (chart) chart.destroy();
+    var stacked = Boolean(h.subsets);
+    var series = stacked
+      ? [['train', '#4f46e5'], ['val', '#0e9384'], ['test', '#dc6803'], ['none', '#d0d5dd']]
+          .filter(function (s) { return h.subsets[s[0]].some(function (n) { return n > 0; }); })
+          .map(function (s) { return { label: s[0], data: h.subsets[s[0]], backgroundColor: s[1], borderRadius: 3, maxBarThickness: 28 }; })
+      : [{ label: 'images', data: h.counts, backgroundColor: '#6366f1', borderRadius: 4, maxBarThickness: 28 }];
+    chart = new Chart(canvas, {
+      type: 'bar',
+      data: { labels: h.labels, datasets: series },
+      options: {
+        indexAxis: h.labels.length > 8 ? 'y' : 'x',
+        responsive: true,
+        maintainAspectRatio: false,
+        animation: false,
+        plugins: { legend: { display: stacked, position: 'bottom', labels: { boxWidth: 10, boxHeight: 10, font: { size: 11 } } } },
+        scales: {
+          x: { stacked: stacked, grid: { display: false }, ticks: { color: '#475467', font: { size: 11 } } },
+          y: { stacked: stacked, beginAtZero: true, grid: { color: '#f2f4f7' }, ticks: { color: '#475467', font: { size: 11 }, precision: 0 } },
+        },
+      },
+    });
+  }
+
+  // ---- modal and toasts: close ---------------------------------------------------------------
+  function closeModal() {
+    var m = document.getElementById('modal');
+    if (m) m.innerHTML = '';
+  }
+  document.addEventListener('click', function (e) {
+    if (e.target.closest('[data-close-modal]') || (e.target.matches && e.target.matches('[data-modal]'))) closeModal();
+    var t = e.target.closest('[data-close-toast]');
+    if (t) t.closest('[data-toast]').remove();
+  });
+  document.addEventListener('keydown', function (e) { if (e.key === 'Escape') closeModal(); });
+
+  // Forms that create something start empty again once it was created.
+  document.addEventListener('htmx:afterRequest', function (e) {
+    var elt = e.detail.elt;
+    if (e.detail.successful && elt && elt.matches && elt.matches('form[data-reset-on-success]')) elt.reset();
+  });
+
+  function init(root) {
+    initTabs(root);
+    initUpload(root);
+    initJobs(root);
+    initChart(root);
+    if (root.querySelectorAll) root.querySelectorAll('[data-toast]').forEach(autoDismiss);
+    if (root.matches && root.matches('[data-toast]')) autoDismiss(root);
+  }
+
+  // Deferred scripts run before htmx's DOMContentLoaded start-up, which fires htmx:load on <body>.
+  htmx.onLoad(init);
+  // Network failures (server down) never reach a response handler.
+  document.addEventListener('htmx:sendError', function () { toast('Connection lost', 'The studio did not answer. Is it still running?'); });
+})();

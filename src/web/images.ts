@@ -1,0 +1,76 @@
+import type { FastifyInstance } from 'fastify';
+import type { ImageDetail } from '../schemas/dataset.ts';
+import { ImageIds, RelabelForm, parseForm, parseIds } from './forms.ts';
+import { isHtmx } from './errors.ts';
+import { datasetBase, thumbUrl } from './datasets.ts';
+import { projectCrumbs, projectLayout } from './layout.ts';
+
+/** One image: the detail (a modal over the grid, or its own page), relabel and delete. */
+
+function imageView(projectId: string, datasetId: string, img: ImageDetail) {
+  return {
+    ...img,
+    file_url: `/api${datasetBase(projectId, datasetId)}/images/${img.id}/file`,
+    splits: Object.entries(img.splits).map(([name, subset]) => ({ name, subset })),
+    annotation_count: img.annotations.length,
+  };
+}
+
+/** The grid tile of an image, for the out-of-band swap after a relabel. */
+function tileView(projectId: string, datasetId: string, img: ImageDetail) {
+  const first = Object.values(img.splits)[0];
+  return { ...img, split: first ?? null, thumb_url: thumbUrl(projectId, datasetId, img.id) };
+}
+
+export default async function imagePages(app: FastifyInstance): Promise<void> {
+  const { projects, datasets } = app.studio;
+  const route = '/projects/:project_id/datasets/:dataset_id/images/:image_id';
+
+  app.get(route, async (req, reply) => {
+    const { project_id, dataset_id, image_id } = parseIds(ImageIds, req.params);
+    const img = await datasets.getImage(project_id, dataset_id, image_id);
+    const base = datasetBase(project_id, dataset_id);
+    const dataset = await datasets.get(project_id, dataset_id);
+    reply.header('Vary', 'HX-Request');
+    if (isHtmx(req) && req.headers['hx-history-restore-request'] !== 'true') {
+      return reply.view('fragments/image-detail', { base, image: imageView(project_id, dataset_id, img), classes: dataset.classes });
+    }
+    const project = await projects.get(project_id);
+    const layout = await projectLayout(
+      app,
+      project,
+      {
+        title: `Image ${img.id}`,
+        section: 'dataset',
+        crumbs: [...projectCrumbs(project), { label: dataset.name, href: base }, { label: img.id }],
+      },
+      dataset_id,
+    );
+    return reply.view('pages/image', { ...layout, base, image: imageView(project_id, dataset_id, img) });
+  });
+
+  app.patch(route, async (req, reply) => {
+    const { project_id, dataset_id, image_id } = parseIds(ImageIds, req.params);
+    const form = parseForm(RelabelForm, req.body);
+    // A typed new class wins over the select; an empty select means "unlabeled".
+    const typed = form.new_label?.trim();
+    const label = typed ? typed : form.label ? form.label : null;
+    const img = await datasets.relabelImage(project_id, dataset_id, image_id, { label });
+    const dataset = await datasets.get(project_id, dataset_id);
+    return reply.view('fragments/image-detail', {
+      base: datasetBase(project_id, dataset_id),
+      image: imageView(project_id, dataset_id, img),
+      classes: dataset.classes,
+      saved: true,
+      tile: tileView(project_id, dataset_id, img),
+      stats: dataset,
+    });
+  });
+
+  app.delete(route, async (req, reply) => {
+    const { project_id, dataset_id, image_id } = parseIds(ImageIds, req.params);
+    await datasets.deleteImage(project_id, dataset_id, image_id);
+    // The modal closes (empty swap) and the tile leaves the grid out of band.
+    return reply.view('fragments/tile-removed', { id: image_id, dataset: await datasets.get(project_id, dataset_id) });
+  });
+}

@@ -1,0 +1,394 @@
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ensureExampleProject } from '../../src/core/example.ts';
+import { writeSyntheticFolder } from '../../src/datasets/synthetic.ts';
+import { count, get, hx, makePageStudio, type PageStudio } from './helpers.ts';
+
+/**
+ * The pages through app.inject(): every page and fragment renders from the real services, user
+ * text is escaped wherever it lands (text, attributes, hx-* attributes, data for the chart), and
+ * errors come back as an error page or, for htmx, a toast retargeted into #toasts.
+ */
+const EVIL = `<img src=x onerror=alert(1)>"'`;
+const EVIL_ESCAPED = '&lt;img src=x onerror=alert(1)&gt;&quot;&#39;';
+const EVIL_LABEL = '<b>"bold\'</b>';
+const EVIL_LABEL_ESCAPED = '&lt;b&gt;&quot;bold&#39;&lt;/b&gt;';
+
+let s: PageStudio;
+let evilId: string;
+let exampleId: string;
+let dsId: string;
+let dsUrl: string;
+let imageIds: string[];
+
+beforeAll(async () => {
+  s = await makePageStudio();
+  const { projects, datasets, store } = s.app.studio;
+  // 25 per class = 75 images: two grid pages of 60.
+  const example = await ensureExampleProject(store, { perClass: 25, size: 32 });
+  if (!example) throw new Error('example project not made');
+  exampleId = example.id;
+  dsId = (await datasets.list(exampleId))[0].id;
+  dsUrl = `/projects/${exampleId}/datasets/${dsId}`;
+  const page = await datasets.listImages(exampleId, dsId, { page: 1, page_size: 500 });
+  imageIds = page.items.map((i) => i.id);
+  await datasets.relabelImage(exampleId, dsId, imageIds[0], { label: EVIL_LABEL });
+  evilId = (await projects.create({ name: EVIL, description: EVIL })).id;
+});
+afterAll(async () => s?.close());
+
+describe('projects list', () => {
+  it('renders a whole page with the studio layout and local scripts only', async () => {
+    const res = await get(s.app, '/');
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['content-type']).toMatch(/^text\/html/);
+    expect(res.body).toMatch(/^<!doctype html>/);
+    expect(res.body).toContain('src="/vendor/htmx.min.js"');
+    expect(res.body).toContain('href="/static/css/studio.css"');
+    expect(res.body).not.toMatch(/src="https?:/);
+    expect(res.body).toContain('Example: shapes');
+    expect((await get(s.app, '/projects')).statusCode).toBe(200);
+  });
+
+  it('escapes a project name everywhere, hx-confirm and aria-label included', async () => {
+    const res = await get(s.app, '/');
+    expect(res.body).not.toContain('<img src=x');
+    expect(res.body).not.toContain(`alert(1)>"'`);
+    expect(res.body).toContain(`<a class="title truncate" href="/projects/${evilId}">${EVIL_ESCAPED}</a>`);
+    expect(res.body).toContain(`hx-confirm="Delete the project “${EVIL_ESCAPED}” with all its datasets?`);
+    expect(res.body).toContain(`aria-label="Rename ${EVIL_ESCAPED}"`);
+    const edit = await hx(s.app, 'GET', `/projects/${evilId}/edit`);
+    expect(edit.body).toContain(`value="${EVIL_ESCAPED}"`);
+    expect(edit.body).not.toContain('<img');
+  });
+
+  it('creates a project from the form and answers with the refreshed list', async () => {
+    const res = await hx(s.app, 'POST', '/projects', { name: 'From the form', description: 'typed in a browser' });
+    expect(res.statusCode).toBe(200);
+    expect(res.body.startsWith('<section id="project-list">')).toBe(true);
+    expect(res.body).not.toContain('<html');
+    expect(res.body).toContain('From the form');
+    expect((await s.app.studio.projects.list()).some((p) => p.name === 'From the form')).toBe(true);
+  });
+
+  it('answers an invalid form with a toast retargeted into #toasts', async () => {
+    const res = await hx(s.app, 'POST', '/projects', { name: '   ' });
+    expect(res.statusCode).toBe(400);
+    expect(res.headers['hx-retarget']).toBe('#toasts');
+    expect(res.headers['hx-reswap']).toBe('beforeend');
+    expect(res.body).toContain('class="toast"');
+    expect(res.body).toContain('VALIDATION_ERROR');
+    const unknown = await hx(s.app, 'POST', '/projects', { name: 'x', extra: 'field' });
+    expect(unknown.statusCode).toBe(400);
+  });
+
+  it('renames inline and deletes', async () => {
+    const p = await s.app.studio.projects.create({ name: 'Old name' });
+    const renamed = await hx(s.app, 'PATCH', `/projects/${p.id}`, { name: 'New name', description: 'd' });
+    expect(renamed.statusCode).toBe(200);
+    expect(renamed.body).toContain(`id="project-${p.id}"`);
+    expect(renamed.body).toContain('New name');
+    expect((await s.app.studio.projects.get(p.id)).name).toBe('New name');
+    const card = await hx(s.app, 'GET', `/projects/${p.id}/card`);
+    expect(card.body).toContain('New name');
+    const del = await hx(s.app, 'DELETE', `/projects/${p.id}`);
+    expect(del.statusCode).toBe(200);
+    expect(del.body).not.toContain(p.id);
+    expect(await s.app.studio.projects.exists(p.id)).toBe(false);
+  });
+
+  it('refuses a cross-origin form post (the security guard covers the pages too)', async () => {
+    const res = await hx(s.app, 'POST', '/projects', { name: 'csrf' }, { origin: 'http://evil.example' });
+    expect(res.statusCode).toBe(403);
+    expect((await s.app.studio.projects.list()).some((p) => p.name === 'csrf')).toBe(false);
+  });
+
+  it('offers the example project once per workspace', async () => {
+    const res = await hx(s.app, 'POST', '/projects/example');
+    expect(res.statusCode).toBe(409);
+    expect(res.body).toContain('CONFLICT');
+  });
+});
+
+describe('project page', () => {
+  it('lists the datasets with status and counts, and the import tabs', async () => {
+    const res = await get(s.app, `/projects/${exampleId}`);
+    expect(res.statusCode).toBe(200);
+    expect(res.body).toContain('<h1>Example: shapes</h1>');
+    expect(res.body).toContain(`href="${dsUrl}"`);
+    expect(res.body).toContain('<span class="badge ready">ready</span>');
+    expect(res.body).toContain('<td class="num">75</td>');
+    for (const tab of ['zip', 'folder', 'csv', 'coco', 'yolo']) expect(res.body).toContain(`data-panel="${tab}"`);
+    expect(res.body).toContain(`data-upload="/api/projects/${exampleId}/datasets/upload"`);
+  });
+
+  it('escapes the project name in the heading, the title and the sidebar', async () => {
+    const res = await get(s.app, `/projects/${evilId}`);
+    expect(res.statusCode).toBe(200);
+    expect(res.body).not.toContain('<img src=x');
+    expect(res.body).toContain(`<title>${EVIL_ESCAPED} · AI Studio</title>`);
+    expect(res.body).toContain(`<h1>${EVIL_ESCAPED}</h1>`);
+    expect(count(res.body, EVIL_ESCAPED)).toBeGreaterThanOrEqual(4);
+  });
+
+  it('renders the dataset list and the sidebar as fragments', async () => {
+    const list = await hx(s.app, 'GET', `/projects/${exampleId}/datasets-list`);
+    expect(list.body.startsWith('<section class="card" id="dataset-list"')).toBe(true);
+    const nav = await hx(s.app, 'GET', `/projects/${exampleId}/nav?section=dataset&dataset=${dsId}`);
+    expect(nav.body).toContain('id="project-nav"');
+    expect(nav.body).toContain('class="sub active"');
+  });
+});
+
+describe('imports from the pages', () => {
+  it('starts a folder import, renders the live widget, then the report', async () => {
+    const src = path.join(s.dir, 'folder-src');
+    await writeSyntheticFolder(src, { classes: ['circle', 'square'], perClass: 3, size: 32, format: 'png', seed: 3 });
+    await fs.writeFile(path.join(src, 'square', 'notes.txt'), 'not an image');
+    const res = await hx(s.app, 'POST', `/projects/${evilId}/datasets`, { kind: 'folder', name: 'Folder <import>', task: 'classification', path: src });
+    expect(res.statusCode).toBe(202);
+    expect(res.headers['hx-trigger']).toBe('datasets-changed');
+    const jobId = /data-job="(job-[0-9a-z]{8})"/.exec(res.body)?.[1];
+    expect(jobId).toBeDefined();
+    expect(res.body).toContain(`data-events="/api/jobs/${jobId}/events"`);
+    expect(res.body).toContain('Folder &lt;import&gt;');
+
+    await s.app.studio.jobs.wait(jobId as string);
+    const done = await hx(s.app, 'GET', `/projects/${evilId}/jobs/${jobId}`);
+    expect(done.statusCode).toBe(200);
+    expect(done.body).not.toContain('data-live');
+    expect(done.body).toContain('<span class="badge succeeded" data-job-status>succeeded</span>');
+    expect(done.body).toContain('<div class="n" data-report-imported>6</div>');
+    expect(done.body).toContain('notes.txt');
+    expect(done.body).toContain('unsupported');
+    expect(done.body).toMatch(/href="\/projects\/proj-[0-9a-z]{8}\/datasets\/ds-[0-9a-z]{8}">Open dataset/);
+    // A job is shown only under its own project.
+    expect((await hx(s.app, 'GET', `/projects/${exampleId}/jobs/${jobId}`)).statusCode).toBe(404);
+  });
+
+  it('cancels a running import from its widget; a finished one cannot be cancelled', async () => {
+    const src = path.join(s.dir, 'cancel-src');
+    await writeSyntheticFolder(src, { classes: ['star', 'cross'], perClass: 20, size: 64, format: 'png', seed: 9 });
+    const started = await s.app.studio.imports.start(evilId, { name: 'to cancel', task: 'classification', source: { kind: 'folder', path: src } });
+    const res = await hx(s.app, 'POST', `/projects/${evilId}/jobs/${started.job.id}/cancel`);
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['hx-trigger']).toBe('job-finished');
+    expect(res.body).toContain('<span class="badge cancelled" data-job-status>cancelled</span>');
+    expect(res.body).not.toContain('data-live');
+    expect((await s.app.studio.datasets.get(evilId, started.dataset.id)).status).toBe('failed');
+
+    const again = await hx(s.app, 'POST', `/projects/${evilId}/jobs/${started.job.id}/cancel`);
+    expect(again.statusCode).toBe(409);
+    expect(again.headers['hx-retarget']).toBe('#toasts');
+  });
+
+  it('polls the dataset list while a dataset is importing', async () => {
+    const before = await hx(s.app, 'GET', `/projects/${exampleId}/datasets-list`);
+    expect(before.body).not.toContain('every 3s');
+    const ds = await s.app.studio.datasets.create(exampleId, { name: 'pending', task: 'classification' });
+    const during = await hx(s.app, 'GET', `/projects/${exampleId}/datasets-list`);
+    expect(during.body).toContain('hx-trigger="job-finished from:body, datasets-changed from:body, every 3s"');
+    expect(during.body).toContain('<span class="badge importing">importing</span>');
+    await s.app.studio.datasets.remove(exampleId, ds.id);
+  });
+
+  it('reports a bad source as a toast, and an unknown kind as a validation error', async () => {
+    const missing = await hx(s.app, 'POST', `/projects/${evilId}/datasets`, { kind: 'folder', name: 'x', path: '/no/such/folder' });
+    expect(missing.statusCode).toBe(400);
+    expect(missing.headers['hx-retarget']).toBe('#toasts');
+    const kind = await hx(s.app, 'POST', `/projects/${evilId}/datasets`, { kind: 'ftp', name: 'x', path: '/tmp' });
+    expect(kind.statusCode).toBe(400);
+  });
+});
+
+describe('dataset page', () => {
+  it('renders stats, histogram data, the first grid page and the splits', async () => {
+    const res = await get(s.app, dsUrl);
+    expect(res.statusCode).toBe(200);
+    expect(count(res.body, 'class="tile"')).toBe(60);
+    expect(count(res.body, 'loading="lazy"')).toBe(60);
+    expect(res.body).toContain('1–60 of <b>75</b> images');
+    expect(res.body).toContain(`href="${dsUrl}?page=2"`);
+    expect(res.body).toContain('data-histogram="');
+    expect(res.body).toContain('<tr id="split-default">');
+    expect(res.body).toContain('<option value="default">default</option>');
+    expect(res.body).toContain(`/api${dsUrl}/images/${imageIds[1]}/thumbnail`);
+  });
+
+  it('escapes class names in options, tiles and the chart data', async () => {
+    const res = await get(s.app, dsUrl);
+    expect(res.body).not.toContain('<b>"bold');
+    expect(res.body).toContain(`<option value="${EVIL_LABEL_ESCAPED}">${EVIL_LABEL_ESCAPED}</option>`);
+    expect(res.body).toContain(`<span class="lbl">${EVIL_LABEL_ESCAPED}</span>`);
+    const attr = /data-histogram="([^"]*)"/.exec(res.body)?.[1] ?? '';
+    const decoded = attr.replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
+    expect(JSON.parse(decoded).labels).toContain(EVIL_LABEL);
+  });
+
+  it('swaps only the grid for htmx filter and page requests', async () => {
+    const page2 = await hx(s.app, 'GET', `${dsUrl}?page=2`, undefined, { 'hx-target': 'grid' });
+    expect(page2.body.startsWith('<div id="grid">')).toBe(true);
+    expect(page2.body).not.toContain('<html');
+    expect(count(page2.body, 'class="tile"')).toBe(15);
+    expect(page2.body).toContain('61–75 of <b>75</b> images');
+
+    const circles = await hx(s.app, 'GET', `${dsUrl}?label=circle&split=default&subset=`, undefined, { 'hx-target': 'grid' });
+    const nCircles = (await s.app.studio.datasets.get(exampleId, dsId)).class_counts.circle;
+    expect(nCircles).toBeGreaterThan(20);
+    expect(count(circles.body, 'class="tile"')).toBe(nCircles);
+    expect(count(circles.body, '<span class="lbl">circle</span>')).toBe(nCircles);
+
+    const train = await hx(s.app, 'GET', `${dsUrl}?split=default&subset=train`, undefined, { 'hx-target': 'grid' });
+    const trainCount = (await s.app.studio.datasets.getSplit(exampleId, dsId, 'default')).counts.train;
+    expect(train.body).toContain(`of <b>${trainCount}</b> images`);
+    expect(train.body).not.toContain('<span class="dot val" title="val">');
+    expect(count(train.body, '<span class="dot train" title="train">')).toBe(Math.min(60, trainCount));
+
+    // Back/forward restores ask for the whole page.
+    const restore = await hx(s.app, 'GET', `${dsUrl}?page=2`, undefined, { 'hx-target': 'grid', 'hx-history-restore-request': 'true' });
+    expect(restore.body).toMatch(/^<!doctype html>/);
+  });
+
+  it('refuses a bad filter with a toast, not a crash', async () => {
+    const res = await hx(s.app, 'GET', `${dsUrl}?split=nope`, undefined, { 'hx-target': 'grid' });
+    expect(res.statusCode).toBe(404);
+    expect(res.headers['hx-retarget']).toBe('#toasts');
+    expect((await hx(s.app, 'GET', `${dsUrl}?page=0`)).statusCode).toBe(400);
+    expect((await hx(s.app, 'GET', `${dsUrl}?sort=x`)).statusCode).toBe(400);
+  });
+});
+
+describe('image detail', () => {
+  it('renders as a modal fragment for htmx and as a page otherwise', async () => {
+    const frag = await hx(s.app, 'GET', `${dsUrl}/images/${imageIds[0]}`);
+    expect(frag.body.startsWith('<div class="modal-backdrop"')).toBe(true);
+    expect(frag.body).toContain(`src="/api${dsUrl}/images/${imageIds[0]}/file"`);
+    expect(frag.body).toContain('32 × 32 px');
+    expect(frag.body).toContain(`<option value="${EVIL_LABEL_ESCAPED}" selected>`);
+    expect(frag.body).not.toContain('<b>"bold');
+    const page = await get(s.app, `${dsUrl}/images/${imageIds[0]}`);
+    expect(page.body).toMatch(/^<!doctype html>/);
+  });
+
+  it('relabels (to a class, or a new one) and updates the tile out of band', async () => {
+    const res = await hx(s.app, 'PATCH', `${dsUrl}/images/${imageIds[2]}`, { label: 'square', new_label: '' });
+    expect(res.statusCode).toBe(200);
+    expect(res.body).toContain('Label saved.');
+    expect(res.body).toContain(`id="tile-${imageIds[2]}"`);
+    expect(res.body).toContain('hx-swap-oob="true"');
+    expect((await s.app.studio.datasets.getImage(exampleId, dsId, imageIds[2])).label).toBe('square');
+
+    await hx(s.app, 'PATCH', `${dsUrl}/images/${imageIds[2]}`, { label: 'square', new_label: ' hexagon ' });
+    expect((await s.app.studio.datasets.getImage(exampleId, dsId, imageIds[2])).label).toBe('hexagon');
+    expect((await s.app.studio.datasets.get(exampleId, dsId)).classes).toContain('hexagon');
+
+    await hx(s.app, 'PATCH', `${dsUrl}/images/${imageIds[2]}`, { label: '' });
+    expect((await s.app.studio.datasets.getImage(exampleId, dsId, imageIds[2])).label).toBeNull();
+  });
+
+  it('deletes an image: the tile leaves out of band', async () => {
+    const id = imageIds[3];
+    const res = await hx(s.app, 'DELETE', `${dsUrl}/images/${id}`);
+    expect(res.statusCode).toBe(200);
+    expect(res.body).toContain(`<div id="tile-${id}" hx-swap-oob="delete"></div>`);
+    expect(res.body).toContain('id="dataset-stats" hx-swap-oob="true"');
+    expect((await hx(s.app, 'GET', `${dsUrl}/images/${id}`)).statusCode).toBe(404);
+  });
+
+  it('answers ids that are not ids with 404', async () => {
+    expect((await get(s.app, `${dsUrl}/images/../../x`)).statusCode).toBe(404);
+    expect((await get(s.app, `${dsUrl}/images/img-NOTANID`)).statusCode).toBe(404);
+    expect((await get(s.app, `/projects/proj-00000000`)).statusCode).toBe(404);
+    const page = await get(s.app, '/projects/proj-00000000');
+    expect(page.body).toMatch(/^<!doctype html>/);
+    expect(page.body).toContain('NOT_FOUND');
+    const nowhere = await get(s.app, '/no/such/<page>');
+    expect(nowhere.statusCode).toBe(404);
+    expect(nowhere.headers['content-type']).toMatch(/^text\/html/);
+    expect(nowhere.body).toContain('there is no page at /no/such/');
+    expect(nowhere.body).not.toContain('<page>');
+    // /api keeps its JSON envelope.
+    expect((await get(s.app, '/api/nowhere')).json()).toMatchObject({ status: 'error', error: { code: 'NOT_FOUND' } });
+  });
+});
+
+describe('splits', () => {
+  const form = { name: 'holdout', train: '60', val: '20', test: '20', seed: '7', stratify: 'on' };
+
+  it('previews counts per class without saving', async () => {
+    const res = await hx(s.app, 'POST', `${dsUrl}/splits/preview`, form);
+    expect(res.statusCode).toBe(200);
+    expect(res.body).toContain('Preview of <b>holdout</b>');
+    const totals = /<tfoot><tr><td>Total<\/td><td class="num">(\d+)<\/td><td class="num">(\d+)<\/td><td class="num">(\d+)<\/td>/.exec(res.body);
+    expect(totals).not.toBeNull();
+    const [train, val, test] = (totals as RegExpExecArray).slice(1).map(Number);
+    const labeled = (await s.app.studio.datasets.get(exampleId, dsId)).image_count - (await s.app.studio.datasets.get(exampleId, dsId)).unlabeled_count;
+    expect(train + val + test).toBe(labeled);
+    expect(train).toBeGreaterThan(val);
+    expect((await s.app.studio.datasets.get(exampleId, dsId)).split_names).not.toContain('holdout');
+    // Same seed, same preview.
+    expect((await hx(s.app, 'POST', `${dsUrl}/splits/preview`, form)).body).toBe(res.body);
+  });
+
+  it('shows an invalid preview in place', async () => {
+    const res = await hx(s.app, 'POST', `${dsUrl}/splits/preview`, { ...form, train: '90' });
+    expect(res.statusCode).toBe(400);
+    expect(res.headers['hx-retarget']).toBeUndefined();
+    expect(res.body).toContain('class="alert error"');
+    expect(res.body).toContain('sum to 1');
+  });
+
+  it('saves a split, refuses a duplicate name, deletes it', async () => {
+    const res = await hx(s.app, 'POST', `${dsUrl}/splits`, form);
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['hx-trigger-after-swap']).toBe('grid-changed');
+    expect(res.body).toContain('<tr id="split-holdout">');
+    expect(res.body).toContain('<option value="holdout">holdout</option>');
+    expect((await s.app.studio.datasets.get(exampleId, dsId)).split_names).toEqual(['default', 'holdout']);
+
+    const dup = await hx(s.app, 'POST', `${dsUrl}/splits`, form);
+    expect(dup.statusCode).toBe(409);
+    expect(dup.headers['hx-retarget']).toBe('#toasts');
+
+    const del = await hx(s.app, 'DELETE', `${dsUrl}/splits/holdout`);
+    expect(del.statusCode).toBe(200);
+    expect(del.body).not.toContain('split-holdout');
+    expect((await s.app.studio.datasets.get(exampleId, dsId)).split_names).toEqual(['default']);
+  });
+});
+
+describe('static files', () => {
+  it('serves our CSS and JS and the vendored libraries with their types', async () => {
+    const css = await get(s.app, '/static/css/studio.css');
+    expect(css.statusCode).toBe(200);
+    expect(css.headers['content-type']).toBe('text/css; charset=utf-8');
+    const js = await get(s.app, '/static/js/studio.js');
+    expect(js.headers['content-type']).toBe('text/javascript; charset=utf-8');
+    const htmx = await get(s.app, '/vendor/htmx.min.js');
+    expect(htmx.statusCode).toBe(200);
+    expect(htmx.body).toContain('htmx');
+    expect((await get(s.app, '/vendor/chart.umd.min.js')).statusCode).toBe(200);
+  });
+
+  it('serves nothing outside public/ and no unlisted vendor file', async () => {
+    expect((await get(s.app, '/static/../package.json')).statusCode).toBe(404);
+    expect((await get(s.app, '/static/%2e%2e/%2e%2e/package.json')).statusCode).toBe(404);
+    expect((await get(s.app, '/static/js/nope.js')).statusCode).toBe(404);
+    expect((await get(s.app, '/vendor/package.json')).statusCode).toBe(404);
+    expect((await get(s.app, '/vendor/__proto__')).statusCode).toBe(404);
+  });
+});
+
+describe('deleting a dataset', () => {
+  it('from the project page returns the list; from the dataset page redirects', async () => {
+    const folder = path.join(s.dir, 'to-delete');
+    await writeSyntheticFolder(folder, { classes: ['ring'], perClass: 2, size: 24, format: 'png', seed: 5 });
+    const started = await s.app.studio.imports.start(evilId, { name: 'short-lived', task: 'classification', source: { kind: 'folder', path: folder } });
+    await s.app.studio.jobs.wait(started.job.id);
+    const res = await hx(s.app, 'DELETE', `/projects/${evilId}/datasets/${started.dataset.id}?redirect=1`);
+    expect(res.statusCode).toBe(204);
+    expect(res.headers['hx-redirect']).toBe(`/projects/${evilId}`);
+    expect((await s.app.studio.datasets.list(evilId)).some((d) => d.id === started.dataset.id)).toBe(false);
+  });
+});
