@@ -1,0 +1,44 @@
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { Settings } from './config.ts';
+import { createServices, type StudioServices } from './core/services.ts';
+import securityPlugin from './api/security.ts';
+import apiRoutes from './api/index.ts';
+import webRoutes from './web/index.ts';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    studio: StudioServices;
+  }
+}
+
+export interface BuildOptions {
+  logger?: boolean;
+  /** Tests may pass services they built themselves (e.g. to share one workspace between apps). */
+  services?: StudioServices;
+}
+
+/**
+ * The whole studio as one Fastify instance: security checks for every request, the JSON API under
+ * /api, and the pages plugin (src/web) at the root. Limits are explicit, not Fastify's defaults.
+ */
+export async function buildApp(settings: Settings, opts: BuildOptions = {}): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: opts.logger ?? false,
+    bodyLimit: settings.bodyLimitBytes,
+    requestTimeout: settings.requestTimeoutMs,
+    connectionTimeout: settings.requestTimeoutMs,
+    // `__proto__`/`constructor.prototype` keys in JSON bodies are refused by the parser itself.
+    onProtoPoisoning: 'error',
+    onConstructorPoisoning: 'error',
+    routerOptions: { maxParamLength: 200 },
+  });
+
+  const services = opts.services ?? (await createServices(settings));
+  app.decorate('studio', services);
+  if (!opts.services) app.addHook('onClose', async () => services.close());
+
+  await app.register(securityPlugin, { settings });
+  await app.register(apiRoutes, { prefix: '/api' });
+  await app.register(webRoutes);
+  return app;
+}

@@ -1,0 +1,184 @@
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import type { Settings } from '../config.ts';
+import { AppError, ERROR_CODES, type ErrorCode } from './errors.ts';
+import type { Workspace } from '../storage/workspace.ts';
+import { DatasetDoc, type DatasetSummary, type ImportReport, type Task } from '../schemas/index.ts';
+import { applyImportReport } from '../storage/import-sink.ts';
+import { DEFAULT_IMPORT_LIMITS, type ImportLimits, type ImportProgress, type ImportSource } from '../datasets/types.ts';
+import { realDirectory, realFile } from '../datasets/sources/fsutil.ts';
+import type { JobsService } from '../jobs/service.ts';
+import type { JobView } from '../jobs/registry.ts';
+import type { ImportWorkerMessage, ImportWorkerPayload, ImportWorkerResult } from '../workers/import.ts';
+import type { DatasetsService } from './datasets.ts';
+
+export interface StartImport {
+  name: string;
+  task: Task;
+  source: ImportSource;
+}
+
+export interface ImportStarted {
+  dataset: DatasetSummary;
+  job: JobView;
+}
+
+export interface ImportsService {
+  /** Checks the source, creates the dataset (status `importing`) and queues the import job. */
+  start(projectId: string, req: StartImport): Promise<ImportStarted>;
+  /** Deletes a dataset, cancelling its import first if one is still running. */
+  removeDataset(projectId: string, datasetId: string): Promise<void>;
+  /** Cancels every running import of a project (before the project is deleted). */
+  cancelProject(projectId: string): Promise<void>;
+  /** Datasets whose import job was interrupted by a restart are marked failed. */
+  settleInterrupted(interrupted: JobView[]): Promise<void>;
+}
+
+export interface ImportsDeps {
+  settings: Settings;
+  store: Workspace;
+  datasets: DatasetsService;
+  jobs: JobsService;
+}
+
+export function importLimits(settings: Settings): ImportLimits {
+  return {
+    ...DEFAULT_IMPORT_LIMITS,
+    maxZipEntries: settings.maxZipEntries,
+    maxUncompressedBytes: settings.maxUncompressedBytes,
+    maxFileBytes: Math.min(DEFAULT_IMPORT_LIMITS.maxFileBytes, settings.maxUncompressedBytes),
+  };
+}
+
+export function createImportsService({ settings, store, datasets, jobs }: ImportsDeps): ImportsService {
+  /** `${projectId}/${datasetId}` → id of its running import job. */
+  const running = new Map<string, string>();
+  const key = (p: string, d: string) => `${p}/${d}`;
+
+  async function cancelIfRunning(projectId: string, datasetId: string): Promise<void> {
+    const jobId = running.get(key(projectId, datasetId));
+    if (!jobId) return;
+    await jobs.cancel(jobId).catch(() => undefined);
+    await jobs.wait(jobId);
+  }
+
+  return {
+    async start(projectId, req) {
+      try {
+        await checkSource(req.source);
+      } catch (e) {
+        if (req.source.kind === 'zip') await fs.rm(req.source.path, { force: true });
+        throw e;
+      }
+      let dataset: DatasetSummary;
+      try {
+        dataset = await datasets.create(projectId, { name: req.name, task: req.task });
+      } catch (e) {
+        if (req.source.kind === 'zip') await fs.rm(req.source.path, { force: true });
+        throw e;
+      }
+      const payload: ImportWorkerPayload = {
+        workspace: store.root,
+        project_id: projectId,
+        dataset_id: dataset.id,
+        task: req.task,
+        source: req.source,
+        limits: importLimits(settings),
+      };
+      const job = await jobs.submit<ImportReport>({
+        kind: 'import',
+        project_id: projectId,
+        dataset_id: dataset.id,
+        run: async (handle) => {
+          const out = await jobs.pool.run<ImportWorkerResult>('import', payload, {
+            signal: handle.signal,
+            onMessage: (msg) => {
+              const m = msg as ImportWorkerMessage;
+              if (m.type === 'progress') handle.progress(fraction(m.progress), { ...m.progress });
+              else if (m.type === 'log') handle.log(m.message);
+            },
+          });
+          if (!out.ok) throw fromWorker(out.error);
+          return out.report;
+        },
+        onSettled: async (outcome) => {
+          running.delete(key(projectId, dataset.id));
+          if (req.source.kind === 'zip') await fs.rm(req.source.path, { force: true });
+          if (outcome.status === 'succeeded') {
+            await finishDataset(store, projectId, dataset.id, outcome.result);
+          } else {
+            // A dataset deleted while importing has nothing left to mark.
+            await datasets.markFailed(projectId, dataset.id, outcome.error).catch((e: unknown) => {
+              if (!(e instanceof AppError && e.code === 'NOT_FOUND')) throw e;
+            });
+          }
+        },
+      });
+      // Registered before any await: a delete that follows at once still finds it.
+      running.set(key(projectId, dataset.id), job.id);
+      return { dataset, job };
+    },
+
+    async removeDataset(projectId, datasetId) {
+      await cancelIfRunning(projectId, datasetId);
+      await datasets.remove(projectId, datasetId);
+    },
+
+    async cancelProject(projectId) {
+      const mine = [...running.keys()].filter((k) => k.startsWith(`${projectId}/`));
+      await Promise.all(mine.map((k) => cancelIfRunning(projectId, k.slice(projectId.length + 1))));
+    },
+
+    async settleInterrupted(interrupted) {
+      for (const job of interrupted) {
+        if (job.kind !== 'import' || !job.project_id || !job.dataset_id) continue;
+        const error = job.error ?? { code: 'INTERRUPTED', message: 'the studio stopped during the import' };
+        await datasets.markFailed(job.project_id, job.dataset_id, error).catch(() => undefined);
+      }
+    },
+  };
+}
+
+/** The worker flushed every image; the report, classes and `ready` land in one locked write. */
+async function finishDataset(store: Workspace, projectId: string, datasetId: string, report: ImportReport): Promise<void> {
+  await store.modify(DatasetDoc, store.datasetFile(projectId, datasetId), 'dataset', datasetId, (ds) => {
+    applyImportReport(ds, report);
+    ds.updated_at = new Date().toISOString();
+    return ds;
+  });
+}
+
+function fromWorker(error: { code: string; message: string }): AppError {
+  const code: ErrorCode = error.code in ERROR_CODES ? (error.code as ErrorCode) : 'INTERNAL';
+  return new AppError(code, error.message);
+}
+
+function fraction(p: ImportProgress): number {
+  return p.total > 0 ? p.done / p.total : 0;
+}
+
+/** Source paths are the user's: they must exist before a dataset is created for them. */
+async function checkSource(source: ImportSource): Promise<void> {
+  switch (source.kind) {
+    case 'folder':
+      await realDirectory(source.path, 'source folder');
+      return;
+    case 'zip':
+      await realFile(source.path, 'uploaded archive');
+      return;
+    case 'csv':
+      await realFile(source.path, 'CSV file');
+      await realDirectory(source.images_root, 'images root');
+      return;
+    case 'coco':
+      await realFile(source.annotations, 'COCO annotations file');
+      await realDirectory(source.images_root, 'images root');
+      return;
+    case 'yolo':
+      try {
+        await fs.stat(path.resolve(source.path));
+      } catch {
+        throw new AppError('VALIDATION_ERROR', `YOLO dataset does not exist: ${source.path}`);
+      }
+  }
+}

@@ -1,0 +1,81 @@
+import type { z } from 'zod';
+import { ProjectCreateSchema, ProjectDoc, ProjectUpdateSchema, type Project, type ProjectCreate, type ProjectFile, type ProjectUpdate } from '../schemas/project.ts';
+import { newId } from '../storage/ids.ts';
+import type { Workspace } from '../storage/workspace.ts';
+import { notFound, validation } from './errors.ts';
+
+/** Validates a service input; routes validate too, but pages and scripts call services directly. */
+export function parseInput<S extends z.ZodType>(schema: S, value: unknown, what: string): z.output<S> {
+  const r = schema.safeParse(value);
+  if (!r.success) {
+    const msg = r.error.issues.map((i) => (i.path.length ? `${i.path.join('.')}: ${i.message}` : i.message)).join('; ');
+    throw validation(`invalid ${what}: ${msg}`, r.error.issues);
+  }
+  return r.data;
+}
+
+function toProject(f: ProjectFile): Project {
+  const { schema_version: _v, ...p } = f;
+  return p;
+}
+
+/** Projects: `projects/<id>/project.json`, one folder each; deleting a project deletes its folder. */
+export function createProjectsService(store: Workspace) {
+  async function get(projectId: string): Promise<Project> {
+    return toProject(await store.get(ProjectDoc, store.projectFile(projectId), 'project', projectId));
+  }
+
+  return {
+    async create(input: ProjectCreate): Promise<Project> {
+      const body = parseInput(ProjectCreateSchema, input, 'project');
+      const now = new Date().toISOString();
+      const file: ProjectFile = { schema_version: 1, id: newId('proj'), name: body.name, description: body.description ?? '', created_at: now, updated_at: now };
+      return toProject(await store.write(ProjectDoc, store.projectFile(file.id), file));
+    },
+
+    /** Oldest first. A folder with an unreadable project.json is left out rather than failing the list. */
+    async list(): Promise<Project[]> {
+      const out: Project[] = [];
+      for (const id of await store.listDirs(store.projectsDir())) {
+        let f: ProjectFile | null;
+        try {
+          f = await store.read(ProjectDoc, store.projectFile(id));
+        } catch {
+          continue;
+        }
+        if (f) out.push(toProject(f));
+      }
+      return out.sort((a, b) => a.created_at.localeCompare(b.created_at) || a.id.localeCompare(b.id));
+    },
+
+    get,
+
+    async exists(projectId: string): Promise<boolean> {
+      try {
+        return (await store.read(ProjectDoc, store.projectFile(projectId))) !== null;
+      } catch {
+        return false;
+      }
+    },
+
+    async update(projectId: string, input: ProjectUpdate): Promise<Project> {
+      const body = parseInput(ProjectUpdateSchema, input, 'project update');
+      const f = await store.modify(ProjectDoc, store.projectFile(projectId), 'project', projectId, (cur) => ({
+        ...cur,
+        ...(body.name !== undefined ? { name: body.name } : {}),
+        ...(body.description !== undefined ? { description: body.description } : {}),
+        updated_at: new Date().toISOString(),
+      }));
+      return toProject(f);
+    },
+
+    /** Deletes the project with all its datasets and files. */
+    async remove(projectId: string): Promise<void> {
+      const dir = store.projectDir(projectId);
+      if ((await store.read(ProjectDoc, store.projectFile(projectId))) === null) throw notFound('project', projectId);
+      await store.removeTree(dir);
+    },
+  };
+}
+
+export type ProjectsService = ReturnType<typeof createProjectsService>;

@@ -1,0 +1,48 @@
+import type { Settings } from '../config.ts';
+import { openWorkspace, type Workspace } from '../storage/workspace.ts';
+import { createProjectsService } from './projects.ts';
+import { createDatasetsService, type DatasetsService } from './datasets.ts';
+import { createImportsService, type ImportsService } from './imports.ts';
+import { createJobsService, type JobsService } from '../jobs/service.ts';
+import { createJobRegistry } from '../jobs/registry.ts';
+import { ensureExampleProject } from './example.ts';
+
+export type ProjectsService = ReturnType<typeof createProjectsService>;
+export type { DatasetsService };
+
+/** Everything the routes (API and pages) use; decorated on Fastify as `app.studio`. */
+export interface StudioServices {
+  settings: Settings;
+  store: Workspace;
+  projects: ProjectsService;
+  datasets: DatasetsService;
+  imports: ImportsService;
+  jobs: JobsService;
+  /** Stops the worker pool and drops SSE subscribers; called from the app's onClose. */
+  close(): Promise<void>;
+}
+
+/**
+ * Opens the workspace (removing orphan temp files a crash left behind), makes the example project
+ * on a first start (when enabled), settles jobs the last process left `queued`/`running` as
+ * `interrupted`, and wires the services together.
+ */
+export async function createServices(settings: Settings): Promise<StudioServices> {
+  const store = await openWorkspace(settings.workspace);
+  if (settings.exampleProject) await ensureExampleProject(store);
+  const projects = createProjectsService(store);
+  const datasets = createDatasetsService(store);
+  const jobs = createJobsService(createJobRegistry(store));
+  const interrupted = await jobs.settleInterrupted();
+  const imports = createImportsService({ settings, store, datasets, jobs });
+  await imports.settleInterrupted(interrupted);
+  return {
+    settings,
+    store,
+    projects,
+    datasets,
+    imports,
+    jobs,
+    close: () => jobs.close(),
+  };
+}

@@ -1,0 +1,36 @@
+import { loadSettings } from './config.ts';
+import { buildApp } from './app.ts';
+
+/** `npm start`: settings from the environment, listen, and close cleanly on SIGINT/SIGTERM. */
+const settings = loadSettings();
+const app = await buildApp(settings, { logger: true });
+
+let closing = false;
+async function shutdown(signal: string): Promise<void> {
+  if (closing) return;
+  closing = true;
+  app.log.info(`${signal} received, closing`);
+  // A second signal while jobs drain means "now".
+  const force = setTimeout(() => process.exit(1), 10_000);
+  force.unref();
+  try {
+    await app.close();
+    process.exit(0);
+  } catch (err) {
+    app.log.error(err);
+    process.exit(1);
+  }
+}
+process.on('SIGINT', () => void shutdown('SIGINT'));
+process.on('SIGTERM', () => void shutdown('SIGTERM'));
+
+try {
+  await app.listen({ host: settings.host, port: settings.port });
+  const shown = settings.host === '0.0.0.0' || settings.host === '::' ? 'localhost' : settings.host;
+  const url = `http://${shown.includes(':') ? `[${shown}]` : shown}:${settings.port}`;
+  app.log.info(`AI Studio at ${url} (workspace ${settings.workspace})`);
+  if (settings.token) app.log.info(`token auth on: open ${url}/login?token=… once in the browser`);
+} catch (err) {
+  app.log.error(err);
+  process.exit(1);
+}
