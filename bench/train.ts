@@ -1,0 +1,97 @@
+/**
+ * Training and inference throughput of one model on this machine, through the studio's own engine
+ * (the Trainer's compiled training step; a plain inference session for the forward figures).
+ *   npm run bench:train -- --model resnet18 --size 224 --batch 32 [--steps 5] [--threads 2]
+ * `--model` is a catalog name or a path to an .onnx file (imported as a backbone).
+ * Prints ONE JSON line; compare with `python3 ../shared/bench/torch_reference.py MODEL SIZE BATCH`
+ * (same protocol: SGD momentum 0.9, cross-entropy, 10 classes, 2 warm-up steps).
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import { parseArgs } from 'node:util';
+import { z } from 'zod';
+import { createModel, importOnnxBytes, listModels, type ModelSpec } from '../src/models/index.ts';
+import { Rng } from '../src/models/init.ts';
+import { f32, i64 } from '../src/onnx/ir.ts';
+import { createSession } from '../src/runtime/session.ts';
+import { Trainer } from '../src/training/trainer.ts';
+
+const Args = z.object({
+  model: z.string().min(1),
+  size: z.coerce.number().int().min(16).max(1024).optional(),
+  batch: z.coerce.number().int().min(1).max(1024).default(32),
+  steps: z.coerce.number().int().min(1).max(1000).default(5),
+  threads: z.coerce.number().int().min(1).max(256).default(os.availableParallelism()),
+});
+
+const NUM_CLASSES = 10;
+const WARMUP = 2;
+const LATENCY_RUNS = 20;
+
+function loadSpec(model: string, size: number | undefined): ModelSpec {
+  if (model.endsWith('.onnx')) return importOnnxBytes(new Uint8Array(fs.readFileSync(model)), { numClasses: NUM_CLASSES, name: model });
+  return createModel(model, { numClasses: NUM_CLASSES, ...(size !== undefined ? { inputSize: size } : {}) });
+}
+
+async function time(runs: number, fn: () => Promise<unknown>): Promise<number[]> {
+  const ms: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const t = performance.now();
+    await fn();
+    ms.push(performance.now() - t);
+  }
+  return ms;
+}
+
+const mean = (v: number[]) => v.reduce((a, b) => a + b, 0) / v.length;
+const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
+const round = (v: number, d: number) => Math.round(v * 10 ** d) / 10 ** d;
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: { model: { type: 'string' }, size: { type: 'string' }, batch: { type: 'string' }, steps: { type: 'string' }, threads: { type: 'string' } },
+    strict: true,
+  });
+  const a = Args.parse(values);
+  const spec = loadSpec(a.model, a.size);
+  const s = spec.inputSize;
+  const rng = new Rng(1);
+  const x = f32([a.batch, 3, s, s], Float32Array.from({ length: a.batch * 3 * s * s }, () => rng.normal()));
+  const y = i64([a.batch], Array.from({ length: a.batch }, () => Math.floor(rng.uniform() * NUM_CLASSES)));
+
+  const trainer = await Trainer.create(spec.model, {
+    loss: { kind: 'cross_entropy' }, trainable: spec.params, optimizer: { kind: 'sgd', momentum: 0.9 }, threads: a.threads,
+  });
+  await time(WARMUP, () => trainer.step(x, y, 0.01));
+  const stepMs = mean(await time(a.steps, () => trainer.step(x, y, 0.01)));
+  await trainer.release();
+
+  const session = await createSession(spec.model, { threads: a.threads });
+  await time(WARMUP, () => session.run({ input: x }));
+  const inferMs = mean(await time(a.steps, () => session.run({ input: x })));
+  const x1 = f32([1, 3, s, s], x.data.slice(0, 3 * s * s) as Float32Array);
+  await time(3, () => session.run({ input: x1 }));
+  const latency = median(await time(LATENCY_RUNS, () => session.run({ input: x1 })));
+  await session.release();
+
+  process.stdout.write(`${JSON.stringify({
+    model: spec.name,
+    size: s,
+    batch: a.batch,
+    threads: a.threads,
+    train_img_per_s: round((a.batch * 1000) / stepMs, 2),
+    train_step_ms: round(stepMs, 1),
+    infer_img_per_s: round((a.batch * 1000) / inferMs, 2),
+    b1_latency_ms_p50: round(latency, 2),
+    // maxRSS is in kibibytes.
+    peak_rss_mb: round(process.resourceUsage().maxRSS / 1024, 1),
+  })}\n`);
+}
+
+try {
+  await main();
+} catch (e) {
+  // A command-line tool: say what went wrong in one line rather than with a stack trace.
+  process.stderr.write(`bench:train: ${e instanceof Error ? e.message : String(e)} (models: ${listModels().join(', ')}, or a path to an .onnx file)\n`);
+  process.exitCode = 1;
+}

@@ -1,0 +1,259 @@
+import { z } from 'zod';
+import { badInput } from '../core/errors.ts';
+import { GraphBuilder } from '../onnx/builder.ts';
+import { decodeModel } from '../onnx/codec.ts';
+import { attr, getInt, type Graph, type Model, type Node, WRITE_IR_VERSION, WRITE_OPSET } from '../onnx/ir.ts';
+import { ancestorNodes, cloneGraph, producers, renameValue, valueNames } from './graph-edit.ts';
+import { groupBlocks } from './import-blocks.ts';
+import { readNormalisation } from './import-preprocessing.ts';
+import { Rng, torchDefaultLinear } from './init.ts';
+import type { ModelSpec } from './spec.ts';
+
+/**
+ * Import of an external ONNX classifier (torch.onnx.export, timm, …) as a backbone: cut its
+ * classifier, attach a fresh Gemm head for `numClasses`, and describe the result as a ModelSpec
+ * so it trains like a catalog model. Accepts inference exports (BN folded into conv) and training
+ * exports (BatchNormalization kept, possibly with its training-mode outputs).
+ */
+
+export const ImportOptionsSchema = z.object({
+  numClasses: z.number().int().min(1).max(100_000),
+  seed: z.number().int().min(0).max(0xffffffff).optional(),
+  /** The spec's name; default 'imported'. */
+  name: z.string().min(1).max(200).optional(),
+});
+export type ImportOptions = z.infer<typeof ImportOptionsSchema>;
+
+/** Input slots that hold trainable weights, per op. */
+const PARAM_SLOTS: Record<string, number[]> = {
+  Conv: [1, 2],
+  ConvTranspose: [1, 2],
+  Gemm: [0, 1, 2],
+  MatMul: [0, 1],
+  BatchNormalization: [1, 2],
+  InstanceNormalization: [1, 2],
+  LayerNormalization: [1, 2],
+  PRelu: [1],
+};
+const BN_STAT_SLOTS = [3, 4];
+
+export function importOnnxBytes(bytes: Uint8Array, opts: ImportOptions): ModelSpec {
+  return importOnnxBackbone(decodeModel(bytes), opts);
+}
+
+export function importOnnxBackbone(source: Model, options: ImportOptions): ModelSpec {
+  const parsed = ImportOptionsSchema.safeParse(options);
+  if (!parsed.success) throw badInput('invalid import options', parsed.error.issues);
+  const opts = parsed.data;
+  const g = cloneGraph(source.graph);
+  const input = normaliseInput(g);
+  constantsToInitializers(g);
+  materialiseSharedWeights(g);
+  const { features, width } = cutClassifier(g);
+  toInferenceForm(g);
+
+  // Batch becomes symbolic so any batch size runs; stale intermediate shapes would contradict it.
+  const staticBatch = typeof input.shape?.[0] === 'number' ? input.shape[0] : null;
+  input.shape = ['N', 3, input.shape?.[2] ?? null, input.shape?.[3] ?? null];
+  if (staticBatch !== null && staticBatch > 1) unbakeBatch(g, staticBatch);
+  g.valueInfo = [];
+
+  const rng = new Rng(opts.seed ?? 0);
+  const b = new GraphBuilder(g);
+  const x = producers(g).get(features)?.opType === 'Flatten' ? features : b.op('Flatten', [features], { axis: attr.int(1) }, 'head_flatten');
+  const init = torchDefaultLinear(rng)(opts.numClasses, width);
+  const w = b.initializer('head.weight', init.weight);
+  const bias = b.initializer('head.bias', init.bias);
+  b.opN('Gemm', [x, w, bias], { transB: attr.int(1) }, ['logits'], 'head');
+  const headNode = g.nodes[g.nodes.length - 1];
+  g.outputs = [{ name: 'logits', dtype: 'float32', shape: ['N', opts.numClasses] }];
+
+  const { params, bnStats, paramsOf } = classifyInitializers(g);
+  const grouped = groupBlocks(g.nodes.filter((n) => n !== headNode), paramsOf);
+  const headParams = [w, bias];
+  const norm = readNormalisation(source.metadata);
+  const h = input.shape[2];
+  const inputSize = typeof h === 'number' ? h : norm.size ?? 224;
+  const model: Model = {
+    irVersion: Math.max(source.irVersion, WRITE_IR_VERSION),
+    opsetImports: upgradeOpset(source),
+    producerName: 'ai-studio',
+    graph: g,
+    metadata: {
+      ...source.metadata,
+      'studio.architecture': opts.name ?? 'imported',
+      'studio.input_size': String(inputSize),
+      'studio.mean': JSON.stringify(norm.mean),
+      'studio.std': JSON.stringify(norm.std),
+    },
+  };
+  return {
+    name: opts.name ?? 'imported',
+    model,
+    params,
+    bnStats,
+    blocks: [...grouped.blocks, headParams],
+    blockNames: [...grouped.names, 'head'],
+    head: headParams,
+    inputSize,
+    mean: norm.mean,
+    std: norm.std,
+    numClasses: opts.numClasses,
+  };
+}
+
+/** Keeps the one real input (old exports also list initializers as inputs), named 'input'. */
+function normaliseInput(g: Graph): Graph['inputs'][number] {
+  const real = g.inputs.filter((v) => !g.initializers.has(v.name));
+  if (real.length !== 1) throw badInput(`expected one image input, found ${real.length}: ${real.map((v) => v.name).join(', ')}`);
+  const input = real[0];
+  if (input.dtype !== 'float32') throw badInput(`the input must be float32, not ${input.dtype}`);
+  if (input.shape && (input.shape.length !== 4 || (typeof input.shape[1] === 'number' && input.shape[1] !== 3))) {
+    throw badInput(`the input must be [N,3,H,W], not [${input.shape.join(',')}]`);
+  }
+  if (input.shape && typeof input.shape[2] === 'number' && typeof input.shape[3] === 'number' && input.shape[2] !== input.shape[3]) {
+    throw badInput(`only square inputs are supported, not ${input.shape[2]}×${input.shape[3]}`);
+  }
+  g.inputs = [input];
+  if (input.name !== 'input') {
+    if (valueNames(g).has('input')) renameValue(g, 'input', freshName(g, 'input_orig'));
+    renameValue(g, input.name, 'input');
+  }
+  if (valueNames(g).has('logits')) renameValue(g, 'logits', freshName(g, 'logits_orig'));
+  return input;
+}
+
+function freshName(g: Graph, prefix: string): string {
+  const taken = valueNames(g);
+  let i = 0;
+  while (taken.has(`${prefix}_${i}`)) i++;
+  return `${prefix}_${i}`;
+}
+
+/** Weights some exporters write as Constant nodes become initializers, so they can be trained. */
+function constantsToInitializers(g: Graph): void {
+  g.nodes = g.nodes.filter((n) => {
+    const value = n.attrs['value'];
+    if (n.opType !== 'Constant' || (n.domain ?? '') !== '' || value?.kind !== 'tensor') return true;
+    g.initializers.set(n.outputs[0], value.value);
+    return false;
+  });
+}
+
+/**
+ * Gives every weight slot its own initializer. torch.onnx.export deduplicates equal constants
+ * (all-zero biases, say) into one initializer, sometimes behind Identity nodes; fine-tuning must
+ * not tie those weights together.
+ */
+function materialiseSharedWeights(g: Graph): void {
+  g.nodes = g.nodes.filter((n) => {
+    if (n.opType !== 'Identity' || !g.initializers.has(n.inputs[0])) return true;
+    const t = g.initializers.get(n.inputs[0])!;
+    g.initializers.set(n.outputs[0], { ...t, dims: [...t.dims], data: t.data.slice() });
+    return false;
+  });
+  const owned = new Set<string>();
+  for (const n of g.nodes) {
+    for (const slot of PARAM_SLOTS[n.opType] ?? []) {
+      const name = n.inputs[slot];
+      if (!name || !g.initializers.has(name)) continue;
+      if (owned.has(name)) {
+        const t = g.initializers.get(name)!;
+        const copy = freshName(g, `${name}.copy`);
+        g.initializers.set(copy, { ...t, dims: [...t.dims], data: t.data.slice() });
+        n.inputs[slot] = copy;
+      } else owned.add(name);
+    }
+  }
+}
+
+/**
+ * Finds the classifier — the last Gemm or MatMul with a constant weight that the output depends
+ * on — and removes it with everything after it. Returns the feature value it read and its width.
+ */
+function cutClassifier(g: Graph): { features: string; width: number } {
+  if (g.outputs.length === 0) throw badInput('the model has no output');
+  const upstream = ancestorNodes(g, [g.outputs[0].name]);
+  const classifier = [...upstream].reverse().find((n) =>
+    (n.opType === 'Gemm' || n.opType === 'MatMul') && g.initializers.has(n.inputs[1]) && !g.initializers.has(n.inputs[0]));
+  if (!classifier) throw badInput('no classifier found: the output does not depend on a Gemm or MatMul with constant weights');
+  const wDims = g.initializers.get(classifier.inputs[1])!.dims;
+  if (wDims.length !== 2) throw badInput(`the classifier weight must be 2-D, not [${wDims.join(',')}]`);
+  const transB = classifier.opType === 'Gemm' && getInt(classifier, 'transB', 0) === 1;
+  if (classifier.opType === 'Gemm' && getInt(classifier, 'transA', 0) === 1) throw badInput('a transposed classifier input (transA) is not supported');
+  const features = classifier.inputs[0];
+  const kept = new Set(ancestorNodes(g, [features]));
+  g.nodes = g.nodes.filter((n) => kept.has(n));
+  const used = new Set(g.nodes.flatMap((n) => n.inputs));
+  for (const k of [...g.initializers.keys()]) if (!used.has(k)) g.initializers.delete(k);
+  return { features, width: transB ? wDims[1] : wDims[0] };
+}
+
+/**
+ * BatchNormalization in inference form (one output, no training_mode) with constant statistics,
+ * and Dropout without a training_mode input: the training step decides both.
+ */
+function toInferenceForm(g: Graph): void {
+  for (const n of g.nodes) {
+    if (n.opType === 'BatchNormalization') {
+      for (const slot of [1, 2, ...BN_STAT_SLOTS]) {
+        if (!g.initializers.has(n.inputs[slot])) throw badInput(`BatchNormalization '${n.name}': input ${slot} is not a constant`);
+      }
+      n.outputs = [n.outputs[0]];
+      delete n.attrs['training_mode'];
+    } else if (n.opType === 'Dropout') {
+      n.inputs = n.inputs.slice(0, 2);
+      n.outputs = [n.outputs[0]];
+    }
+  }
+}
+
+/**
+ * A static-batch export (torch's training export is one) may bake the batch into Reshape target
+ * shapes; 0 in a Reshape shape copies the input's dimension, which keeps the batch free.
+ */
+function unbakeBatch(g: Graph, batch: number): void {
+  for (const n of g.nodes) {
+    if (n.opType !== 'Reshape') continue;
+    const s = g.initializers.get(n.inputs[1]);
+    if (!s || s.dtype !== 'int64' || s.data.length === 0 || s.data[0] !== BigInt(batch)) continue;
+    const data = (s.data as BigInt64Array).slice();
+    data[0] = 0n;
+    const name = freshName(g, `${n.inputs[1]}.nobatch`);
+    g.initializers.set(name, { dtype: 'int64', dims: [...s.dims], data });
+    n.inputs[1] = name;
+  }
+}
+
+/** Trainable weights and BN statistics, in graph order, and which node owns which params. */
+function classifyInitializers(g: Graph): { params: string[]; bnStats: string[]; paramsOf: (n: Node) => string[] } {
+  const prod = producers(g);
+  const byNode = new Map<Node, string[]>();
+  const params: string[] = [];
+  const seen = new Set<string>();
+  const bnStats: string[] = [];
+  const isFloat = (name: string) => g.initializers.get(name)?.dtype === 'float32';
+  for (const n of g.nodes) {
+    const own: string[] = [];
+    const slots = PARAM_SLOTS[n.opType]
+      // A bias added after a MatMul is the other half of that linear layer.
+      ?? (n.opType === 'Add' && n.inputs.some((i) => prod.get(i)?.opType === 'MatMul') ? [0, 1] : []);
+    for (const slot of slots) {
+      const name = n.inputs[slot];
+      if (name && isFloat(name) && !seen.has(name)) {
+        seen.add(name);
+        own.push(name);
+      }
+    }
+    if (n.opType === 'BatchNormalization') for (const slot of BN_STAT_SLOTS) bnStats.push(n.inputs[slot]);
+    params.push(...own);
+    byNode.set(n, own);
+  }
+  return { params, bnStats, paramsOf: (n) => byNode.get(n) ?? [] };
+}
+
+/** Opsets 13–16 share the semantics of every op a CNN uses with 17 (BN aside, normalised above). */
+function upgradeOpset(m: Model): Model['opsetImports'] {
+  return m.opsetImports.map((o) =>
+    (o.domain === '' || o.domain === 'ai.onnx') && o.version >= 13 && o.version < WRITE_OPSET ? { ...o, version: WRITE_OPSET } : { ...o });
+}
