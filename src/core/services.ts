@@ -6,9 +6,12 @@ import { createImportsService, type ImportsService } from './imports.ts';
 import { createJobsService, type JobsService } from '../jobs/service.ts';
 import { createJobRegistry } from '../jobs/registry.ts';
 import { ensureExampleProject } from './example.ts';
+import { createModelsService, type ModelsService } from './models.ts';
+import { createExperimentsService, type ExperimentsService } from './experiments.ts';
+import { createRunsService, type RunsService } from './runs.ts';
 
 export type ProjectsService = ReturnType<typeof createProjectsService>;
-export type { DatasetsService };
+export type { DatasetsService, ModelsService, ExperimentsService, RunsService };
 
 /** Everything the routes (API and pages) use; decorated on Fastify as `app.studio`. */
 export interface StudioServices {
@@ -18,6 +21,11 @@ export interface StudioServices {
   datasets: DatasetsService;
   imports: ImportsService;
   jobs: JobsService;
+  /** The catalog and imported ONNX backbones. */
+  models: ModelsService;
+  experiments: ExperimentsService;
+  /** Training runs: one trains at a time, the rest queue (`runs.queue()`). */
+  runs: RunsService;
   /** Stops the worker pool and drops SSE subscribers; called from the app's onClose. */
   close(): Promise<void>;
 }
@@ -36,6 +44,11 @@ export async function createServices(settings: Settings): Promise<StudioServices
   const interrupted = await jobs.settleInterrupted();
   const imports = createImportsService({ settings, store, datasets, jobs });
   await imports.settleInterrupted(interrupted);
+  const models = createModelsService(store);
+  const experiments = createExperimentsService({ store, datasets, models });
+  const runs = createRunsService({ store, jobs, experiments });
+  // Before the server takes requests: runs the last process left queued/running agree with their jobs.
+  await runs.settleInterrupted();
   return {
     settings,
     store,
@@ -43,6 +56,12 @@ export async function createServices(settings: Settings): Promise<StudioServices
     datasets,
     imports,
     jobs,
-    close: () => jobs.close(),
+    models,
+    experiments,
+    runs,
+    close: async () => {
+      await runs.close();
+      await jobs.close();
+    },
   };
 }

@@ -1,0 +1,168 @@
+import {
+  ExperimentCreateSchema,
+  ExperimentPatchSchema,
+  ExperimentSettingsSchema,
+  mergeExperimentPatch,
+  type ExperimentCreate,
+  type ExperimentFile,
+  type ExperimentPatch,
+  type ExperimentSettings,
+  type ResolvedModelChoice,
+} from '../schemas/experiment.ts';
+import { listModels } from '../models/index.ts';
+import { newId } from '../storage/ids.ts';
+import {
+  listExperimentIds,
+  modifyExperiment,
+  readExperiment,
+  removeExperiment,
+  writeExperiment,
+} from '../storage/experiments.ts';
+import { listRunIds, readRun } from '../storage/runs.ts';
+import type { Workspace } from '../storage/workspace.ts';
+import type { DatasetsService } from './datasets.ts';
+import { conflict, validation } from './errors.ts';
+import type { ModelEntry, ModelsService } from './models.ts';
+import { parseInput } from './projects.ts';
+
+/** What the API returns for an experiment: its file without the version stamp. */
+export type Experiment = Omit<ExperimentFile, 'schema_version'>;
+
+export interface ExperimentsService {
+  create(projectId: string, body: ExperimentCreate): Promise<Experiment>;
+  /** Oldest first. */
+  list(projectId: string): Promise<Experiment[]>;
+  get(projectId: string, experimentId: string): Promise<Experiment>;
+  update(projectId: string, experimentId: string, patch: ExperimentPatch): Promise<Experiment>;
+  /** Deletes the experiment with its runs; CONFLICT while one of its runs is queued or running. */
+  remove(projectId: string, experimentId: string): Promise<void>;
+  /**
+   * The stored settings, checked again against the dataset, split and model as they are now
+   * (a run starts from these); VALIDATION_ERROR when something they name has changed or gone.
+   */
+  settingsForRun(projectId: string, experimentId: string): Promise<ExperimentSettings>;
+  /** The model entry (catalog or imported) an experiment trains. */
+  modelOf(model: { architecture?: string; backbone_id?: string }): Promise<ModelEntry>;
+}
+
+export interface ExperimentsDeps {
+  store: Workspace;
+  datasets: DatasetsService;
+  models: ModelsService;
+}
+
+const view = ({ schema_version: _v, ...rest }: ExperimentFile): Experiment => rest;
+
+export function createExperimentsService({ store, datasets, models }: ExperimentsDeps): ExperimentsService {
+  async function modelOf(model: { architecture?: string; backbone_id?: string }): Promise<ModelEntry> {
+    if (model.backbone_id !== undefined) {
+      try {
+        return await models.get(model.backbone_id);
+      } catch {
+        throw validation(`model.backbone_id: no imported model '${model.backbone_id}' (import one under /api/models/import)`);
+      }
+    }
+    const name = model.architecture ?? '';
+    if (!listModels().includes(name)) {
+      throw validation(`model.architecture: '${name}' is not in the catalog (one of: ${listModels().join(', ')})`);
+    }
+    return models.catalogEntry(name);
+  }
+
+  /**
+   * The checks a schema cannot make: the dataset, split and model exist and fit together, and the
+   * model-dependent defaults (input size, normalisation) are filled from the chosen model.
+   */
+  async function resolve(projectId: string, s: Omit<ExperimentSettings, 'model' | 'augmentation'> & {
+    model: Omit<ResolvedModelChoice, 'input_size'> & { input_size?: number };
+    augmentation: Omit<ExperimentSettings['augmentation'], 'normalize'> & { normalize: ExperimentSettings['augmentation']['normalize'] | null };
+  }): Promise<ExperimentSettings> {
+    let ds;
+    try {
+      ds = await datasets.get(projectId, s.dataset_id);
+    } catch (e) {
+      if (e instanceof Error && /project/.test(e.message)) throw e;
+      throw validation(`dataset_id: no dataset '${s.dataset_id}' in this project`);
+    }
+    if (ds.status !== 'ready') throw validation(`dataset_id: the dataset is ${ds.status}, not ready`);
+    if (ds.task !== 'classification') throw validation(`dataset_id: a ${ds.task} dataset cannot train a ${s.task} experiment`);
+    if (!ds.split_names.includes(s.split_name)) {
+      throw validation(`split_name: the dataset has no split '${s.split_name}' (it has: ${ds.split_names.join(', ') || 'none'})`);
+    }
+    const split = await datasets.getSplit(projectId, s.dataset_id, s.split_name);
+    if (split.counts.train === 0) throw validation(`split_name: split '${s.split_name}' has no training images`);
+    const labelled = Object.values(split.per_class).filter((c) => c.train > 0).length;
+    if (labelled < 2) throw validation(`split_name: the training set of '${s.split_name}' needs images of at least 2 classes`);
+
+    const entry = await modelOf(s.model);
+    const input_size = s.model.input_size ?? entry.input_size;
+    if (entry.kind === 'imported' && input_size !== entry.input_size) {
+      throw validation(`model.input_size: the imported model '${entry.name}' takes ${entry.input_size}×${entry.input_size} images`);
+    }
+    const t = s.model.trainable;
+    if (typeof t === 'object' && entry.block_count !== undefined && t.last_blocks > entry.block_count + 1) {
+      throw validation(`model.trainable.last_blocks: the model has ${entry.block_count + 1} blocks (the head included)`);
+    }
+    const model: ResolvedModelChoice = { ...s.model, input_size };
+    const normalize = s.augmentation.normalize ?? { mean: entry.mean, std: entry.std };
+    return parseInput(ExperimentSettingsSchema, { ...s, model, augmentation: { ...s.augmentation, normalize } }, 'experiment');
+  }
+
+  return {
+    modelOf,
+
+    async settingsForRun(projectId, experimentId) {
+      const { schema_version: _v, id: _id, project_id: _p, created_at: _c, updated_at: _u, ...settings } = await readExperiment(store, projectId, experimentId);
+      return resolve(projectId, settings);
+    },
+
+    async create(projectId, body) {
+      const b = parseInput(ExperimentCreateSchema, body, 'experiment');
+      const settings = await resolve(projectId, b);
+      const now = new Date().toISOString();
+      const file: ExperimentFile = { schema_version: 1, id: newId('exp'), project_id: projectId, ...settings, created_at: now, updated_at: now };
+      return view(await writeExperiment(store, file));
+    },
+
+    async list(projectId) {
+      await datasets.list(projectId); // NOT_FOUND for a missing project
+      const out: Experiment[] = [];
+      for (const id of await listExperimentIds(store, projectId)) {
+        const exp = await readExperiment(store, projectId, id).catch(() => null);
+        if (exp) out.push(view(exp));
+      }
+      return out.sort((a, b) => a.created_at.localeCompare(b.created_at) || a.id.localeCompare(b.id));
+    },
+
+    async get(projectId, experimentId) {
+      return view(await readExperiment(store, projectId, experimentId));
+    },
+
+    async update(projectId, experimentId, patch) {
+      const p = parseInput(ExperimentPatchSchema, patch, 'experiment update');
+      const current = await readExperiment(store, projectId, experimentId);
+      const { schema_version: _v, id: _id, project_id: _p, created_at: _c, updated_at: _u, ...settings } = current;
+      const merged = mergeExperimentPatch(settings, p) as ExperimentSettings;
+      // A new model brings its own input size unless the patch names one.
+      const newModel = p.model && ('architecture' in p.model || 'backbone_id' in p.model);
+      if (newModel && !(p.model && 'input_size' in p.model)) delete (merged.model as { input_size?: number }).input_size;
+      const { model, augmentation, ...rest } = merged;
+      const checked = parseInput(ExperimentSettingsSchema.omit({ model: true, augmentation: true }), rest, 'experiment');
+      const resolved = await resolve(projectId, { ...checked, model, augmentation });
+      const out = await modifyExperiment(store, projectId, experimentId, (cur) => ({ ...cur, ...resolved, updated_at: new Date().toISOString() }));
+      return view(out);
+    },
+
+    async remove(projectId, experimentId) {
+      await readExperiment(store, projectId, experimentId);
+      for (const runId of await listRunIds(store, projectId, experimentId)) {
+        const run = await readRun(store, { projectId, experimentId, runId }).catch(() => null);
+        if (run && (run.status === 'queued' || run.status === 'running')) {
+          throw conflict(`run '${runId}' of this experiment is ${run.status}: cancel it first`);
+        }
+      }
+      await removeExperiment(store, projectId, experimentId);
+    },
+  };
+}
+

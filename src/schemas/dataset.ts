@@ -1,0 +1,189 @@
+import { z } from 'zod';
+import type { DocType } from './common.ts';
+import { DatasetIdSchema, DisplayNameSchema, ImageIdSchema, TimestampSchema } from './common.ts';
+
+export const TaskSchema = z.enum(['classification', 'detection', 'segmentation']);
+export type Task = z.infer<typeof TaskSchema>;
+
+export const DatasetStatusSchema = z.enum(['importing', 'ready', 'failed']);
+export type DatasetStatus = z.infer<typeof DatasetStatusSchema>;
+
+/** Where an image sits in one split. 'none': it takes no part (e.g. it has no label). */
+export const SubsetSchema = z.enum(['train', 'val', 'test', 'none']);
+export type Subset = z.infer<typeof SubsetSchema>;
+
+/** Class names and labels: what a person typed or a source declared; escaped wherever shown. */
+export const LabelSchema = DisplayNameSchema;
+
+/** Split names appear in URLs (`…/splits/:name`), so they are restricted to a path-safe alphabet. */
+export const SplitNameSchema = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'letters, digits, _ and - only (1–64)');
+
+/** COCO conventions: bbox is [x, y, w, h] in pixels; segmentation is a list of polygons [x1,y1,x2,y2,…]. */
+export const AnnotationSchema = z.object({
+  category: LabelSchema,
+  bbox: z.tuple([z.number(), z.number(), z.number().min(0), z.number().min(0)]).optional(),
+  segmentation: z.array(z.array(z.number())).optional(),
+});
+export type Annotation = z.infer<typeof AnnotationSchema>;
+
+/** Files are content-addressed: the first 16 hex digits of the sha256 and the sniffed format's extension. */
+export const ImageFileSchema = z.string().regex(/^images\/[0-9a-f]{16}\.[a-z0-9]{2,5}$/);
+
+export const ImageRecordSchema = z.object({
+  id: ImageIdSchema,
+  file: ImageFileSchema,
+  width: z.number().int().positive(),
+  height: z.number().int().positive(),
+  /** sha256 of the original bytes, hex. */
+  hash: z.string().regex(/^[0-9a-f]{16,128}$/),
+  label: LabelSchema.nullable(),
+  annotations: z.array(AnnotationSchema).optional(),
+  /** One entry per `split_names` index. */
+  split: z.array(SubsetSchema),
+  /** Where it came from, relative to the import's root (or the zip entry name). */
+  source: z.string().max(4096).optional(),
+});
+export type ImageRecord = z.infer<typeof ImageRecordSchema>;
+
+export const SkipReasonSchema = z.enum(['corrupt', 'unsupported', 'duplicate', 'outside_root', 'ambiguous', 'too_large', 'missing']);
+
+export const ImportReportSchema = z.object({
+  imported: z.number().int().min(0),
+  skipped: z.array(z.object({ file: z.string(), reason: SkipReasonSchema, detail: z.string().optional() })),
+  duplicates: z.number().int().min(0),
+  classes: z.array(z.string()),
+  elapsed_ms: z.number().min(0),
+});
+export type ImportReport = z.infer<typeof ImportReportSchema>;
+
+export const DatasetErrorSchema = z.object({ code: z.string(), message: z.string() });
+
+/** `projects/<pid>/datasets/<did>/dataset.json`: the dataset, its images and its splits, in one file. */
+export const DatasetFileSchema = z
+  .object({
+    schema_version: z.literal(1),
+    id: DatasetIdSchema,
+    name: DisplayNameSchema,
+    task: TaskSchema,
+    status: DatasetStatusSchema,
+    classes: z.array(LabelSchema),
+    split_names: z.array(SplitNameSchema),
+    images: z.array(ImageRecordSchema),
+    import_report: ImportReportSchema.nullable(),
+    /** Why the import failed, when status is 'failed'. */
+    error: DatasetErrorSchema.nullable().default(null),
+    created_at: TimestampSchema,
+    updated_at: TimestampSchema,
+  })
+  .superRefine((d, ctx) => {
+    if (new Set(d.split_names).size !== d.split_names.length) ctx.addIssue({ code: 'custom', message: 'duplicate split name', path: ['split_names'] });
+    const n = d.split_names.length;
+    for (let i = 0; i < d.images.length; i++) {
+      if (d.images[i].split.length !== n) {
+        ctx.addIssue({ code: 'custom', message: `image split list has ${d.images[i].split.length} entries, split_names has ${n}`, path: ['images', i, 'split'] });
+        return;
+      }
+    }
+  });
+export type DatasetFile = z.infer<typeof DatasetFileSchema>;
+
+export const DatasetDoc: DocType<DatasetFile> = { name: 'dataset.json', version: 1, schema: DatasetFileSchema };
+
+export const SubsetCountsSchema = z.object({ train: z.number().int(), val: z.number().int(), test: z.number().int(), none: z.number().int() });
+export type SubsetCounts = z.infer<typeof SubsetCountsSchema>;
+
+/** What the API returns for a dataset: everything but the image list. */
+export interface DatasetSummary {
+  id: string;
+  project_id: string;
+  name: string;
+  task: Task;
+  status: DatasetStatus;
+  classes: string[];
+  image_count: number;
+  class_counts: Record<string, number>;
+  /** Images with no label. */
+  unlabeled_count: number;
+  split_names: string[];
+  import_report: ImportReport | null;
+  error: { code: string; message: string } | null;
+  created_at: string;
+  updated_at: string;
+}
+
+/** One row of the image grid. `split` is the image's subset in the split asked for (or the first one); null when the dataset has none. */
+export interface ImageItem {
+  id: string;
+  file: string;
+  width: number;
+  height: number;
+  label: string | null;
+  split: Subset | null;
+}
+
+/** One image in full, for the detail view and as the answer to PATCH. */
+export interface ImageDetail {
+  id: string;
+  file: string;
+  width: number;
+  height: number;
+  hash: string;
+  label: string | null;
+  annotations: Annotation[];
+  source: string | null;
+  /** The image's subset in every split, by split name. */
+  splits: Record<string, Subset>;
+}
+
+/** For the class histogram: `counts[i]` images have `labels[i]`; with a split, the same per subset. */
+export interface ClassHistogram {
+  labels: string[];
+  counts: number[];
+  unlabeled: number;
+  split: string | null;
+  subsets: Record<Subset, number[]> | null;
+}
+
+export interface ImagePage {
+  items: ImageItem[];
+  page: number;
+  page_size: number;
+  total: number;
+}
+
+export interface SplitSummary {
+  name: string;
+  /** Images per subset; `none` counts images left out (unlabeled). */
+  counts: SubsetCounts;
+  per_class: Record<string, SubsetCounts>;
+}
+
+export const DatasetCreateSchema = z.strictObject({ name: DisplayNameSchema, task: TaskSchema.default('classification') });
+export type DatasetCreate = z.input<typeof DatasetCreateSchema>;
+
+export const DatasetUpdateSchema = z.strictObject({ name: DisplayNameSchema.optional() });
+export type DatasetUpdate = z.input<typeof DatasetUpdateSchema>;
+
+export const ImageUpdateSchema = z.strictObject({ label: LabelSchema.nullable() });
+export type ImageUpdate = z.input<typeof ImageUpdateSchema>;
+
+export const ImageQuerySchema = z.strictObject({
+  page: z.coerce.number().int().min(1).max(1_000_000).default(1),
+  page_size: z.coerce.number().int().min(1).max(500).default(50),
+  label: z.string().min(1).max(200).optional(),
+  split: SplitNameSchema.optional(),
+  subset: SubsetSchema.optional(),
+});
+export type ImageQuery = z.input<typeof ImageQuerySchema>;
+
+const ratio = z.number().min(0).max(1);
+export const SplitRequestSchema = z.strictObject({
+  name: SplitNameSchema,
+  ratios: z
+    .strictObject({ train: ratio, val: ratio, test: ratio })
+    .refine((r) => Math.abs(r.train + r.val + r.test - 1) < 1e-6, 'ratios must sum to 1'),
+  stratify: z.boolean().default(true),
+  seed: z.number().int().min(0).max(2 ** 31 - 1).default(0),
+  preview: z.boolean().default(false),
+});
+export type SplitRequest = z.input<typeof SplitRequestSchema>;

@@ -1,0 +1,5 @@
+export * from './common.ts';
+export * from './studio.ts';
+export * from './project.ts';
+export * from './dataset.ts';
+export * from './job.ts';

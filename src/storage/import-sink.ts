@@ -1,0 +1,139 @@
+import { DatasetDoc, type Annotation, type DatasetFile, type ImageRecord, type ImportReport } from '../schemas/dataset.ts';
+import { AppError, notFound } from '../core/errors.ts';
+import { newId } from './ids.ts';
+import type { Workspace } from './workspace.ts';
+
+/** One accepted image as the import pipeline hands it over (src/datasets/types.ts `ImportedImage`). */
+export interface SinkImage {
+  /** sha256 of the original bytes, hex. */
+  hash: string;
+  /** Extension of the sniffed format, without the dot. */
+  ext: string;
+  buffer: Uint8Array;
+  /** WebP thumbnail. */
+  thumbnail: Uint8Array;
+  width: number;
+  height: number;
+  label: string | null;
+  annotations?: Annotation[];
+  source_path: string;
+}
+
+export interface DatasetImportSink {
+  addImage(rec: SinkImage): Promise<void>;
+  /** Writes the images received so far into dataset.json (also done every `flushEvery` images). */
+  flush(): Promise<void>;
+  /** Same as flush: the worker's last call, after which the main thread finishes the dataset. */
+  close(): Promise<void>;
+  /** Last flush; the dataset becomes 'ready' with its report and classes. */
+  finish(report: ImportReport): Promise<DatasetFile>;
+  /** Last flush; the dataset becomes 'failed' with the error (images stored so far stay). */
+  fail(error: { code: string; message: string }): Promise<DatasetFile>;
+}
+
+export interface ImportSinkOptions {
+  /** Rewriting a 10,000-image dataset.json per image would be quadratic; batches keep it linear-ish. */
+  flushEvery?: number;
+  flushIntervalMs?: number;
+}
+
+/**
+ * Labels come from folder names, CSV cells and annotation files; dataset.json only stores names a
+ * person could have typed (trimmed, no control characters, ≤200), so they are brought into that shape here.
+ */
+export function normalizeLabel(raw: string | null): string | null {
+  if (raw === null) return null;
+  const s = raw.replace(/[\u0000-\u001f\u007f]+/g, ' ').trim().slice(0, 200).trim();
+  return s === '' ? null : s;
+}
+
+/**
+ * Marks an import done: status 'ready', the report stored, and the classes set — the source's
+ * declared order first (COCO/YOLO category order matters to users), then any other label present.
+ */
+export function applyImportReport(ds: DatasetFile, report: ImportReport): void {
+  const present = new Set<string>();
+  for (const img of ds.images) if (img.label !== null) present.add(img.label);
+  const declared = report.classes.map(normalizeLabel).filter((c): c is string => c !== null);
+  const classes = [...new Set([...declared, ...ds.classes])];
+  for (const l of [...present].sort()) if (!classes.includes(l)) classes.push(l);
+  ds.classes = classes;
+  ds.status = 'ready';
+  ds.import_report = { ...report, classes };
+  ds.error = null;
+}
+
+/**
+ * Where an import job's images land: originals as `images/<hash16>.<ext>`, thumbnails as
+ * `.thumbs/<hash16>.webp`, and records appended to dataset.json in batches, under its lock.
+ * A hash already in the dataset is not added twice.
+ */
+export function createImportSink(store: Workspace, projectId: string, datasetId: string, opts: ImportSinkOptions = {}): DatasetImportSink {
+  const flushEvery = opts.flushEvery ?? 500;
+  const flushIntervalMs = opts.flushIntervalMs ?? 2000;
+  const file = store.datasetFile(projectId, datasetId);
+  let pending: ImageRecord[] = [];
+  let lastFlush = Date.now();
+
+  async function commit(final?: (ds: DatasetFile) => void): Promise<DatasetFile> {
+    const batch = pending;
+    pending = [];
+    lastFlush = Date.now();
+    return store.modify(DatasetDoc, file, 'dataset', datasetId, (ds) => {
+      const known = new Set(ds.images.map((i) => i.hash));
+      for (const rec of batch) {
+        if (known.has(rec.hash)) continue;
+        known.add(rec.hash);
+        ds.images.push({ ...rec, split: ds.split_names.map(() => 'none' as const) });
+      }
+      final?.(ds);
+      ds.updated_at = new Date().toISOString();
+      return ds;
+    });
+  }
+
+  return {
+    async addImage(rec) {
+      if (!/^[0-9a-f]{16,128}$/.test(rec.hash)) throw new AppError('INTERNAL', `bad image hash: ${rec.hash}`);
+      if (!/^[a-z0-9]{2,5}$/.test(rec.ext)) throw new AppError('INTERNAL', `bad image extension: ${rec.ext}`);
+      const stem = rec.hash.slice(0, 16);
+      // The dataset may have been deleted while importing: stop instead of recreating its folder.
+      if (!(await store.exists(file))) throw notFound('dataset', datasetId);
+      const rel = await store.writeImage(projectId, datasetId, `${stem}.${rec.ext}`, rec.buffer);
+      await store.writeThumb(projectId, datasetId, `${stem}.webp`, rec.thumbnail);
+      pending.push({
+        id: newId('img'),
+        file: rel,
+        width: rec.width,
+        height: rec.height,
+        hash: rec.hash,
+        label: normalizeLabel(rec.label),
+        ...(rec.annotations && rec.annotations.length
+          ? { annotations: rec.annotations.map((a) => ({ ...a, category: normalizeLabel(a.category) ?? 'unnamed' })) }
+          : {}),
+        split: [],
+        source: rec.source_path,
+      });
+      if (pending.length >= flushEvery || Date.now() - lastFlush >= flushIntervalMs) await commit();
+    },
+
+    async flush() {
+      if (pending.length) await commit();
+    },
+
+    async close() {
+      if (pending.length) await commit();
+    },
+
+    async finish(report) {
+      return commit((ds) => applyImportReport(ds, report));
+    },
+
+    async fail(error) {
+      return commit((ds) => {
+        ds.status = 'failed';
+        ds.error = { code: error.code, message: error.message };
+      });
+    },
+  };
+}
