@@ -11,6 +11,8 @@ export interface ExampleOptions {
   perClass?: number;
   /** Pixels per side. */
   size?: number;
+  /** Make one even if the workspace was offered one already or has projects (the user asked for it). */
+  force?: boolean;
 }
 
 /**
@@ -29,8 +31,10 @@ export async function ensureExampleProject(store: Workspace, opts: ExampleOption
     claimed = !s.example_offered;
     return { ...s, example_offered: true };
   });
-  if (!claimed) return null;
-  if ((await projects.list()).length > 0) return null;
+  if (!opts.force) {
+    if (!claimed) return null;
+    if ((await projects.list()).length > 0) return null;
+  }
 
   const project = await projects.create({
     name: 'Example: shapes',

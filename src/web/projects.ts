@@ -1,5 +1,4 @@
 import type { FastifyInstance } from 'fastify';
-import { conflict } from '../core/errors.ts';
 import { ensureExampleProject } from '../core/example.ts';
 import type { Project } from '../schemas/project.ts';
 import { ProjectForm, ProjectIds, parseForm, parseIds } from './forms.ts';
@@ -39,9 +38,8 @@ export default async function projectPages(app: FastifyInstance): Promise<void> 
   });
 
   app.post('/projects/example', async (_req, reply) => {
-    // Offered once per workspace (studio.json remembers), so a deleted example does not come back by itself.
-    const made = await ensureExampleProject(app.studio.store);
-    if (!made) throw conflict('the example project was already made once in this workspace; create a new project instead');
+    // The start-up offer happens once per workspace; this button is the user asking, so it always makes one.
+    await ensureExampleProject(app.studio.store, { force: true });
     return reply.view('fragments/project-list', { projects: await cards() });
   });
 

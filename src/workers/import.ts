@@ -31,10 +31,10 @@ export default async function importWorker({ payload, port }: WorkerTask<ImportW
     if (m.type === 'abort') controller.abort();
   });
   const post = (m: ImportWorkerMessage): void => port.postMessage(m);
+  // The main thread opened (and cleaned) the workspace already; a second open would walk it again.
+  const store = new Workspace(payload.workspace);
+  const sink = createImportSink(store, payload.project_id, payload.dataset_id);
   try {
-    // The main thread opened (and cleaned) the workspace already; a second open would walk it again.
-    const store = new Workspace(payload.workspace);
-    const sink = createImportSink(store, payload.project_id, payload.dataset_id);
     let last = 0;
     let latest: ImportProgress | undefined;
     const report = await runImport(payload.source, sink, {
@@ -52,12 +52,13 @@ export default async function importWorker({ payload, port }: WorkerTask<ImportW
       },
     });
     if (latest) post({ type: 'progress', progress: latest });
-    await sink.close();
     return { ok: true, report };
   } catch (e) {
     if (controller.signal.aborted) throw e;
     return { ok: false, error: describe(e) };
   } finally {
+    // Images already written are recorded even when the import fails or is cancelled: no orphan files.
+    await sink.close();
     port.close();
   }
 }

@@ -50,4 +50,12 @@ describe('ensureExampleProject', () => {
     expect(await ensureExampleProject(ws)).toBeNull();
     expect((await createProjectsService(ws).list()).map((p) => p.name)).toEqual(['mine']);
   });
+
+  it('makes one on request (force) even after the start-up offer was used', async () => {
+    await createProjectsService(ws).create({ name: 'mine' });
+    expect(await ensureExampleProject(ws, { perClass: 4, size: 32 })).toBeNull();
+    const made = await ensureExampleProject(ws, { perClass: 4, size: 32, force: true });
+    expect(made?.name).toBe('Example: shapes');
+    expect((await createProjectsService(ws).list()).length).toBe(2);
+  });
 });
