@@ -10,7 +10,8 @@ const EnvSchema = z.object({
   STUDIO_MAX_UPLOAD_MB: z.coerce.number().positive().max(100_000).default(2048),
   STUDIO_MAX_ZIP_ENTRIES: z.coerce.number().int().positive().default(200_000),
   STUDIO_MAX_UNCOMPRESSED_MB: z.coerce.number().positive().default(20_000),
-  STUDIO_REQUEST_TIMEOUT_MS: z.coerce.number().int().positive().default(120_000),
+  // Long enough for a maximum-size zip upload at ~4 MB/s; slow-loris connections still get cut.
+  STUDIO_REQUEST_TIMEOUT_MS: z.coerce.number().int().positive().default(600_000),
   STUDIO_EXAMPLE: z.enum(['on', 'off']).default('on'),
 });
 

@@ -1,7 +1,8 @@
 /**
  * The one catalogue of domain errors. Every error the API answers with carries one of these codes;
- * the Fastify error handlers (src/api/error-handler.ts, src/web/error-handler.ts) map them to the
- * JSON envelope or an error fragment. Add a code here, with its HTTP status, before using it.
+ * the Fastify error handlers (src/api/errors.ts with src/api/index.ts, and src/web/errors.ts) map
+ * them to the JSON envelope or an error fragment. CANCELLED and INTERRUPTED are job outcomes
+ * (stored on the job record and sent as SSE `error` events), not HTTP answers. Add a code here, with its HTTP status, before using it.
  */
 export const ERROR_CODES = {
   NOT_FOUND: 404,
@@ -18,6 +19,8 @@ export const ERROR_CODES = {
   SCHEMA_VERSION: 500,
   STORAGE_CORRUPT: 500,
   UNSUPPORTED_OP: 400,
+  CANCELLED: 409,
+  INTERRUPTED: 409,
   INTERNAL: 500,
 } as const;
 

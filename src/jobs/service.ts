@@ -97,6 +97,8 @@ export function createJobsService(registry: JobRegistry, opts: JobsOptions = {})
   async function execute<T>(id: string, spec: JobSpec<T>, controller: AbortController): Promise<void> {
     const acquired = await acquire(controller.signal);
     let lastPersist = 0;
+    // Progress writes are throttled; the latest detail is written with the final status.
+    let lastDetail: JobView['progress_detail'] | undefined;
     let pending: Promise<unknown> = Promise.resolve();
     const persist = (patch: Partial<JobView>) => {
       // Writes of one job are chained so an older progress write never lands after a newer one.
@@ -115,6 +117,7 @@ export function createJobsService(registry: JobRegistry, opts: JobsOptions = {})
           progress(fraction, detail) {
             const progress = Math.min(1, Math.max(0, fraction));
             events.publish(id, 'progress', { progress, ...detail });
+            if (detail) lastDetail = detail;
             const now = Date.now();
             if (now - lastPersist >= PERSIST_EVERY_MS) {
               lastPersist = now;
@@ -144,10 +147,10 @@ export function createJobsService(registry: JobRegistry, opts: JobsOptions = {})
     const finished_at = new Date().toISOString();
     await pending;
     if (outcome.status === 'succeeded') {
-      await registry.update(id, { status: 'succeeded', progress: 1, result: outcome.result, finished_at }).catch(() => undefined);
+      await registry.update(id, { status: 'succeeded', progress: 1, ...(lastDetail ? { progress_detail: lastDetail } : {}), result: outcome.result, finished_at }).catch(() => undefined);
       events.publish(id, 'done', { status: 'succeeded', result: outcome.result });
     } else {
-      await registry.update(id, { status: outcome.status, error: outcome.error, finished_at }).catch(() => undefined);
+      await registry.update(id, { status: outcome.status, ...(lastDetail ? { progress_detail: lastDetail } : {}), error: outcome.error, finished_at }).catch(() => undefined);
       events.publish(id, 'error', { status: outcome.status, ...outcome.error });
     }
   }
