@@ -3,3 +3,4 @@ export * from './studio.ts';
 export * from './project.ts';
 export * from './dataset.ts';
 export * from './job.ts';
+export * from './experiment.ts';

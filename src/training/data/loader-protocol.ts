@@ -1,0 +1,21 @@
+import type { ResolvedAugmentation } from '../../schemas/experiment.ts';
+import { evalTransform, trainTransform, type Batch, type ImageTransform, type LoaderOptions, type LoaderWarning } from './loader.ts';
+
+/** Messages between loader-thread.ts and loader-worker.ts. Functions cannot cross threads, so the transform travels as data. */
+
+export type TransformSpec = { kind: 'train'; size: number; augmentation: ResolvedAugmentation } | { kind: 'eval'; size: number };
+
+export function transformFor(t: TransformSpec): ImageTransform {
+  return t.kind === 'train' ? trainTransform(t.size, t.augmentation) : evalTransform(t.size);
+}
+
+/** LoaderOptions that can be cloned to another thread. */
+export type ThreadLoaderOptions = Omit<LoaderOptions, 'transform' | 'size' | 'signal' | 'onWarning' | 'readFile'> & { transform: TransformSpec };
+
+export type ThreadRequest = { type: 'start'; id: number; options: ThreadLoaderOptions } | { type: 'pull'; id: number } | { type: 'stop'; id: number };
+
+export type ThreadMessage =
+  | { type: 'batch'; id: number; batch: Batch }
+  | { type: 'warning'; id: number; warning: LoaderWarning }
+  | { type: 'end'; id: number }
+  | { type: 'error'; id: number; name: string; message: string };

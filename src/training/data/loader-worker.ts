@@ -1,0 +1,65 @@
+import { parentPort } from 'node:worker_threads';
+import { loadBatches, type Batch } from './loader.ts';
+import { transformFor, type ThreadMessage, type ThreadRequest } from './loader-protocol.ts';
+
+/**
+ * The loader thread (see loader-thread.ts): runs `loadBatches` for each request and sends one
+ * batch per credit the consumer grants, transferring the tensors' memory.
+ */
+
+if (!parentPort) throw new Error('loader-worker.ts must run in a worker thread');
+const port = parentPort;
+
+interface Active {
+  controller: AbortController;
+  credits: number;
+  wake: (() => void) | null;
+}
+const active = new Map<number, Active>();
+
+const send = (m: ThreadMessage, transfer: ArrayBuffer[] = []) => port.postMessage(m, transfer);
+
+async function serve(req: Extract<ThreadRequest, { type: 'start' }>): Promise<void> {
+  const state: Active = { controller: new AbortController(), credits: 0, wake: null };
+  active.set(req.id, state);
+  const { transform, ...rest } = req.options;
+  try {
+    const batches = loadBatches({
+      ...rest,
+      size: transform.size,
+      transform: transformFor(transform),
+      signal: state.controller.signal,
+      onWarning: (warning) => send({ type: 'warning', id: req.id, warning }),
+    });
+    for await (const b of batches) {
+      while (state.credits === 0 && !state.controller.signal.aborted) await new Promise<void>((resolve) => (state.wake = resolve));
+      if (state.controller.signal.aborted) break;
+      state.credits--;
+      sendBatch(req.id, b);
+    }
+    if (!state.controller.signal.aborted) send({ type: 'end', id: req.id });
+  } catch (e) {
+    if (!state.controller.signal.aborted) send({ type: 'error', id: req.id, name: e instanceof Error ? e.name : 'Error', message: e instanceof Error ? e.message : String(e) });
+  } finally {
+    active.delete(req.id);
+  }
+}
+
+function sendBatch(id: number, b: Batch): void {
+  // A packed batch may be a view of a larger buffer; send exactly its bytes.
+  const input = b.input.byteOffset === 0 && b.input.byteLength === b.input.buffer.byteLength ? b.input : b.input.slice();
+  send({ type: 'batch', id, batch: { ...b, input } }, [input.buffer as ArrayBuffer, b.target.buffer as ArrayBuffer]);
+}
+
+port.on('message', (m: ThreadRequest) => {
+  if (m.type === 'start') {
+    void serve(m);
+    return;
+  }
+  const state = active.get(m.id);
+  if (!state) return;
+  if (m.type === 'pull') state.credits++;
+  else state.controller.abort();
+  state.wake?.();
+  state.wake = null;
+});
