@@ -1,0 +1,70 @@
+import { AppError } from '../../core/errors.ts';
+import { attr, getFloat, getInt } from '../../onnx/ir.ts';
+import { isTrainingBatchNorm } from '../batchnorm.ts';
+import { type RuleTable, range, rule } from '../context.ts';
+
+/**
+ * BatchNormalization in inference mode (fixed mean and variance), Y = (X − μ)·s/√(σ²+ε) + b.
+ * Training mode is rewritten into primitive ops by decomposeBatchNormForTraining before backward,
+ * so that the batch statistics are differentiated exactly.
+ */
+export const normalizationRules: RuleTable = {
+  BatchNormalization: rule((ctx) => {
+    const node = ctx.node;
+    if (isTrainingBatchNorm(node)) {
+      throw new AppError('UNSUPPORTED_OP', `autodiff: training-mode BatchNormalization '${node.name}': call decomposeBatchNormForTraining before backward`);
+    }
+    const [x, scale, , mean, variance] = [0, 1, 2, 3, 4].map((i) => ctx.x(i));
+    const dy = ctx.dY[0] as string;
+    const rank = ctx.rank(x);
+    const axes = ctx.ints([0, ...range(rank - 2).map((i) => i + 2)]);
+    // per-channel [C] → [1, C, 1, …] to broadcast against X
+    const perChannel = (v: string) => ctx.op('Reshape', [v, ctx.ints([1, -1, ...new Array<number>(rank - 2).fill(1)])]);
+    const sumOver = (v: string) => ctx.op('ReduceSum', [v, axes], { keepdims: attr.int(0) });
+    const eps = ctx.scalar(getFloat(node, 'epsilon', 1e-5), x);
+    const invStd = ctx.op('Reciprocal', [ctx.op('Sqrt', [ctx.op('Add', [variance, eps])])]);
+    const centered = () => ctx.op('Sub', [x, perChannel(mean)]);
+    const dB = ctx.needs(2) || ctx.needs(3) ? sumOver(dy) : null;
+    return [
+      // dX = dY·s/√(σ²+ε)
+      ctx.needs(0) ? ctx.op('Mul', [dy, perChannel(ctx.op('Mul', [scale, invStd]))]) : null,
+      // ds = Σ dY·x̂
+      ctx.needs(1) ? sumOver(ctx.op('Mul', [dy, ctx.op('Mul', [centered(), perChannel(invStd)])])) : null,
+      // db = Σ dY
+      ctx.needs(2) ? dB : null,
+      // dμ = −Σ dY · s/√(σ²+ε)
+      ctx.needs(3) ? ctx.op('Neg', [ctx.op('Mul', [dB as string, ctx.op('Mul', [scale, invStd])])]) : null,
+      // dσ² = Σ dY·(X − μ) · s · (−½)(σ²+ε)^(−3/2)
+      ctx.needs(4)
+        ? ctx.op('Mul', [
+          sumOver(ctx.op('Mul', [dy, centered()])),
+          ctx.op('Mul', [ctx.op('Mul', [scale, ctx.scalar(-0.5, x)]), ctx.op('Mul', [invStd, ctx.op('Mul', [invStd, invStd])])]),
+        ])
+        : null,
+    ];
+  }),
+  // LayerNormalization over axes [axis, rank): x̂ = (X − μ)·r with r = 1/√(σ²+ε), Y = x̂·s + b.
+  // With ĝ = dY·s and means over the normalized axes:
+  //   dX = r·(ĝ − mean(ĝ) − x̂·mean(ĝ·x̂)),  ds = Σ dY·x̂,  db = Σ dY  (sums over the leading axes,
+  // done by the engine's un-broadcasting)
+  LayerNormalization: rule((ctx) => {
+    const node = ctx.node;
+    const [x, scale] = [ctx.x(0), ctx.x(1)];
+    const dy = ctx.dY[0] as string;
+    const rank = ctx.rank(x);
+    const axis = getInt(node, 'axis', -1);
+    const from = axis < 0 ? axis + rank : axis;
+    const axes = attr.ints(range(rank - from).map((i) => i + from));
+    const mean = (v: string) => ctx.op('ReduceMean', [v], { axes, keepdims: attr.int(1) });
+    const mu = ctx.requireOutput(1);
+    const invStd = ctx.requireOutput(2);
+    const xhat = ctx.op('Mul', [ctx.op('Sub', [x, mu]), invStd]);
+    const gh = ctx.op('Mul', [dy, scale]);
+    const dX = () => ctx.op('Mul', [invStd, ctx.op('Sub', [ctx.op('Sub', [gh, mean(gh)]), ctx.op('Mul', [xhat, mean(ctx.op('Mul', [gh, xhat]))])])]);
+    return [
+      ctx.needs(0) ? dX() : null,
+      ctx.needs(1) ? ctx.op('Mul', [dy, xhat]) : null,
+      ...(node.inputs.length > 2 ? [ctx.needs(2) ? dy : null] : []),
+    ];
+  }, [1, 2]),
+};

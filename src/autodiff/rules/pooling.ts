@@ -1,0 +1,107 @@
+import { AppError } from '../../core/errors.ts';
+import { attr, getInt, getInts, getString } from '../../onnx/ir.ts';
+import { type GradContext, type RuleTable, range, rule } from '../context.ts';
+import { transposedConv } from './conv.ts';
+import { groupSize } from './reduce.ts';
+
+const INT64_MAX = Number.MAX_SAFE_INTEGER;
+
+/** Spatial dims of an [N, C, …] value, which must be static (N may be symbolic). */
+function staticSpatial(ctx: GradContext, v: string): number[] {
+  const spatial = ctx.type(v).shape.slice(2);
+  if (!spatial.every((d): d is number => typeof d === 'number')) {
+    throw new AppError('UNSUPPORTED_OP', `autodiff: ${ctx.node.opType} gradient needs static spatial dims for '${v}' (node ${ctx.node.name})`);
+  }
+  return spatial;
+}
+
+/** The divisor onnxruntime's AveragePool used for each output position along one axis. */
+function divisors(inSize: number, outSize: number, k: number, s: number, padBegin: number, padEnd: number, countPad: boolean): number[] {
+  return range(outSize).map((o) => {
+    const start = o * s - padBegin;
+    const end = Math.min(start + k, inSize + padEnd);
+    const size = end - start;
+    const valid = Math.min(end, inSize) - Math.max(start, 0);
+    return countPad ? size : valid;
+  });
+}
+
+export const poolingRules: RuleTable = {
+  // MaxPool: the forward node is asked for its Indices output (flat positions in X) and dY is
+  // put back there with MaxUnpool. MaxUnpool writes rather than adds, so the outputs are split
+  // into groups (by output index mod m) whose windows cannot overlap, one MaxUnpool per group,
+  // and the groups summed: 4 for a 3×3/2 pool, 1 for 2×2/2. (Measured on 32×64×112×112, one
+  // thread: 334 ms against 448 ms for a ScatterElements-add into zeros.)
+  MaxPool: rule((ctx) => {
+    const node = ctx.node;
+    if (getInt(node, 'storage_order', 0) !== 0) {
+      throw new AppError('UNSUPPORTED_OP', `autodiff: MaxPool with storage_order=1 (node ${node.name})`);
+    }
+    const indices = ctx.requireOutput(1);
+    const dy = ctx.dY[0] as string;
+    const kernel = getInts(node, 'kernel_shape') ?? [];
+    const r = kernel.length;
+    const strides = getInts(node, 'strides') ?? new Array<number>(r).fill(1);
+    const dilations = getInts(node, 'dilations') ?? new Array<number>(r).fill(1);
+    const outShape = ctx.type(ctx.y(0)).shape.slice(2);
+    const period = kernel.map((k, i) => Math.ceil(((k - 1) * dilations[i] + 1) / strides[i]));
+    let groups: number[][] = [[]];
+    period.forEach((m, i) => {
+      const size = outShape[i];
+      const offsets = range(m).filter((o) => typeof size !== 'number' || o < size);
+      groups = groups.flatMap((g) => offsets.map((o) => [...g, o]));
+    });
+    const shapeX = ctx.op('Shape', [ctx.x(0)]);
+    const unpoolAttrs = { kernel_shape: attr.ints(kernel), strides: attr.ints(strides), ...(getInts(node, 'pads') ? { pads: attr.ints(getInts(node, 'pads') as number[]) } : {}) };
+    const axes = ctx.ints(range(r).map((i) => i + 2));
+    const parts = groups.map((offsets) => {
+      const pick = (v: string) => (period.every((m) => m === 1) ? v
+        : ctx.op('Slice', [v, ctx.ints(offsets), ctx.ints(offsets.map(() => INT64_MAX)), axes, ctx.ints(period)]));
+      return ctx.op('MaxUnpool', [pick(dy), pick(indices), shapeX], unpoolAttrs);
+    });
+    return [parts.length === 1 ? parts[0] : ctx.op('Sum', parts)];
+  }),
+  // AveragePool: dX = ConvTranspose(dY / divisor, ones) per channel (group = C).
+  AveragePool: rule((ctx) => {
+    const node = ctx.node;
+    const x = ctx.x(0);
+    const xShape = ctx.type(x).shape;
+    const channels = xShape[1];
+    if (typeof channels !== 'number') throw new AppError('UNSUPPORTED_OP', `autodiff: AveragePool needs static channels (node ${node.name})`);
+    if (getString(node, 'auto_pad', 'NOTSET') !== 'NOTSET') throw new AppError('UNSUPPORTED_OP', `autodiff: AveragePool with auto_pad (node ${node.name})`);
+    const inSize = staticSpatial(ctx, x);
+    const outSize = staticSpatial(ctx, ctx.y(0));
+    const kernel = getInts(node, 'kernel_shape') ?? [];
+    const r = kernel.length;
+    const strides = getInts(node, 'strides') ?? new Array<number>(r).fill(1);
+    const pads = getInts(node, 'pads') ?? new Array<number>(2 * r).fill(0);
+    const countPad = getInt(node, 'count_include_pad', 0) !== 0;
+    const perAxis = range(r).map((i) => divisors(inSize[i], outSize[i], kernel[i], strides[i], pads[i], pads[i + r], countPad));
+    // 1/divisor over the output grid: the outer product of the per-axis divisors.
+    const inv: number[] = [];
+    const walk = (axis: number, acc: number) => {
+      if (axis === r) { inv.push(1 / acc); return; }
+      for (const d of perAxis[axis]) walk(axis + 1, acc * d);
+    };
+    walk(0, 1);
+    const scaled = ctx.op('Mul', [ctx.dY[0] as string, ctx.constant(inv, [1, 1, ...outSize], x)]);
+    const ones = ctx.constant(new Array<number>(channels * kernel.reduce((a, b) => a * b, 1)).fill(1), [channels, 1, ...kernel], x);
+    const geometry = { strides, dilations: new Array<number>(r).fill(1), pads, group: channels, kernel };
+    return [transposedConv(ctx, scaled, ones, geometry, inSize, outSize)];
+  }),
+  // dX = broadcast(dY) / (H·W)
+  GlobalAveragePool: rule((ctx) => {
+    const x = ctx.x(0);
+    const spread = ctx.op('Expand', [ctx.dY[0] as string, ctx.op('Shape', [x])]);
+    return [ctx.op('Div', [spread, groupSize(ctx, x, ctx.y(0))])];
+  }),
+  // dX = dY at the maxima of each map (ties share evenly)
+  GlobalMaxPool: rule((ctx) => {
+    const x = ctx.x(0);
+    const shape = ctx.op('Shape', [x]);
+    const mask = ctx.op('CastLike', [ctx.op('Equal', [x, ctx.op('Expand', [ctx.y(0), shape])]), x]);
+    const axes = ctx.ints(range(ctx.rank(x) - 2).map((i) => i + 2));
+    const count = ctx.op('ReduceSum', [mask, axes], { keepdims: attr.int(1) });
+    return [ctx.op('Div', [ctx.op('Mul', [mask, ctx.op('Expand', [ctx.dY[0] as string, shape])]), count])];
+  }),
+};

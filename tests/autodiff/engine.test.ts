@@ -1,0 +1,130 @@
+import { describe, expect, it } from 'vitest';
+import { backward } from '../../src/autodiff/index.ts';
+import { AppError } from '../../src/core/errors.ts';
+import { GraphBuilder } from '../../src/onnx/builder.ts';
+import { type TensorData, attr, f32 } from '../../src/onnx/ir.ts';
+import { createSession } from '../../src/runtime/session.ts';
+
+async function run(b: GraphBuilder, feeds: Record<string, TensorData>, outputs: string[]): Promise<Record<string, number[]>> {
+  for (const o of outputs) b.output(o, 'float32');
+  const s = await createSession(b.toModel(), { threads: 1 });
+  const r = await s.run(feeds, outputs);
+  await s.release();
+  return Object.fromEntries(outputs.map((o) => [o, Array.from(r[o].data as Float32Array)]));
+}
+
+describe('backward engine', () => {
+  it('sums the gradients of a value used twice: d/dx Σ x·x + x = 2x + 1', async () => {
+    const b = new GraphBuilder();
+    const x = b.input('x', 'float32', [3]);
+    const loss = b.op('ReduceSum', [b.op('Add', [b.op('Mul', [x, x]), x])], { keepdims: attr.int(0) });
+    const g = backward(b, { loss, wrt: [x] }).get(x) as string;
+    const r = await run(b, { x: f32([3], [1, -2, 0.5]) }, [g]);
+    expect(r[g]).toEqual([3, -3, 2]);
+  });
+
+  it('emits no backward nodes for a frozen subgraph', () => {
+    const b = new GraphBuilder();
+    const x = b.input('x', 'float32', [2, 3]);
+    const frozenW = b.initializer('frozen_w', f32([3, 3], new Array(9).fill(0.5)));
+    const w = b.initializer('w', f32([3, 2], new Array(6).fill(0.1)));
+    const features = b.op('Relu', [b.op('MatMul', [x, frozenW])]);
+    const loss = b.op('ReduceSum', [b.op('MatMul', [features, w])], { keepdims: attr.int(0) });
+    const before = b.graph.nodes.length;
+    const grads = backward(b, { loss, wrt: [w] });
+    const added = b.graph.nodes.slice(before);
+    expect(grads.size).toBe(1);
+    // the loss seed, ReduceSum's broadcast, and MatMul's dB: nothing for Relu or the frozen MatMul
+    expect(added.some((n) => n.name.startsWith('Relu'))).toBe(false);
+    expect(added.flatMap((n) => n.inputs)).not.toContain(frozenW);
+    expect(added.flatMap((n) => n.inputs)).not.toContain(x);
+  });
+
+  it('stops at comparison ops and seeds with a given loss gradient', async () => {
+    const b = new GraphBuilder();
+    const x = b.input('x', 'float32', [4]);
+    b.input('seed', 'float32', [4]);
+    // y = where(x < 0, 0, x): the condition carries no gradient
+    const y = b.op('Where', [b.op('Less', [x, b.initializer('zero', f32([], [0]))]), b.initializer('z', f32([], [0])), x]);
+    const g = backward(b, { loss: y, wrt: [x], lossGrad: 'seed' }).get(x) as string;
+    const r = await run(b, { x: f32([4], [-1, 2, -3, 4]), seed: f32([4], [10, 20, 30, 40]) }, [g]);
+    expect(r[g]).toEqual([0, 20, 0, 40]);
+  });
+
+  it('gives zeros for a wrt value the loss does not depend on', async () => {
+    const b = new GraphBuilder();
+    const x = b.input('x', 'float32', [2]);
+    const unused = b.input('unused', 'float32', [3]);
+    const loss = b.op('ReduceSum', [x], { keepdims: attr.int(0) });
+    const g = backward(b, { loss, wrt: [x, unused] }).get(unused) as string;
+    const r = await run(b, { x: f32([2], [1, 2]), unused: f32([3], [1, 2, 3]) }, [g]);
+    expect(r[g]).toEqual([0, 0, 0]);
+  });
+
+  it('fails loudly, naming op and node, for an op without a rule', () => {
+    const b = new GraphBuilder();
+    const x = b.input('x', 'float32', [2]);
+    const y = b.op('Sin', [x], {}, 'my_sine');
+    expect(() => backward(b, { loss: y, wrt: [x] })).toThrowError(/Sin.*my_sine/);
+    try {
+      backward(b, { loss: y, wrt: [x] });
+    } catch (e) {
+      expect(e).toBeInstanceOf(AppError);
+      expect((e as AppError).code).toBe('UNSUPPORTED_OP');
+    }
+  });
+
+  it('un-broadcasts over a symbolic batch dimension at run time', async () => {
+    const b = new GraphBuilder();
+    const x = b.input('x', 'float32', ['N', 3]);
+    const bias = b.input('bias', 'float32', [3]);
+    const loss = b.op('ReduceSum', [b.op('Mul', [b.op('Add', [x, bias]), x])], { keepdims: attr.int(0) });
+    const grads = backward(b, { loss, wrt: [bias] });
+    const g = grads.get(bias) as string;
+    // d/dbias Σ (x + bias)·x = Σ_n x
+    const r = await run(b, { x: f32([2, 3], [1, 2, 3, 4, 5, 6]), bias: f32([3], [0, 0, 0]) }, [g]);
+    expect(r[g]).toEqual([5, 7, 9]);
+  });
+
+  it('un-broadcasts at run time where symbolic dims leave broadcasting open', async () => {
+    const b = new GraphBuilder();
+    const a = b.input('a', 'float32', ['A', 3]);
+    const c = b.input('c', 'float32', ['B', 3]);
+    const loss = b.op('ReduceSum', [b.op('Mul', [a, c])], { keepdims: attr.int(0) });
+    const grads = backward(b, { loss, wrt: [a, c] });
+    const [ga, gc] = [grads.get(a) as string, grads.get(c) as string];
+    const r = await run(b, { a: f32([1, 3], [1, 2, 3]), c: f32([2, 3], [1, 1, 1, 2, 2, 2]) }, [ga, gc]);
+    expect(r[ga]).toEqual([3, 3, 3]);
+    expect(r[gc]).toEqual([1, 2, 3, 1, 2, 3]);
+  });
+
+  it('differentiates pooling and convolution with a symbolic batch dimension', async () => {
+    const b = new GraphBuilder();
+    const x = b.input('x', 'float32', ['N', 1, 4, 4]);
+    const w = b.initializer('w', f32([1, 1, 1, 1], [2]));
+    const pooled = b.op('AveragePool', [b.op('Conv', [x, w])], { kernel_shape: attr.ints([2, 2]), strides: attr.ints([2, 2]) });
+    const loss = b.op('ReduceSum', [pooled], { keepdims: attr.int(0) });
+    const g = backward(b, { loss, wrt: [x] }).get(x) as string;
+    const r = await run(b, { x: f32([3, 1, 4, 4], new Array(48).fill(1)) }, [g]);
+    // each input element: weight 2, averaged over a 2×2 window
+    expect(r[g]).toEqual(new Array(48).fill(0.5));
+  });
+
+  it('differentiates training-mode Dropout through the mask it asks the forward node for', async () => {
+    const b = new GraphBuilder();
+    const x = b.input('x', 'float32', [1000]);
+    const ratio = b.initializer('ratio', f32([], [0.25]));
+    const training = b.initializer('training', { dtype: 'bool', dims: [], data: Uint8Array.of(1) });
+    const y = b.op('Dropout', [x, ratio, training], { seed: attr.int(3) });
+    const loss = b.op('ReduceSum', [y], { keepdims: attr.int(0) });
+    const g = backward(b, { loss, wrt: [x] }).get(x) as string;
+    const dropout = b.graph.nodes.find((n) => n.opType === 'Dropout');
+    expect(dropout?.outputs).toHaveLength(2);
+    const r = await run(b, { x: f32([1000], new Array(1000).fill(1)) }, [g, y]);
+    // dX = mask/(1−p) = y where x is all ones
+    expect(r[g]).toEqual(r[y]);
+    const kept = r[g].filter((v) => v !== 0).length;
+    expect(kept).toBeGreaterThan(650);
+    expect(kept).toBeLessThan(850);
+  });
+});
