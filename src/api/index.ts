@@ -7,6 +7,11 @@ import uploadRoutes from './upload.ts';
 import imagesRoutes from './images.ts';
 import splitsRoutes from './splits.ts';
 import jobsRoutes from './jobs.ts';
+import modelsRoutes from './models.ts';
+import experimentsRoutes from './experiments.ts';
+import runsRoutes from './runs.ts';
+import evaluationRoutes from './evaluation.ts';
+import exportsRoutes from './exports.ts';
 
 /**
  * The /api context: every answer is the envelope. Its error and not-found handlers are
@@ -30,4 +35,9 @@ export default async function apiRoutes(app: FastifyInstance): Promise<void> {
   await app.register(imagesRoutes);
   await app.register(splitsRoutes);
   await app.register(jobsRoutes);
+  await app.register(modelsRoutes);
+  await app.register(experimentsRoutes);
+  await app.register(runsRoutes);
+  await app.register(evaluationRoutes);
+  await app.register(exportsRoutes);
 }

@@ -10,6 +10,7 @@ import {
   type ResolvedModelChoice,
 } from '../schemas/experiment.ts';
 import { listModels } from '../models/index.ts';
+import { ProjectDoc } from '../schemas/project.ts';
 import { newId } from '../storage/ids.ts';
 import {
   listExperimentIds,
@@ -21,7 +22,7 @@ import {
 import { listRunIds, readRun } from '../storage/runs.ts';
 import type { Workspace } from '../storage/workspace.ts';
 import type { DatasetsService } from './datasets.ts';
-import { conflict, validation } from './errors.ts';
+import { conflict, notFound, validation } from './errors.ts';
 import type { ModelEntry, ModelsService } from './models.ts';
 import { parseInput } from './projects.ts';
 
@@ -54,6 +55,10 @@ export interface ExperimentsDeps {
 const view = ({ schema_version: _v, ...rest }: ExperimentFile): Experiment => rest;
 
 export function createExperimentsService({ store, datasets, models }: ExperimentsDeps): ExperimentsService {
+  async function requireProject(projectId: string): Promise<void> {
+    if ((await store.read(ProjectDoc, store.projectFile(projectId))) === null) throw notFound('project', projectId);
+  }
+
   async function modelOf(model: { architecture?: string; backbone_id?: string }): Promise<ModelEntry> {
     if (model.backbone_id !== undefined) {
       try {
@@ -77,11 +82,11 @@ export function createExperimentsService({ store, datasets, models }: Experiment
     model: Omit<ResolvedModelChoice, 'input_size'> & { input_size?: number };
     augmentation: Omit<ExperimentSettings['augmentation'], 'normalize'> & { normalize: ExperimentSettings['augmentation']['normalize'] | null };
   }): Promise<ExperimentSettings> {
+    await requireProject(projectId);
     let ds;
     try {
       ds = await datasets.get(projectId, s.dataset_id);
-    } catch (e) {
-      if (e instanceof Error && /project/.test(e.message)) throw e;
+    } catch {
       throw validation(`dataset_id: no dataset '${s.dataset_id}' in this project`);
     }
     if (ds.status !== 'ready') throw validation(`dataset_id: the dataset is ${ds.status}, not ready`);
@@ -125,7 +130,7 @@ export function createExperimentsService({ store, datasets, models }: Experiment
     },
 
     async list(projectId) {
-      await datasets.list(projectId); // NOT_FOUND for a missing project
+      await requireProject(projectId);
       const out: Experiment[] = [];
       for (const id of await listExperimentIds(store, projectId)) {
         const exp = await readExperiment(store, projectId, id).catch(() => null);
@@ -135,6 +140,7 @@ export function createExperimentsService({ store, datasets, models }: Experiment
     },
 
     async get(projectId, experimentId) {
+      await requireProject(projectId);
       return view(await readExperiment(store, projectId, experimentId));
     },
 

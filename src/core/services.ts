@@ -9,6 +9,8 @@ import { ensureExampleProject } from './example.ts';
 import { createModelsService, type ModelsService } from './models.ts';
 import { createExperimentsService, type ExperimentsService } from './experiments.ts';
 import { createRunsService, type RunsService } from './runs.ts';
+import { createEvaluationService, type EvaluationService } from './evaluation.ts';
+import { createExportsService, type ExportsService } from './exports.ts';
 
 export type ProjectsService = ReturnType<typeof createProjectsService>;
 export type { DatasetsService, ModelsService, ExperimentsService, RunsService };
@@ -26,6 +28,10 @@ export interface StudioServices {
   experiments: ExperimentsService;
   /** Training runs: one trains at a time, the rest queue (`runs.queue()`). */
   runs: RunsService;
+  /** An experiment's evaluation: checkpoints, start (a job), metrics, per-image results, reset. */
+  evaluation: EvaluationService;
+  /** An experiment's exports: start (a job), list, get, files and zip, predict, remove. */
+  exports: ExportsService;
   /** Stops the worker pool and drops SSE subscribers; called from the app's onClose. */
   close(): Promise<void>;
 }
@@ -49,6 +55,8 @@ export async function createServices(settings: Settings): Promise<StudioServices
   const runs = createRunsService({ store, jobs, experiments });
   // Before the server takes requests: runs the last process left queued/running agree with their jobs.
   await runs.settleInterrupted();
+  const evaluation = createEvaluationService({ store, jobs });
+  const exports = createExportsService({ store, jobs });
   return {
     settings,
     store,
@@ -59,9 +67,14 @@ export async function createServices(settings: Settings): Promise<StudioServices
     models,
     experiments,
     runs,
+    evaluation,
+    exports,
     close: async () => {
       await runs.close();
       await jobs.close();
+      // After the jobs: a running evaluation settles (as failed, interrupted) before its thread goes.
+      await evaluation.close();
+      await exports.close();
     },
   };
 }

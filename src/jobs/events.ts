@@ -4,7 +4,7 @@
  * frequent and only the latest matters, so the log keeps every non-progress event but only the
  * last progress event; a late subscriber still sees the whole story in order.
  */
-export type JobEventType = 'progress' | 'log' | 'done' | 'error';
+export type JobEventType = 'progress' | 'metric' | 'log' | 'done' | 'error';
 
 export interface JobEvent {
   id: number;

@@ -25,6 +25,7 @@ const require = createRequire(import.meta.url);
 const VENDOR: Record<string, string> = {
   'htmx.min.js': require.resolve('htmx.org/dist/htmx.min.js'),
   'chart.umd.min.js': path.join(path.dirname(require.resolve('chart.js')), 'chart.umd.min.js'),
+  'alpine.min.js': require.resolve('alpinejs/dist/cdn.min.js'),
 };
 
 export function publicFile(rel: string): string | null {

@@ -55,7 +55,7 @@ export const ImportForm = z.discriminatedUnion('kind', [
 export type ImportForm = z.infer<typeof ImportForm>;
 
 export const NavQuery = z.strictObject({
-  section: z.enum(['project', 'dataset']).default('project'),
+  section: z.enum(['project', 'dataset', 'training', 'evaluation', 'exports']).default('project'),
   dataset: optional(DatasetIdSchema),
 });
 

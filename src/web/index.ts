@@ -10,6 +10,11 @@ import datasetPages from './datasets.ts';
 import imagePages from './images.ts';
 import splitPages from './splits.ts';
 import jobPages from './jobs.ts';
+import modelPages from './models.ts';
+import experimentPages from './experiments.ts';
+import trainingPages from './training.ts';
+import evaluationPages from './evaluation.ts';
+import exportPages from './exports.ts';
 
 const VIEWS = fileURLToPath(new URL('../../views/', import.meta.url));
 
@@ -36,4 +41,9 @@ export default async function webRoutes(app: FastifyInstance): Promise<void> {
   await app.register(imagePages);
   await app.register(splitPages);
   await app.register(jobPages);
+  await app.register(modelPages);
+  await app.register(experimentPages);
+  await app.register(trainingPages);
+  await app.register(evaluationPages);
+  await app.register(exportPages);
 }

@@ -9,7 +9,7 @@ export interface Crumb {
 
 export interface LayoutData {
   title: string;
-  section: 'projects' | 'project' | 'dataset' | 'error';
+  section: 'projects' | 'project' | 'dataset' | 'models' | 'training' | 'evaluation' | 'exports' | 'error';
   crumbs: Crumb[];
   workspace: string;
   nav: { project: Project; datasets: { id: string; name: string }[]; datasetId?: string } | null;

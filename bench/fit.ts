@@ -1,0 +1,177 @@
+/**
+ * `npm run bench:fit` — end-to-end training throughput, data loading included.
+ *
+ * Generates a shapes dataset (default 2,000 JPEGs at 224×224, 4 classes), imports it through the
+ * API of an in-process studio listening on loopback, and for each model (default
+ * mobilenet_v3_small and resnet18, batch 32, input 224) measures:
+ *   - the engine's bare step rate: Trainer.step on one fixed batch, nothing else running;
+ *   - the run's training images/s (metrics.jsonl: loader + steps, as a user sees it) and the
+ *     loader's cost relative to the bare rate (the goal is ≤ 10 %);
+ *   - API and page latency p50/p99 while the run trains (undici against loopback, sequential);
+ *   - the process's peak RSS (the training thread lives in it).
+ * Prints one JSON line per figure on stdout: {"figure", "model", "value", "unit", "reference"}.
+ * Options: --images N, --epochs E, --batch B, --size S, --models a,b, --threads T, --keep.
+ */
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import sharp from 'sharp';
+import { request } from 'undici';
+import { z } from 'zod';
+import { buildApp } from '../src/app.ts';
+import { loadSettings } from '../src/config.ts';
+import { shapeSvgDocument, SHAPES } from '../src/datasets/synthetic.ts';
+import { createModel } from '../src/models/index.ts';
+import { Rng } from '../src/models/init.ts';
+import { f32, i64 } from '../src/onnx/ir.ts';
+import { Trainer } from '../src/training/trainer.ts';
+
+const Args = z.object({
+  images: z.coerce.number().int().min(8).max(100_000).default(2000),
+  epochs: z.coerce.number().int().min(1).max(100).default(1),
+  batch: z.coerce.number().int().min(1).max(1024).default(32),
+  size: z.coerce.number().int().min(32).max(1024).default(224),
+  models: z.string().default('mobilenet_v3_small,resnet18'),
+  threads: z.coerce.number().int().min(1).max(256).default(os.availableParallelism()),
+  keep: z.boolean().default(false),
+});
+const { values } = parseArgs({
+  options: {
+    images: { type: 'string' },
+    epochs: { type: 'string' },
+    batch: { type: 'string' },
+    size: { type: 'string' },
+    models: { type: 'string' },
+    threads: { type: 'string' },
+    keep: { type: 'boolean' },
+  },
+  strict: true,
+});
+const a = Args.parse(values);
+const CLASSES = SHAPES.slice(0, 4);
+const BARE_STEPS = 3;
+
+const round = (v: number, d = 2) => Math.round(v * 10 ** d) / 10 ** d;
+const emit = (figure: string, model: string | null, value: number, unit: string, reference: string | null) =>
+  console.log(JSON.stringify({ figure, model, value: round(value), unit, reference }));
+const log = (msg: string) => process.stderr.write(`${msg}\n`);
+const pct = (v: number[], p: number) => {
+  const s = [...v].sort((x, y) => x - y);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? NaN;
+};
+
+async function generate(root: string): Promise<void> {
+  for (let i = 0; i < a.images; i++) {
+    const cls = CLASSES[i % CLASSES.length];
+    await fs.mkdir(path.join(root, cls), { recursive: true });
+    const jpg = await sharp(Buffer.from(shapeSvgDocument({ shape: cls, size: a.size, seed: i + 1 }))).jpeg({ quality: 90 }).toBuffer();
+    await fs.writeFile(path.join(root, cls, `${cls}-${i}.jpg`), jpg);
+  }
+}
+
+/** Trainer.step on one fixed batch: the engine alone, no decoding, no server. */
+async function bareStepRate(model: string): Promise<number> {
+  const spec = createModel(model, { numClasses: CLASSES.length, inputSize: a.size, seed: 1 });
+  const trainer = await Trainer.create(spec.model, { loss: { kind: 'cross_entropy' }, trainable: spec.params, optimizer: { kind: 'adamw', weightDecay: 0.01 }, threads: a.threads });
+  const rng = new Rng(1);
+  const x = f32([a.batch, 3, a.size, a.size], Float32Array.from({ length: a.batch * 3 * a.size * a.size }, () => rng.normal()));
+  const y = i64([a.batch], Array.from({ length: a.batch }, (_, i) => i % CLASSES.length));
+  // Two warm-up steps: the first ones pay for onnxruntime's allocations.
+  for (let i = 0; i < 2; i++) await trainer.step(x, y, 1e-3);
+  const t0 = performance.now();
+  for (let i = 0; i < BARE_STEPS; i++) await trainer.step(x, y, 1e-3);
+  const ms = (performance.now() - t0) / BARE_STEPS;
+  await trainer.release();
+  return (a.batch * 1000) / ms;
+}
+
+interface Envelope<T> {
+  data: T;
+}
+
+async function main(): Promise<void> {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'bench-fit-'));
+  const settings = loadSettings({ STUDIO_WORKSPACE: path.join(dir, 'ws'), STUDIO_EXAMPLE: 'off', HOST: '127.0.0.1', PORT: '0' });
+  const app = await buildApp(settings);
+  try {
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    const addr = app.server.address();
+    const base = `http://127.0.0.1:${addr && typeof addr === 'object' ? addr.port : 0}`;
+    const api = async <T>(method: 'GET' | 'POST', url: string, body?: unknown): Promise<T> => {
+      const res = await request(`${base}${url}`, { method, headers: body ? { 'content-type': 'application/json' } : {}, body: body ? JSON.stringify(body) : undefined });
+      const json = (await res.body.json()) as Envelope<T> & { error?: { message: string } };
+      if (res.statusCode >= 400) throw new Error(`${method} ${url}: ${res.statusCode} ${json.error?.message}`);
+      return json.data;
+    };
+
+    log(`generating ${a.images} images at ${a.size}×${a.size} …`);
+    const src = path.join(dir, 'src');
+    await generate(src);
+    const pid = (await api<{ id: string }>('POST', '/api/projects', { name: 'bench fit' })).id;
+    const imp = await api<{ dataset: { id: string }; job: { id: string } }>('POST', `/api/projects/${pid}/datasets`, { name: 'shapes', source: { kind: 'folder', path: src } });
+    for (;;) {
+      const job = await api<{ status: string }>('GET', `/api/jobs/${imp.job.id}`);
+      if (job.status === 'succeeded') break;
+      if (job.status !== 'queued' && job.status !== 'running') throw new Error(`import ${job.status}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    const dsId = imp.dataset.id;
+    await api('POST', `/api/projects/${pid}/datasets/${dsId}/splits`, { name: 'main', ratios: { train: 0.9, val: 0.1, test: 0 } });
+
+    for (const model of a.models.split(',').map((m) => m.trim()).filter(Boolean)) {
+      log(`${model}: bare step rate …`);
+      const bare = await bareStepRate(model);
+      emit('bare_step_images_per_s', model, bare, 'img/s', `Trainer.step on a fixed batch of ${a.batch} at ${a.size}, ${a.threads} threads`);
+
+      const exp = await api<{ id: string }>('POST', `/api/projects/${pid}/experiments`, {
+        name: `bench ${model}`,
+        dataset_id: dsId,
+        split_name: 'main',
+        model: { architecture: model, input_size: a.size },
+        hyperparameters: { epochs: a.epochs, batch_size: a.batch, optimizer: 'adamw' },
+      });
+      const runs = `/api/projects/${pid}/experiments/${exp.id}/runs`;
+      const started = await api<{ run: { id: string } }>('POST', runs);
+      const runUrl = `${runs}/${started.run.id}`;
+      log(`${model}: training ${a.epochs} epoch(s) through the API …`);
+      const apiMs: number[] = [];
+      const pageMs: number[] = [];
+      const t0 = performance.now();
+      let status = 'queued';
+      while (status === 'queued' || status === 'running') {
+        let t = performance.now();
+        status = (await api<{ status: string }>('GET', runUrl)).status;
+        if (status === 'running') apiMs.push(performance.now() - t);
+        t = performance.now();
+        const page = await request(`${base}/projects/${pid}`, { method: 'GET' });
+        await page.body.dump();
+        if (status === 'running') pageMs.push(performance.now() - t);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      const wall = (performance.now() - t0) / 1000;
+      const run = await api<{ status: string; error: unknown; metrics: Array<{ images_per_s: number; seconds: number }>; config: { split: { train_count: number } } }>('GET', runUrl);
+      if (run.status !== 'succeeded') throw new Error(`${model}: run ${run.status}: ${JSON.stringify(run.error)}`);
+      const trainIps = run.metrics.reduce((s, m) => s + m.images_per_s, 0) / run.metrics.length;
+      emit('run_train_images_per_s', model, trainIps, 'img/s', 'metrics.jsonl images_per_s (loader + steps), mean over epochs');
+      emit('loader_cost_pct', model, (1 - trainIps / bare) * 100, '%', 'run vs bare step rate; goal ≤ 10');
+      emit('run_wall_images_per_s', model, (run.config.split.train_count * a.epochs) / wall, 'img/s', 'train images × epochs / wall time from start (queue, set-up, validation included)');
+      emit('api_p50_ms', model, pct(apiMs, 50), 'ms', `GET run JSON while training (${apiMs.length} requests)`);
+      emit('api_p99_ms', model, pct(apiMs, 99), 'ms', 'goal < 100');
+      emit('page_p50_ms', model, pct(pageMs, 50), 'ms', `GET /projects/:id page while training (${pageMs.length} requests)`);
+      emit('page_p99_ms', model, pct(pageMs, 99), 'ms', 'goal < 100');
+    }
+    emit('peak_rss_mb', null, process.resourceUsage().maxRSS / 1024, 'MiB', 'whole process, training thread included');
+  } finally {
+    await app.close();
+    if (!a.keep) await fs.rm(dir, { recursive: true, force: true });
+    else log(`kept ${dir}`);
+  }
+}
+
+try {
+  await main();
+} catch (e) {
+  process.stderr.write(`bench:fit: ${e instanceof Error ? e.message : String(e)}\n`);
+  process.exitCode = 1;
+}

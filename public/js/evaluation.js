@@ -1,0 +1,242 @@
+// AI Studio evaluation page: the metric charts, a running evaluation's progress over SSE, and the
+// confusion matrix's link to the results grid. Wired by data- attributes, no eval; the collapsible
+// sections are Alpine.js (x-data in the templates).
+(function () {
+  'use strict';
+
+  var PALETTE = ['#4f46e5', '#0e9384', '#dc6803', '#c11574', '#175cd3', '#6938ef', '#099250', '#b54708', '#667085', '#e31b54'];
+  var TICKS = { color: '#475467', font: { size: 11 } };
+  var GRID = { color: '#f2f4f7' };
+
+  function each(root, sel, fn) {
+    if (root.matches && root.matches(sel)) fn(root);
+    if (root.querySelectorAll) Array.prototype.forEach.call(root.querySelectorAll(sel), fn);
+  }
+  function parse(text, fallback) {
+    try { return JSON.parse(text); } catch (_) { return fallback; }
+  }
+  function fmtPct(v) { return v === null || v === undefined ? '—' : (v * 100).toFixed(1) + '%'; }
+  function fmtDuration(s) {
+    if (!isFinite(s) || s < 0) return '—';
+    s = Math.round(s);
+    if (s < 60) return s + ' s';
+    if (s < 3600) return Math.floor(s / 60) + ' min ' + String(s % 60).padStart(2, '0') + ' s';
+    return Math.floor(s / 3600) + ' h ' + String(Math.floor((s % 3600) / 60)).padStart(2, '0') + ' min';
+  }
+  var legend = { position: 'bottom', labels: { boxWidth: 10, boxHeight: 10, font: { size: 11 } } };
+  var unitAxis = function (title) {
+    return { type: 'linear', min: 0, max: 1, title: { display: true, text: title, color: '#98a2b3', font: { size: 11 } }, grid: GRID, ticks: Object.assign({ maxTicksLimit: 6 }, TICKS) };
+  };
+  var diagonal = { label: 'chance', data: [{ x: 0, y: 0 }, { x: 1, y: 1 }], borderColor: '#d0d5dd', borderDash: [4, 4], borderWidth: 1, pointRadius: 0, pointHoverRadius: 0 };
+
+  // ---- charts -----------------------------------------------------------------------------------
+  var charts = [];
+  function destroyCharts() {
+    charts.forEach(function (c) { c.destroy(); });
+    charts = [];
+  }
+
+  function curveChart(canvas, curves, xTitle, yTitle, area, withDiagonal) {
+    var many = curves.length > PALETTE.length;
+    var sets = curves.map(function (c, i) {
+      return {
+        label: c.label + (c[area] === null || c[area] === undefined ? '' : ' (' + c[area].toFixed(3) + ')'),
+        data: c.points,
+        borderColor: PALETTE[i % PALETTE.length],
+        backgroundColor: PALETTE[i % PALETTE.length],
+        borderWidth: 1.8,
+        pointRadius: 0,
+        pointHoverRadius: 3,
+        tension: 0,
+      };
+    });
+    if (withDiagonal) sets.push(diagonal);
+    return new Chart(canvas, {
+      type: 'line',
+      data: { datasets: sets },
+      options: {
+        responsive: true, maintainAspectRatio: false, animation: false, parsing: false, normalized: true,
+        interaction: { mode: 'nearest', intersect: false },
+        plugins: {
+          legend: Object.assign({ display: !many }, legend, { labels: Object.assign({}, legend.labels, { filter: function (item) { return item.text !== 'chance'; } }) }),
+          tooltip: { callbacks: { label: function (ctx) { return ctx.dataset.label + ': ' + ctx.parsed.x.toFixed(3) + ', ' + ctx.parsed.y.toFixed(3); } } },
+        },
+        scales: { x: unitAxis(xTitle), y: unitAxis(yTitle) },
+      },
+    });
+  }
+
+  function perClassChart(canvas, d) {
+    var horizontal = d.labels.length > 8;
+    var bar = function (label, data, color) { return { label: label, data: data, backgroundColor: color, borderRadius: 3, maxBarThickness: 22 }; };
+    var valueAxis = { min: 0, max: 1, grid: GRID, ticks: Object.assign({ maxTicksLimit: 6 }, TICKS) };
+    var labelAxis = { grid: { display: false }, ticks: TICKS };
+    return new Chart(canvas, {
+      type: 'bar',
+      data: { labels: d.labels, datasets: [bar('precision', d.precision, '#4f46e5'), bar('recall', d.recall, '#0e9384'), bar('F1', d.f1, '#dc6803')] },
+      options: {
+        indexAxis: horizontal ? 'y' : 'x',
+        responsive: true, maintainAspectRatio: false, animation: false,
+        plugins: { legend: legend, tooltip: { callbacks: { label: function (ctx) { return ctx.dataset.label + ': ' + (horizontal ? ctx.parsed.x : ctx.parsed.y).toFixed(3); } } } },
+        scales: horizontal ? { x: valueAxis, y: labelAxis } : { x: labelAxis, y: valueAxis },
+      },
+    });
+  }
+
+  /**
+   * The reliability diagram: per confidence bin, the accuracy reached (bars) beside the mean
+   * confidence claimed (dots); a calibrated model's bars reach the dashed diagonal.
+   */
+  function reliabilityChart(canvas, bins) {
+    var labels = bins.map(function (b) { return Math.round(b.lower * 100) + '–' + Math.round(b.upper * 100) + '%'; });
+    return new Chart(canvas, {
+      data: {
+        labels: labels,
+        datasets: [
+          { type: 'bar', label: 'accuracy', data: bins.map(function (b) { return b.count > 0 ? b.accuracy : null; }), backgroundColor: 'rgba(79, 70, 229, 0.8)', borderRadius: 2, barPercentage: 0.92, categoryPercentage: 1, order: 2 },
+          { type: 'line', label: 'mean confidence', data: bins.map(function (b) { return b.count > 0 ? b.confidence : null; }), borderColor: '#d92d20', backgroundColor: '#d92d20', showLine: false, pointRadius: 3.5, pointHoverRadius: 5, order: 1 },
+          { type: 'line', label: 'perfect calibration', data: bins.map(function (b) { return (b.lower + b.upper) / 2; }), borderColor: '#98a2b3', borderDash: [4, 4], borderWidth: 1, pointRadius: 0, pointHoverRadius: 0, order: 0 },
+        ],
+      },
+      options: {
+        responsive: true, maintainAspectRatio: false, animation: false,
+        interaction: { mode: 'index', intersect: false },
+        plugins: {
+          legend: legend,
+          tooltip: {
+            callbacks: {
+              label: function (ctx) {
+                var b = bins[ctx.dataIndex];
+                if (ctx.dataset.type === 'bar') return 'accuracy ' + fmtPct(ctx.parsed.y) + ' of ' + b.count + ' image' + (b.count === 1 ? '' : 's');
+                return ctx.dataset.label + ': ' + fmtPct(ctx.parsed.y);
+              },
+            },
+          },
+        },
+        scales: {
+          x: { title: { display: true, text: 'confidence', color: '#98a2b3', font: { size: 11 } }, grid: { display: false }, ticks: Object.assign({ maxRotation: 0, autoSkip: true }, TICKS) },
+          y: { min: 0, max: 1, grid: GRID, ticks: Object.assign({ maxTicksLimit: 6, callback: function (v) { return Math.round(v * 100) + '%'; } }, TICKS) },
+        },
+      },
+    });
+  }
+
+  function initCharts(root) {
+    each(root, '#eval-charts', function (box) {
+      if (typeof Chart === 'undefined') return;
+      destroyCharts();
+      var d = parse(box.dataset.charts, null);
+      if (!d) return;
+      var canvas = function (name) { return box.querySelector('canvas[data-eval-chart="' + name + '"]'); };
+      charts.push(perClassChart(canvas('per_class'), d.per_class));
+      charts.push(reliabilityChart(canvas('reliability'), d.reliability));
+      charts.push(curveChart(canvas('roc'), d.roc, 'false positive rate', 'true positive rate', 'auc', true));
+      charts.push(curveChart(canvas('pr'), d.pr, 'recall', 'precision', 'ap', false));
+      box.dataset.drawn = String(charts.length);
+    });
+  }
+
+  // ---- a running evaluation: progress over SSE, then the board again ---------------------------
+  var stream = null;
+  function stopStream() {
+    if (stream) stream.close();
+    stream = null;
+  }
+
+  function initProgress(root) {
+    each(root, '#eval-progress', function (box) {
+      stopStream();
+      var after = Number(box.dataset.lastEventId || 0);
+      var es = new EventSource(box.dataset.events + (after > 0 ? '?last_event_id=' + after : ''));
+      stream = es;
+      var set = function (sel, v) { var n = box.querySelector(sel); if (n && v !== undefined && v !== null) n.textContent = String(v); };
+      // The job reports images done of total; the rate and ETA are measured here from the first report.
+      var first = null;
+      es.addEventListener('progress', function (ev) {
+        var p = parse(ev.data, null);
+        if (!p || stream !== es) return;
+        if (typeof p.progress === 'number') {
+          var bar = box.querySelector('[data-eval-bar]');
+          bar.classList.remove('indeterminate');
+          bar.firstElementChild.style.width = Math.round(p.progress * 1000) / 10 + '%';
+        }
+        set('[data-eval-done]', p.done);
+        set('[data-eval-total]', p.total);
+        if (typeof p.done === 'number' && typeof p.total === 'number') {
+          var now = Date.now();
+          if (!first) first = { t: now, done: p.done };
+          var dt = (now - first.t) / 1000;
+          if (dt > 0.5 && p.done > first.done) {
+            var ips = (p.done - first.done) / dt;
+            set('[data-eval-ips]', ips.toFixed(1));
+            set('[data-eval-eta]', fmtDuration((p.total - p.done) / ips));
+          }
+        }
+        var badge = box.querySelector('[data-eval-status]');
+        if (badge && badge.textContent === 'queued') { badge.textContent = 'evaluating'; badge.className = 'badge running'; }
+      });
+      var settled = false;
+      var settle = function () {
+        if (settled) return;
+        settled = true;
+        es.close();
+        if (stream === es) stream = null;
+        if (!document.body.contains(box)) return;
+        htmx.ajax('GET', box.dataset.refresh, { target: '#evaluation', swap: 'outerHTML' });
+      };
+      es.addEventListener('done', settle);
+      es.addEventListener('error', function (ev) {
+        // A named `error` event carries data; a transport error does not (EventSource reconnects
+        // by itself with Last-Event-ID unless the stream was closed for good).
+        if (ev.data !== undefined || es.readyState === EventSource.CLOSED) settle();
+      });
+    });
+  }
+
+  // ---- confusion matrix ↔ results grid ------------------------------------------------------------
+  /** The cell of the pair the grid is filtered to is outlined; other filters clear it. */
+  function markCell() {
+    var form = document.getElementById('eval-filters');
+    var table = document.getElementById('confusion-matrix');
+    if (!form || !table) return;
+    var label = form.elements.label ? form.elements.label.value : '';
+    var predicted = form.elements.predicted ? form.elements.predicted.value : '';
+    table.querySelectorAll('a[data-cm-cell]').forEach(function (a) {
+      a.parentElement.classList.toggle('selected', a.dataset.label === label && a.dataset.predicted === predicted);
+    });
+  }
+
+  var revealGrid = false;
+  document.addEventListener('click', function (e) {
+    var cell = e.target.closest && e.target.closest('a[data-cm-cell]');
+    if (!cell) return;
+    revealGrid = true;
+    // Open the images section if it was folded away.
+    var section = document.getElementById('eval-images');
+    if (section && window.Alpine) window.Alpine.$data(section).open = true;
+  });
+
+  function init(root) {
+    initCharts(root);
+    initProgress(root);
+    each(root, '#eval-results', function () {
+      markCell();
+      if (revealGrid) {
+        revealGrid = false;
+        // The section's head scrolls to just below the sticky top bar (its scroll-margin-top).
+        var section = document.getElementById('eval-images');
+        if (section) section.scrollIntoView({ block: 'start', behavior: 'smooth' });
+      }
+    });
+  }
+
+  // A board swap replaces the charts and the progress box: their charts and stream go with them.
+  document.addEventListener('htmx:beforeSwap', function (e) {
+    var target = e.detail.target;
+    if (target && target.id === 'evaluation') {
+      destroyCharts();
+      stopStream();
+    }
+  });
+  htmx.onLoad(init);
+})();

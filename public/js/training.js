@@ -1,0 +1,467 @@
+// AI Studio training pages: the experiment form (presets, dependent fields, field errors), the
+// model upload, and the run panel's live charts over SSE. Wired by data- attributes, no eval.
+(function () {
+  'use strict';
+
+  var TRAIN = '#4f46e5';
+  var VAL = '#0e9384';
+  var LR = '#dc6803';
+  var PALETTE = ['#4f46e5', '#0e9384', '#dc6803', '#c11574', '#175cd3', '#6938ef', '#099250', '#b54708'];
+
+  function each(root, sel, fn) {
+    if (root.matches && root.matches(sel)) fn(root);
+    if (root.querySelectorAll) Array.prototype.forEach.call(root.querySelectorAll(sel), fn);
+  }
+  function parse(text, fallback) {
+    try { return JSON.parse(text); } catch (_) { return fallback; }
+  }
+
+  // ---- the experiment form ----------------------------------------------------------------------
+  function field(form, name) { return form.querySelector('[name="' + name + '"]'); }
+
+  function setField(form, name, value) {
+    var el = field(form, name);
+    if (!el) return;
+    if (el.type === 'checkbox') el.checked = Boolean(value);
+    else el.value = String(value);
+  }
+
+  /** A preset is nested like the API body; the form names are its dotted paths. */
+  function applyPreset(form, preset) {
+    var walk = function (prefix, v) {
+      if (v === null && prefix === 'hyperparameters.early_stopping') { setField(form, prefix + '.enabled', false); return; }
+      if (Array.isArray(v)) { v.forEach(function (x, i) { setField(form, prefix + '.' + i, x); }); return; }
+      if (v && typeof v === 'object') {
+        if (prefix === 'hyperparameters.early_stopping') setField(form, prefix + '.enabled', true);
+        Object.keys(v).forEach(function (k) { walk(prefix + '.' + k, v[k]); });
+        return;
+      }
+      setField(form, prefix, v);
+    };
+    walk('hyperparameters', preset.hyperparameters);
+    walk('augmentation', preset.augmentation);
+    // Fields a preset leaves out go back to their defaults (a second preset must not inherit the first's).
+    if (!preset.augmentation.rotation.degrees) setField(form, 'augmentation.rotation.degrees', 15);
+    syncForm(form);
+    var aug = document.getElementById('aug-fields');
+    if (aug) aug.dispatchEvent(new Event('change', { bubbles: true }));
+  }
+
+  function syncForm(form) {
+    var model = field(form, 'model.choice');
+    var opt = model && model.selectedOptions[0];
+    var size = field(form, 'model.input_size');
+    if (opt && size) {
+      var fixed = opt.dataset.fixedSize === '1';
+      size.readOnly = fixed;
+      if (fixed || size.dataset.touched !== '1') size.value = opt.dataset.inputSize;
+      var note = form.querySelector('[data-model-note]');
+      if (note) note.textContent = fixed ? 'An imported backbone keeps its own input size and normalisation; it starts from its weights.' : 'Catalog models start from random weights.';
+    }
+    var trainable = field(form, 'model.trainable');
+    var last = form.querySelector('[data-last-blocks]');
+    if (trainable && last) last.hidden = trainable.value !== 'last';
+    var sgd = field(form, 'hyperparameters.optimizer');
+    form.querySelectorAll('[data-sgd-only]').forEach(function (el) { el.hidden = !sgd || sgd.value !== 'sgd'; });
+    var sched = field(form, 'hyperparameters.scheduler');
+    form.querySelectorAll('[data-step-only]').forEach(function (el) { el.hidden = !sched || sched.value !== 'step'; });
+    form.querySelectorAll('[data-toggle]').forEach(function (box) {
+      var group = form.querySelector('[data-toggled="' + box.dataset.toggle + '"]');
+      if (group) group.classList.toggle('off', !box.checked);
+    });
+    var norm = field(form, 'augmentation.normalize.mode');
+    var custom = form.querySelector('[data-custom-norm]');
+    if (norm && custom) custom.hidden = norm.value !== 'custom';
+  }
+
+  function initExperimentForm(root) {
+    each(root, '#experiment-form', function (form) {
+      if (form.dataset.ready) return;
+      form.dataset.ready = '1';
+      var presets = parse(form.dataset.presets, {});
+      var lrDefaults = parse(form.dataset.lrDefaults, {});
+      var wdDefaults = parse(form.dataset.wdDefaults, {});
+      var optimizer = field(form, 'hyperparameters.optimizer');
+      var previous = optimizer ? optimizer.value : null;
+      form.addEventListener('change', function (e) {
+        var t = e.target;
+        if (t.name === 'model.input_size') t.dataset.touched = '1';
+        // Switching optimizer moves lr and weight decay along, unless the person changed them.
+        if (t === optimizer && previous) {
+          var lr = field(form, 'hyperparameters.lr');
+          var wd = field(form, 'hyperparameters.weight_decay');
+          if (lr && Number(lr.value) === lrDefaults[previous]) lr.value = lrDefaults[t.value];
+          if (wd && Number(wd.value) === wdDefaults[previous]) wd.value = wdDefaults[t.value];
+          previous = t.value;
+        }
+        if (t.getAttribute('aria-invalid')) clearFieldError(t);
+        // The preview shows a training image at the input size: both come from these fields.
+        if (t.name === 'split_name' || t.name === 'model.input_size' || t.name === 'model.choice') htmx.trigger('#aug-preview', 'refresh-preview');
+        syncForm(form);
+      });
+      form.addEventListener('click', function (e) {
+        var b = e.target.closest('[data-preset]');
+        if (b && presets[b.dataset.preset]) {
+          applyPreset(form, presets[b.dataset.preset]);
+          form.querySelectorAll('[data-preset]').forEach(function (x) { x.classList.toggle('btn-primary', x === b); });
+        }
+        if (e.target.closest('[data-another-image]')) {
+          var seed = field(form, 'preview_seed');
+          seed.value = String(Number(seed.value || 0) + 1);
+          htmx.trigger('#aug-preview', 'refresh-preview');
+        }
+        var f = e.target.closest('[data-focus-field]');
+        if (f) {
+          e.preventDefault();
+          var el = field(form, f.dataset.focusField);
+          if (el) { el.focus(); el.scrollIntoView({ block: 'center', behavior: 'smooth' }); }
+        }
+      });
+      // A new dataset brings its own split select (and images to preview).
+      form.addEventListener('htmx:afterSwap', function (e) {
+        if (e.detail.target && e.detail.target.id === 'split-check') htmx.trigger('#aug-preview', 'refresh-preview');
+      });
+      syncForm(form);
+    });
+  }
+
+  function clearFieldError(el) {
+    el.removeAttribute('aria-invalid');
+    var label = el.closest('.field');
+    var msg = label && label.querySelector('.field-error');
+    if (msg) msg.remove();
+  }
+
+  /** A refused form: each error goes beside its field too, as well as into the list. */
+  function initFieldErrors(root) {
+    each(root, '[data-field-errors]', function (box) {
+      var form = document.getElementById('experiment-form');
+      if (!form) return;
+      form.querySelectorAll('[aria-invalid]').forEach(clearFieldError);
+      var errors = parse(box.dataset.fieldErrors, []);
+      errors.forEach(function (err) {
+        var el = err.field && field(form, err.field);
+        if (!el) return;
+        el.setAttribute('aria-invalid', 'true');
+        var label = el.closest('.field');
+        if (label && !label.querySelector('.field-error')) {
+          var small = document.createElement('small');
+          small.className = 'field-error';
+          small.textContent = err.message;
+          label.append(small);
+        }
+      });
+    });
+  }
+
+  // ---- model upload -----------------------------------------------------------------------------
+  function initModelUpload(root) {
+    each(root, '[data-model-upload]', function (form) {
+      if (form.dataset.ready) return;
+      form.dataset.ready = '1';
+      form.addEventListener('submit', function (e) {
+        e.preventDefault();
+        var bar = form.querySelector('[data-upload-progress]');
+        var fill = bar.firstElementChild;
+        var button = form.querySelector('button[type=submit]');
+        var data = new FormData(form);
+        var file = data.get('file');
+        data.delete('file');
+        data.append('file', file);
+        var xhr = new XMLHttpRequest();
+        xhr.open('POST', form.dataset.modelUpload);
+        xhr.setRequestHeader('Accept', 'application/json');
+        xhr.upload.addEventListener('progress', function (ev) {
+          if (ev.lengthComputable) fill.style.width = Math.round((ev.loaded / ev.total) * 100) + '%';
+        });
+        xhr.addEventListener('loadend', function () {
+          button.disabled = false;
+          bar.hidden = true;
+          var body = parse(xhr.responseText, null);
+          if (xhr.status >= 200 && xhr.status < 300 && body && body.status === 'ok') {
+            form.reset();
+            form.querySelector('[data-file-name]').textContent = '';
+            document.body.dispatchEvent(new CustomEvent('models-changed'));
+          } else {
+            var err = body && body.error;
+            showToast('Import refused', err ? err.message : xhr.status ? 'HTTP ' + xhr.status : 'the connection was lost', err && err.code);
+          }
+        });
+        button.disabled = true;
+        fill.style.width = '0%';
+        bar.hidden = false;
+        xhr.send(data);
+      });
+    });
+  }
+
+  /** The same toast markup as studio.js, built from text nodes only. */
+  function showToast(title, message, code) {
+    var box = document.getElementById('toasts');
+    if (!box) return;
+    var el = document.createElement('div');
+    el.className = 'toast';
+    el.setAttribute('role', 'alert');
+    el.setAttribute('data-toast', '');
+    var head = document.createElement('div');
+    head.className = 'title';
+    var t = document.createElement('span');
+    t.textContent = title;
+    var close = document.createElement('button');
+    close.type = 'button';
+    close.setAttribute('data-close-toast', '');
+    close.setAttribute('aria-label', 'Dismiss');
+    close.textContent = '×';
+    head.append(t, close);
+    var body = document.createElement('div');
+    body.textContent = message;
+    el.append(head, body);
+    if (code) {
+      var c = document.createElement('div');
+      c.className = 'small faint mono';
+      c.textContent = code;
+      el.append(c);
+    }
+    box.append(el);
+    setTimeout(function () { el.remove(); }, 9000);
+  }
+
+  // ---- charts -----------------------------------------------------------------------------------
+  function lineOptions(opts) {
+    return {
+      responsive: true,
+      maintainAspectRatio: false,
+      animation: false,
+      parsing: false,
+      normalized: true,
+      interaction: { mode: 'index', intersect: false },
+      plugins: {
+        legend: { display: opts.legend !== false, position: 'bottom', labels: { boxWidth: 10, boxHeight: 10, font: { size: 11 } } },
+        tooltip: { callbacks: opts.tooltip ? { label: opts.tooltip } : {} },
+      },
+      scales: {
+        x: { type: 'linear', min: 1, suggestedMax: opts.maxEpoch || 2, title: { display: true, text: 'epoch', color: '#98a2b3', font: { size: 11 } }, grid: { display: false }, ticks: { color: '#475467', font: { size: 11 }, precision: 0 } },
+        y: Object.assign({ grid: { color: '#f2f4f7' }, ticks: { color: '#475467', font: { size: 11 }, maxTicksLimit: 6 } }, opts.y || {}),
+      },
+    };
+  }
+  function dataset(label, color, points, dashed) {
+    return { label: label, data: points, borderColor: color, backgroundColor: color, borderWidth: 2, pointRadius: 2.5, pointHoverRadius: 4, tension: 0.25, spanGaps: true, borderDash: dashed ? [5, 4] : undefined };
+  }
+  function points(series, key) {
+    return series.map(function (m) { return { x: m.epoch, y: m[key] === null || m[key] === undefined ? null : m[key] }; });
+  }
+
+  // ---- the run panel: curves, progress, log; live over SSE -----------------------------------------
+  var current = null; // { panel, es, charts, series }
+
+  function fmtDuration(s) {
+    if (!isFinite(s) || s < 0) return '—';
+    s = Math.round(s);
+    if (s < 60) return s + ' s';
+    if (s < 3600) return Math.floor(s / 60) + ' min ' + String(s % 60).padStart(2, '0') + ' s';
+    return Math.floor(s / 3600) + ' h ' + String(Math.floor((s % 3600) / 60)).padStart(2, '0') + ' min';
+  }
+  function fmtPct(v) { return v === null || v === undefined ? '—' : (v * 100).toFixed(1) + '%'; }
+  function fmtLoss(v) { return v === null || v === undefined ? '—' : v.toFixed(4); }
+
+  function stop() {
+    if (!current) return;
+    if (current.es) current.es.close();
+    Object.keys(current.charts).forEach(function (k) { current.charts[k].destroy(); });
+    current = null;
+  }
+
+  function drawRun(state) {
+    var s = state.series;
+    var maxEpoch = state.epochs;
+    var c = state.charts;
+    c.loss.data.datasets[0].data = points(s, 'train_loss');
+    c.loss.data.datasets[1].data = points(s, 'val_loss');
+    c.accuracy.data.datasets[0].data = points(s, 'train_accuracy');
+    c.accuracy.data.datasets[1].data = points(s, 'val_accuracy');
+    c.lr.data.datasets[0].data = points(s, 'lr');
+    Object.keys(c).forEach(function (k) {
+      c[k].options.scales.x.suggestedMax = Math.max(2, maxEpoch);
+      c[k].update('none');
+    });
+    state.panel.dataset.points = String(s.length);
+  }
+
+  function initRun(root) {
+    each(root, '#run-panel', function (panel) {
+      if (current && current.panel === panel) return;
+      stop();
+      if (typeof Chart === 'undefined') return;
+      var canvas = function (name) { return panel.querySelector('canvas[data-chart="' + name + '"]'); };
+      var epochs = Number(panel.querySelector('[data-run-epochs]').textContent) || 2;
+      var pctTick = { min: 0, max: 1, ticks: { color: '#475467', font: { size: 11 }, callback: function (v) { return Math.round(v * 100) + '%'; } } };
+      var state = {
+        panel: panel,
+        es: null,
+        epochs: epochs,
+        series: parse(panel.dataset.series, []),
+        charts: {
+          loss: new Chart(canvas('loss'), { type: 'line', data: { datasets: [dataset('train', TRAIN, []), dataset('val', VAL, [])] }, options: lineOptions({ maxEpoch: epochs, y: { beginAtZero: true } }) }),
+          accuracy: new Chart(canvas('accuracy'), {
+            type: 'line',
+            data: { datasets: [dataset('train', TRAIN, []), dataset('val', VAL, [])] },
+            options: lineOptions({ maxEpoch: epochs, y: pctTick, tooltip: function (ctx) { return ctx.dataset.label + ': ' + fmtPct(ctx.parsed.y); } }),
+          }),
+          lr: new Chart(canvas('lr'), { type: 'line', data: { datasets: [dataset('learning rate', LR, [])] }, options: lineOptions({ maxEpoch: epochs, legend: false, y: { beginAtZero: true } }) }),
+        },
+      };
+      current = state;
+      drawRun(state);
+      if (panel.dataset.events) follow(state);
+    });
+  }
+
+  /** The best epoch so far by the run's metric (run.json has it once the epoch's checkpoint is written). */
+  function showBest(state) {
+    var key = state.panel.dataset.bestMetric || 'val_accuracy';
+    var best = null;
+    state.series.forEach(function (m) {
+      var v = m[key];
+      if (v === null || v === undefined) return;
+      if (!best || (key === 'val_loss' ? v < best.v : v > best.v)) best = { epoch: m.epoch, v: v };
+    });
+    if (!best) return;
+    state.panel.querySelector('[data-run-best]').textContent = String(best.epoch);
+    state.panel.querySelector('[data-run-best-note]').textContent = key === 'val_loss' ? 'val loss ' + fmtLoss(best.v) : 'val accuracy ' + fmtPct(best.v);
+  }
+
+  /** "running for …" ticks once a second while the run trains. */
+  var ticker = null;
+  function tick() {
+    var el = current && current.es ? current.panel.querySelector('[data-run-elapsed]') : null;
+    if (!el || !el.dataset.since) return;
+    el.textContent = 'running for ' + fmtDuration((Date.now() - Date.parse(el.dataset.since)) / 1000);
+  }
+
+  function follow(state) {
+    if (!ticker) ticker = setInterval(tick, 1000);
+    var panel = state.panel;
+    var url = panel.dataset.events;
+    // The page was rendered up to this event; the stream continues after it. A reconnect sends
+    // Last-Event-ID itself, which the server prefers to the query.
+    var after = Number(panel.dataset.lastEventId || 0);
+    var es = new EventSource(url + (after > 0 ? '?last_event_id=' + after : ''));
+    state.es = es;
+    var set = function (sel, v) { var n = panel.querySelector(sel); if (n && v !== undefined && v !== null) n.textContent = String(v); };
+    var log = panel.querySelector('[data-run-log]');
+
+    es.addEventListener('progress', function (ev) {
+      var p = parse(ev.data, null);
+      if (!p || current !== state) return;
+      var bar = panel.querySelector('[data-run-bar]');
+      var fraction = typeof p.progress === 'number' ? p.progress : p.fraction;
+      if (typeof fraction === 'number' && p.epoch) {
+        bar.classList.remove('indeterminate');
+        bar.firstElementChild.style.width = (Math.round(fraction * 1000) / 10) + '%';
+      }
+      if (p.epoch) set('[data-run-epoch]', p.epoch);
+      if (p.epochs) { set('[data-run-epochs]', p.epochs); state.epochs = p.epochs; }
+      if (p.steps) { set('[data-run-step]', p.step); set('[data-run-steps]', p.steps); }
+      if (typeof p.eta_s === 'number') set('[data-run-eta]', fmtDuration(p.eta_s));
+      if (typeof p.images_per_s === 'number') set('[data-run-ips]', p.images_per_s.toFixed(1));
+      var badge = panel.querySelector('[data-run-status]');
+      if (badge && badge.textContent === 'queued' && p.epoch) {
+        badge.textContent = 'running';
+        badge.className = 'badge running';
+        // The left column polls too, but need not lag behind the panel.
+        var row = document.querySelector('#row-' + panel.dataset.run + ' .badge');
+        if (row) { row.textContent = 'running'; row.className = 'badge running'; }
+        var elapsed = panel.querySelector('[data-run-elapsed]');
+        if (elapsed && !elapsed.dataset.since) elapsed.dataset.since = new Date().toISOString();
+      }
+    });
+
+    es.addEventListener('metric', function (ev) {
+      var m = parse(ev.data, null);
+      if (!m || typeof m.epoch !== 'number' || current !== state) return;
+      var s = state.series.filter(function (x) { return x.epoch !== m.epoch; });
+      s.push({ epoch: m.epoch, train_loss: m.train_loss, val_loss: m.val_loss, train_accuracy: m.train_accuracy, val_accuracy: m.val_accuracy, lr: m.lr });
+      s.sort(function (a, b) { return a.epoch - b.epoch; });
+      state.series = s;
+      drawRun(state);
+      set('[data-last="val_accuracy"]', fmtPct(m.val_accuracy));
+      set('[data-last="train_accuracy"]', fmtPct(m.train_accuracy));
+      set('[data-last="val_loss"]', fmtLoss(m.val_loss));
+      set('[data-last="train_loss"]', fmtLoss(m.train_loss));
+      showBest(state);
+    });
+
+    es.addEventListener('log', function (ev) {
+      var d = parse(ev.data, null);
+      if (!d || !log || current !== state) return;
+      var empty = log.querySelector('[data-log-empty]');
+      if (empty) empty.remove();
+      var stick = log.scrollTop + log.clientHeight >= log.scrollHeight - 4;
+      log.append(document.createTextNode(String(d.message) + '\n'));
+      // Keep the tail bounded, as the server does.
+      while (log.childNodes.length > 400) log.removeChild(log.firstChild);
+      if (stick) log.scrollTop = log.scrollHeight;
+    });
+
+    var settled = false;
+    var settle = function () {
+      if (settled) return;
+      settled = true;
+      es.close();
+      if (current !== state || !document.body.contains(panel)) return;
+      document.body.dispatchEvent(new CustomEvent('run-settled', { detail: { run: panel.dataset.run } }));
+      htmx.ajax('GET', panel.dataset.refresh, { target: '#training', swap: 'outerHTML' });
+    };
+    es.addEventListener('done', settle);
+    es.addEventListener('error', function (ev) {
+      // A named `error` event carries data; a transport error does not (EventSource reconnects by
+      // itself with Last-Event-ID unless the stream was closed for good, e.g. answered 204).
+      if (ev.data !== undefined || es.readyState === EventSource.CLOSED) settle();
+    });
+    if (log) log.scrollTop = log.scrollHeight;
+  }
+
+  // ---- compare runs of an experiment ------------------------------------------------------------
+  var compare = null;
+  function initCompare(root) {
+    each(root, '#compare', function (card) {
+      if (typeof Chart === 'undefined') return;
+      if (compare) compare.destroy();
+      var runs = parse(card.dataset.compare, []);
+      var select = card.querySelector('[data-compare-metric]');
+      var maxEpoch = runs.reduce(function (m, r) { return Math.max(m, r.series.length ? r.series[r.series.length - 1].epoch : 0); }, 2);
+      var draw = function () {
+        var key = select.value;
+        var isAcc = key.indexOf('accuracy') >= 0;
+        if (compare) compare.destroy();
+        compare = new Chart(card.querySelector('canvas'), {
+          type: 'line',
+          data: { datasets: runs.map(function (r, i) { return dataset(r.label, PALETTE[i % PALETTE.length], points(r.series, key)); }) },
+          options: lineOptions({
+            maxEpoch: maxEpoch,
+            y: isAcc ? { min: 0, max: 1, ticks: { color: '#475467', font: { size: 11 }, callback: function (v) { return Math.round(v * 100) + '%'; } } } : { beginAtZero: true },
+            tooltip: function (ctx) { return ctx.dataset.label + ': ' + (isAcc ? fmtPct(ctx.parsed.y) : fmtLoss(ctx.parsed.y)); },
+          }),
+        });
+      };
+      select.addEventListener('change', draw);
+      draw();
+    });
+  }
+
+  function init(root) {
+    initExperimentForm(root);
+    initFieldErrors(root);
+    initModelUpload(root);
+    initRun(root);
+    initCompare(root);
+  }
+
+  // A board swap replaces the run panel: its stream and charts go with it.
+  document.addEventListener('htmx:beforeSwap', function (e) {
+    var target = e.detail.target;
+    if (current && target && (target === current.panel || target.contains(current.panel))) stop();
+  });
+  htmx.onLoad(init);
+})();

@@ -1,0 +1,70 @@
+import multipart from '@fastify/multipart';
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import { AppError } from '../core/errors.ts';
+import { BackboneIdSchema } from '../schemas/experiment.ts';
+import { DisplayNameSchema } from '../schemas/common.ts';
+import { ok } from './envelope.ts';
+import { parse, parseParams } from './parse.ts';
+
+const ModelParams = z.strictObject({ model_id: BackboneIdSchema });
+const ImportPathBody = z.strictObject({
+  path: z.string().min(1).max(4096).refine((p) => p.startsWith('/'), 'must be an absolute path').refine((p) => !p.includes('\0'), 'must not contain NUL'),
+  name: DisplayNameSchema,
+});
+const UploadFields = z.strictObject({ name: DisplayNameSchema.optional() });
+
+/**
+ * /api/models — the catalog and imported backbones; POST /api/models/import takes an `.onnx`
+ * either as multipart (`file`, optional `name`) or as JSON `{path, name}` (a file on the server).
+ */
+export default async function modelsRoutes(app: FastifyInstance): Promise<void> {
+  const { models, settings } = app.studio;
+
+  await app.register(multipart, {
+    limits: { fileSize: settings.maxUploadBytes, files: 1, fields: 4, parts: 8, fieldNameSize: 64, fieldSize: 4096, headerPairs: 32 },
+    throwFileSizeLimit: true,
+  });
+
+  app.get('/models', async () => ok(await models.list()));
+
+  app.get('/models/:model_id', async (req) => {
+    const { model_id } = parseParams(ModelParams, req.params);
+    return ok(await models.get(model_id));
+  });
+
+  app.delete('/models/:model_id', async (req) => {
+    const { model_id } = parseParams(ModelParams, req.params);
+    await models.remove(model_id);
+    return ok({ id: model_id, deleted: true });
+  });
+
+  app.post('/models/import', async (req, reply) => {
+    if (!req.isMultipart()) {
+      const body = parse(ImportPathBody, req.body, 'body');
+      reply.code(201);
+      return ok(await models.importFromPath(body));
+    }
+    const fields: Record<string, string> = Object.create(null);
+    let file: Buffer | undefined;
+    let filename = '';
+    for await (const part of req.parts()) {
+      if (part.type === 'file') {
+        if (part.fieldname !== 'file' || file !== undefined) {
+          part.file.resume();
+          throw new AppError('VALIDATION_ERROR', `unexpected file field '${part.fieldname.slice(0, 64)}'`);
+        }
+        filename = part.filename;
+        file = await part.toBuffer();
+      } else {
+        if (typeof part.value !== 'string') throw new AppError('VALIDATION_ERROR', `field '${part.fieldname}' must be text`);
+        fields[part.fieldname] = part.value;
+      }
+    }
+    if (file === undefined) throw new AppError('VALIDATION_ERROR', 'missing the .onnx file in field `file`');
+    const f = parse(UploadFields, { ...fields }, 'form fields');
+    const name = f.name ?? (filename.replace(/\.onnx$/i, '').trim() || 'imported model');
+    reply.code(201);
+    return ok(await models.importUpload(new Uint8Array(file.buffer, file.byteOffset, file.length), name));
+  });
+}

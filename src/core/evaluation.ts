@@ -1,0 +1,489 @@
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import { pathToFileURL } from 'node:url';
+import { MessageChannel } from 'node:worker_threads';
+import { Piscina } from 'piscina';
+import { z } from 'zod';
+import { selectItems } from '../evaluation/run-evaluation.ts';
+import { EvaluatedSubsetSchema, queryResults, resultsCsvLines, type ResultRecord, type ResultsQuery } from '../evaluation/results.ts';
+import type { AggregateMetrics } from '../evaluation/metrics/schema.ts';
+import type { JobView } from '../jobs/registry.ts';
+import { FINISHED, type JobOutcome, type JobsService } from '../jobs/service.ts';
+import type { WorkerControl, WorkerTask } from '../jobs/pool.ts';
+import { DatasetDoc } from '../schemas/dataset.ts';
+import { CheckpointNameSchema, RunIdSchema } from '../schemas/experiment.ts';
+import {
+  checkpointExists,
+  clearStagedResults,
+  MAX_STORED_PROBLEMS,
+  modifyEvaluation,
+  promoteStaging,
+  readAggregate,
+  readEvaluation,
+  readResults,
+  removeAsideFolders,
+  removeEvaluation,
+  writeEvaluation,
+  type EvaluationConfig,
+  type EvaluationFile,
+  type EvaluationProblem,
+  type EvaluationRef,
+} from '../storage/evaluation.ts';
+import { readExperiment } from '../storage/experiments.ts';
+import { listRunIds, readRun, readRunConfig } from '../storage/runs.ts';
+import type { Workspace } from '../storage/workspace.ts';
+import type { EvaluateWorkerMessage, EvaluateWorkerPayload, EvaluateWorkerResult } from '../workers/evaluate.ts';
+import { AppError, conflict, ERROR_CODES, notFound, validation, type ErrorCode } from './errors.ts';
+
+/**
+ * An experiment's evaluation (one per experiment, no ids of its own): which checkpoints can be
+ * evaluated, starting one as a job (the worker thread in src/workers/evaluate.ts), its status and
+ * aggregate metrics, the per-image results (filtered, sorted, paged, CSV) and reset.
+ */
+
+/** The body of `POST …/evaluation`. */
+export const EvaluationStartSchema = z.strictObject({
+  run_id: RunIdSchema,
+  checkpoint: CheckpointNameSchema,
+  subsets: z
+    .array(EvaluatedSubsetSchema, { error: 'must be a list of subsets ("train", "val", "test")' })
+    .min(1, 'choose at least one subset')
+    .refine((s) => new Set(s).size === s.length, 'a subset is listed twice'),
+  tta: z.boolean({ error: 'must be true or false' }).default(false),
+  batch_size: z.number({ error: 'must be an integer between 1 and 256' }).int().min(1).max(256).default(32),
+});
+export type EvaluationStart = z.input<typeof EvaluationStartSchema>;
+
+export interface EvaluationCheckpoint {
+  run_id: string;
+  checkpoint: 'best' | 'last';
+  /** Epochs completed when it was written. */
+  epoch: number;
+  step: number;
+  /** For `best`: the metric it was chosen by and its value. */
+  metric?: string;
+  value?: number;
+  created_at: string;
+  run_status: string;
+}
+
+export type EvaluationState = 'none' | EvaluationFile['status'];
+
+export interface EvaluationView {
+  status: EvaluationState;
+  config: EvaluationConfig | null;
+  /** Present once the evaluation succeeded. */
+  aggregate: AggregateMetrics | null;
+  job_id: string | null;
+  error?: { code: string; message: string };
+  /** Images that could not be evaluated (at most MAX_STORED_PROBLEMS; `problems_total` counts all). */
+  problems: EvaluationProblem[];
+  problems_total: number;
+  evaluated: number;
+  created_at: string | null;
+  finished_at: string | null;
+}
+
+export interface EvaluationService {
+  /** Checkpoints that exist, of runs that are not training: newest run first, `best` before `last`. */
+  checkpoints(projectId: string, experimentId: string): Promise<EvaluationCheckpoint[]>;
+  /** Validates the choice against the run and the dataset, then queues the job (202 with it). */
+  start(projectId: string, experimentId: string, body: unknown): Promise<{ job: JobView }>;
+  get(projectId: string, experimentId: string): Promise<EvaluationView>;
+  results(projectId: string, experimentId: string, query: ResultsQuery): Promise<{ items: ResultRecord[]; total: number }>;
+  /** One image's record (with its top-5). */
+  result(projectId: string, experimentId: string, imageId: string): Promise<ResultRecord>;
+  resultsCsv(projectId: string, experimentId: string): Promise<AsyncIterable<string>>;
+  /** The aggregate metrics of the succeeded evaluation (NOT_FOUND otherwise). */
+  metrics(projectId: string, experimentId: string): Promise<AggregateMetrics>;
+  /** Stops a running evaluation and deletes the evaluation folder at once. */
+  reset(projectId: string, experimentId: string): Promise<{ deleted: boolean }>;
+  /** Resolves once the experiment's evaluation job (if any) is finished and recorded. */
+  wait(projectId: string, experimentId: string): Promise<EvaluationView>;
+  close(): Promise<void>;
+}
+
+export interface EvaluationDeps {
+  store: Workspace;
+  jobs: JobsService;
+  /** Intra-op threads of the evaluation thread (default: every core). */
+  threads?: number;
+  /** Tests may stand in a pool of their own. */
+  pool?: EvaluationPool;
+}
+
+const ACTIVE_RUN = new Set(['queued', 'running']);
+
+export function createEvaluationService({ store, jobs, threads, pool: givenPool }: EvaluationDeps): EvaluationService {
+  const pool = givenPool ?? createEvaluationPool();
+  /** Jobs of this process by experiment; a settled one is removed after its outcome is recorded. */
+  const live = new Map<string, { jobId: string; done: Promise<void> }>();
+  const keyOf = (r: EvaluationRef) => `${r.projectId}/${r.experimentId}`;
+
+  async function requireExperiment(projectId: string, experimentId: string): Promise<EvaluationRef> {
+    await readExperiment(store, projectId, experimentId);
+    return { projectId, experimentId };
+  }
+
+  /**
+   * The staging folder as it stands, repaired first: one whose job is no longer alive (the studio
+   * stopped mid-evaluation) is recorded as failed, and a finished one left by a crash between the
+   * two renames of `promoteStaging` is swapped in. Returns the active (queued/running) one or null.
+   */
+  async function activeStaging(r: EvaluationRef): Promise<EvaluationFile | null> {
+    const staged = await readEvaluation(store, r, 'staging');
+    if (!staged) return null;
+    if (staged.status === 'queued' || staged.status === 'running') {
+      if (live.has(keyOf(r))) return staged;
+      const job = staged.job_id ? await jobs.get(staged.job_id).catch(() => null) : null;
+      if (job && !FINISHED.has(job.status)) return staged;
+      await clearStagedResults(store, r);
+      await modifyEvaluation(store, r, 'staging', (cur) => ({
+        ...cur,
+        status: 'failed',
+        error: job?.error ?? { code: 'INTERRUPTED', message: 'the studio stopped during this evaluation' },
+        finished_at: new Date().toISOString(),
+      }));
+    }
+    await promoteStaging(store, r);
+    await removeAsideFolders(store, r);
+    return null;
+  }
+
+  function view(f: EvaluationFile, aggregate: AggregateMetrics | null): EvaluationView {
+    return {
+      status: f.status,
+      config: f.config,
+      aggregate,
+      job_id: f.job_id,
+      ...(f.error ? { error: f.error } : {}),
+      problems: f.problems,
+      problems_total: f.problems_total,
+      evaluated: f.evaluated,
+      created_at: f.created_at,
+      finished_at: f.finished_at,
+    };
+  }
+
+  async function succeededResults(r: EvaluationRef): Promise<ResultRecord[]> {
+    if ((await activeStaging(r)) === null) {
+      const cur = await readEvaluation(store, r);
+      if (cur?.status === 'succeeded') return readResults(store, r);
+    }
+    throw notFound('evaluation results of experiment', r.experimentId);
+  }
+
+  async function record(r: EvaluationRef, outcome: JobOutcome<EvaluateWorkerResult & { ok: true }>): Promise<void> {
+    if (outcome.status === 'cancelled') {
+      // Cancelled (by a reset, or through the jobs API): what it had made goes, the last evaluation stays.
+      await removeEvaluation(store, r, 'staging');
+      return;
+    }
+    const finished_at = new Date().toISOString();
+    if (outcome.status === 'succeeded') {
+      const problems = outcome.result.problems;
+      await modifyEvaluation(store, r, 'staging', (cur) => ({
+        ...cur,
+        status: 'succeeded',
+        problems: problems.slice(0, MAX_STORED_PROBLEMS),
+        problems_total: problems.length,
+        evaluated: outcome.result.evaluated,
+        error: null,
+        finished_at,
+      }));
+    } else {
+      await clearStagedResults(store, r);
+      await modifyEvaluation(store, r, 'staging', (cur) => ({ ...cur, status: 'failed', error: outcome.error, finished_at }));
+    }
+    await promoteStaging(store, r);
+  }
+
+  interface Reservation {
+    jobId: string;
+    done: Promise<void>;
+    settle(): void;
+  }
+
+  /**
+   * Claims the experiment's one evaluation slot, synchronously after the conflict check, so two
+   * starts racing through their awaits cannot both pass it. Released when the job has settled
+   * (or at once when it could not be submitted).
+   */
+  function reserve(r: EvaluationRef): Reservation {
+    if (live.has(keyOf(r))) throw conflict('an evaluation of this experiment is already running');
+    let settle!: () => void;
+    const done = new Promise<void>((resolve) => (settle = resolve));
+    const entry: Reservation = { jobId: '', done, settle: () => (live.delete(keyOf(r)), settle()) };
+    live.set(keyOf(r), entry);
+    return entry;
+  }
+
+  async function submit(r: EvaluationRef, config: EvaluationConfig, entry: Reservation): Promise<JobView> {
+    const payload: EvaluateWorkerPayload = {
+      workspace: store.root,
+      project_id: r.projectId,
+      experiment_id: r.experimentId,
+      config,
+      threads: threads ?? os.availableParallelism(),
+    };
+    const job = await jobs.submit<EvaluateWorkerResult & { ok: true }>({
+      kind: 'evaluate',
+      project_id: r.projectId,
+      dataset_id: config.dataset_id,
+      run: async (handle) => {
+        await modifyEvaluation(store, r, 'staging', (cur) => ({ ...cur, status: 'running', job_id: handle.id }));
+        const out = await pool.run(payload, {
+          signal: handle.signal,
+          onMessage: (m) => {
+            if (m.type === 'progress') handle.progress(m.total > 0 ? m.done / m.total : 0, { done: m.done, total: m.total });
+            else handle.log(m.message);
+          },
+        });
+        if (handle.signal.aborted) throw new AppError('CONFLICT', 'cancelled');
+        if (!out.ok) throw fromWorker(out.error);
+        return out;
+      },
+      onSettled: async (outcome) => {
+        try {
+          await record(r, outcome);
+        } finally {
+          entry.settle();
+        }
+      },
+    });
+    entry.jobId = job.id;
+    return job;
+  }
+
+  return {
+    async checkpoints(projectId, experimentId) {
+      await requireExperiment(projectId, experimentId);
+      const out: EvaluationCheckpoint[] = [];
+      const runs = [];
+      for (const id of await listRunIds(store, projectId, experimentId)) {
+        const run = await readRun(store, { projectId, experimentId, runId: id }).catch(() => null);
+        if (run && !ACTIVE_RUN.has(run.status)) runs.push(run);
+      }
+      runs.sort((a, b) => b.created_at.localeCompare(a.created_at) || b.id.localeCompare(a.id));
+      for (const run of runs) {
+        for (const name of ['best', 'last'] as const) {
+          const info = run.checkpoints.find((c) => c.name === name);
+          if (!info || !(await checkpointExists(store, { projectId, experimentId, runId: run.id }, name))) continue;
+          out.push({
+            run_id: run.id,
+            checkpoint: name,
+            epoch: info.epoch,
+            step: info.step,
+            ...(name === 'best' && run.best ? { metric: run.best.metric, value: run.best.value } : {}),
+            created_at: info.created_at,
+            run_status: run.status,
+          });
+        }
+      }
+      return out;
+    },
+
+    async start(projectId, experimentId, body) {
+      const r = await requireExperiment(projectId, experimentId);
+      const parsed = EvaluationStartSchema.safeParse(body ?? {});
+      if (!parsed.success) throw validation(`invalid body: ${parsed.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; ')}`, parsed.error.issues);
+      const req = parsed.data;
+      const runRef = { projectId, experimentId, runId: req.run_id };
+      const run = await readRun(store, runRef);
+      if (ACTIVE_RUN.has(run.status)) throw conflict(`run '${run.id}' is still ${run.status}: evaluate it once it has finished`);
+      if (!run.checkpoints.some((c) => c.name === req.checkpoint) || !(await checkpointExists(store, runRef, req.checkpoint))) {
+        throw notFound(`checkpoint '${req.checkpoint}' of run`, run.id);
+      }
+      const runConfig = await readRunConfig(store, runRef);
+      if (!runConfig) throw validation(`run '${run.id}' has no config.json (it stopped before it began)`);
+
+      // Checked now so that a bad choice is a 400 here, not a failed job later.
+      const ds = await store.read(DatasetDoc, store.datasetFile(projectId, runConfig.dataset.id));
+      if (!ds) throw validation(`the dataset '${runConfig.dataset.id}' the run trained on no longer exists`);
+      if (!ds.split_names.includes(runConfig.split.name)) throw validation(`the dataset no longer has the split '${runConfig.split.name}'`);
+      const sel = selectItems(ds, runConfig.split.name, req.subsets, runConfig.dataset.classes);
+      const empty = req.subsets.filter((s) => sel.counts[s] === 0);
+      if (empty.length > 0) {
+        throw validation(`subsets: ${empty.map((s) => `'${s}'`).join(', ')} of split '${runConfig.split.name}' ${empty.length === 1 ? 'has' : 'have'} no labelled images`);
+      }
+
+      if ((await activeStaging(r)) !== null) throw conflict('an evaluation of this experiment is already running');
+      const entry = reserve(r);
+      const config: EvaluationConfig = {
+        run_id: run.id,
+        checkpoint: req.checkpoint,
+        subsets: req.subsets,
+        tta: req.tta,
+        batch_size: req.batch_size,
+        dataset_id: runConfig.dataset.id,
+        split_name: runConfig.split.name,
+        model: runConfig.model.name,
+        input_size: runConfig.model.input_size,
+        classes: runConfig.dataset.classes,
+      };
+      const now = new Date().toISOString();
+      let job: JobView;
+      try {
+        await removeEvaluation(store, r, 'staging');
+        await writeEvaluation(store, r, 'staging', {
+          schema_version: 1,
+          status: 'queued',
+          config,
+          job_id: null,
+          problems: [],
+          problems_total: 0,
+          evaluated: 0,
+          error: null,
+          created_at: now,
+          finished_at: null,
+          updated_at: now,
+        });
+        job = await submit(r, config, entry);
+      } catch (e) {
+        entry.settle();
+        throw e;
+      }
+      await modifyEvaluation(store, r, 'staging', (cur) => ({ ...cur, job_id: job.id })).catch((e: unknown) => {
+        // The job can settle (and its folder be promoted) before this write: then it is recorded already.
+        if (!(e instanceof AppError && e.code === 'NOT_FOUND')) throw e;
+      });
+      return { job };
+    },
+
+    async get(projectId, experimentId) {
+      const r = await requireExperiment(projectId, experimentId);
+      const staged = await activeStaging(r);
+      if (staged) return view(staged, null);
+      const cur = await readEvaluation(store, r);
+      if (!cur) {
+        return { status: 'none', config: null, aggregate: null, job_id: null, problems: [], problems_total: 0, evaluated: 0, created_at: null, finished_at: null };
+      }
+      return view(cur, cur.status === 'succeeded' ? await readAggregate(store, r) : null);
+    },
+
+    async results(projectId, experimentId, query) {
+      const r = await requireExperiment(projectId, experimentId);
+      return queryResults(await succeededResults(r), query);
+    },
+
+    async result(projectId, experimentId, imageId) {
+      const r = await requireExperiment(projectId, experimentId);
+      const hit = (await succeededResults(r)).find((rec) => rec.image_id === imageId);
+      if (!hit) throw notFound('evaluation result of image', imageId);
+      return hit;
+    },
+
+    async resultsCsv(projectId, experimentId) {
+      const r = await requireExperiment(projectId, experimentId);
+      const records = await succeededResults(r);
+      return (async function* () {
+        yield* resultsCsvLines(records);
+      })();
+    },
+
+    async metrics(projectId, experimentId) {
+      const r = await requireExperiment(projectId, experimentId);
+      const v = await this.get(projectId, experimentId);
+      const agg = v.status === 'succeeded' ? await readAggregate(store, r) : null;
+      if (!agg) throw notFound('evaluation metrics of experiment', experimentId);
+      return agg;
+    },
+
+    async reset(projectId, experimentId) {
+      const r = await requireExperiment(projectId, experimentId);
+      const l = live.get(keyOf(r));
+      if (l) {
+        if (l.jobId) await jobs.cancel(l.jobId).catch((e: unknown) => {
+          // It finished on its own between the look-up and the cancel.
+          if (!(e instanceof AppError && e.code === 'CONFLICT')) throw e;
+        });
+        await l.done;
+      }
+      const existed = (await readEvaluation(store, r)) !== null || (await readEvaluation(store, r, 'staging')) !== null;
+      await removeEvaluation(store, r, 'staging');
+      await removeEvaluation(store, r, 'current');
+      await removeAsideFolders(store, r);
+      return { deleted: existed };
+    },
+
+    async wait(projectId, experimentId) {
+      const l = live.get(keyOf({ projectId, experimentId }));
+      if (l) await l.done;
+      return this.get(projectId, experimentId);
+    },
+
+    async close() {
+      await pool.destroy();
+    },
+  };
+}
+
+function fromWorker(error: { code: string; message: string }): AppError {
+  const code: ErrorCode = error.code in ERROR_CODES ? (error.code as ErrorCode) : 'INTERNAL';
+  return new AppError(code, error.message);
+}
+
+// ── the evaluation thread ────────────────────────────────────────────────────────────────────
+
+/**
+ * Evaluation gets a one-thread pool of its own (its worker file is not one of the shared pool's):
+ * an evaluation keeps every core busy with onnxruntime, so two at once would only share them.
+ * Same protocol as src/jobs/pool.ts: cancelling asks the worker on its port first.
+ */
+export interface EvaluationPool {
+  run(payload: EvaluateWorkerPayload, opts: { signal: AbortSignal; onMessage: (m: EvaluateWorkerMessage) => void }): Promise<EvaluateWorkerResult>;
+  destroy(): Promise<void>;
+}
+
+const tsxLoader = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
+const EVALUATE_WORKER = new URL('../workers/evaluate.ts', import.meta.url).href;
+const ABORT_GRACE_MS = 10_000;
+
+export function createEvaluationPool(): EvaluationPool {
+  const pool = new Piscina({
+    filename: EVALUATE_WORKER,
+    execArgv: ['--import', tsxLoader],
+    minThreads: 0,
+    maxThreads: 1,
+    idleTimeout: 30_000,
+    resourceLimits: { maxOldGenerationSizeMb: 4096 },
+  });
+  // A thread that fails while loading the worker file has no task yet, so piscina reports it as a
+  // pool 'error' and leaves the task waiting forever: fail the waiting runs with it instead.
+  const waiting = new Set<(e: Error) => void>();
+  pool.on('error', (e: unknown) => {
+    const err = e instanceof Error ? e : new Error(String(e));
+    for (const fail of waiting) fail(err);
+  });
+  return {
+    async run(payload, o) {
+      const { port1, port2 } = new MessageChannel();
+      port1.on('message', (m: EvaluateWorkerMessage) => o.onMessage(m));
+      const hard = new AbortController();
+      let timer: NodeJS.Timeout | undefined;
+      const onAbort = (): void => {
+        port1.postMessage({ type: 'abort' } satisfies WorkerControl);
+        timer = setTimeout(() => hard.abort(), ABORT_GRACE_MS);
+      };
+      if (o.signal.aborted) hard.abort();
+      else o.signal.addEventListener('abort', onAbort, { once: true });
+      try {
+        const task: WorkerTask<EvaluateWorkerPayload> = { payload, port: port2 };
+        return await new Promise<EvaluateWorkerResult>((resolve, reject) => {
+          waiting.add(reject);
+          pool
+            .run(task, { transferList: [port2], signal: hard.signal })
+            .then((r) => resolve(r as EvaluateWorkerResult), reject)
+            .finally(() => waiting.delete(reject));
+        });
+      } finally {
+        o.signal.removeEventListener('abort', onAbort);
+        if (timer) clearTimeout(timer);
+        await new Promise((r) => setImmediate(r));
+        port1.close();
+      }
+    },
+    destroy: () => pool.destroy(),
+  };
+}
+

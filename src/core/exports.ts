@@ -1,0 +1,515 @@
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import { pathToFileURL } from 'node:url';
+import { MessageChannel } from 'node:worker_threads';
+import type { ReadStream } from 'node:fs';
+import { Piscina } from 'piscina';
+import { z } from 'zod';
+import { sniffImage } from '../datasets/image.ts';
+import type { Manifest } from '../export/manifest.ts';
+import type { JobView } from '../jobs/registry.ts';
+import { FINISHED, type JobOutcome, type JobsService } from '../jobs/service.ts';
+import type { WorkerControl, WorkerTask } from '../jobs/pool.ts';
+import { DatasetDoc } from '../schemas/dataset.ts';
+import { CheckpointNameSchema, RunIdSchema } from '../schemas/experiment.ts';
+import { checkpointExists } from '../storage/evaluation.ts';
+import {
+  clearArtifacts,
+  ExportIdSchema,
+  listExportIds,
+  modifyExport,
+  openArtifact,
+  readArtifact,
+  readExport,
+  readManifest,
+  readReport,
+  removeExport,
+  VariantNameSchema,
+  writeExport,
+  type ArtifactName,
+  type ExportConfig,
+  type ExportFile,
+  type ExportRef,
+  type ReportFile,
+  type VariantName,
+  type VariantReport,
+} from '../storage/exports.ts';
+import { readExperiment } from '../storage/experiments.ts';
+import { newId } from '../storage/ids.ts';
+import { readRun, readRunConfig } from '../storage/runs.ts';
+import type { Workspace } from '../storage/workspace.ts';
+import { ImageDecodeError } from '../training/data/decode.ts';
+import { evalImage } from '../training/data/eval-transform.ts';
+import { normalizeInto } from '../training/data/tensor.ts';
+import type { ExportWorkerMessage, ExportWorkerPayload, ExportWorkerResult } from '../workers/export.ts';
+import { AppError, badInput, conflict, ERROR_CODES, notFound, validation, type ErrorCode } from './errors.ts';
+import { createPredictCache, type PredictCache } from './predict-cache.ts';
+
+/**
+ * An experiment's exports: starting one as a job (the worker thread in src/workers/export.ts
+ * builds, validates, benchmarks and packages the variants), listing and reading them with their
+ * report and manifest, streaming their files and zip, predicting with an exported file, deleting.
+ */
+
+/** The body of `POST …/exports`. */
+export const ExportStartSchema = z.strictObject({
+  run_id: RunIdSchema,
+  checkpoint: CheckpointNameSchema,
+  variants: z
+    .array(VariantNameSchema, { error: 'must be a list of variants ("fp32", "fp16", "int8")' })
+    .min(1, 'choose at least one variant')
+    .refine((v) => new Set(v).size === v.length, 'a variant is listed twice'),
+  /** Benchmark and profile every variant (default true: every export is measured). */
+  benchmark: z.boolean({ error: 'must be true or false' }).default(true),
+});
+export type ExportStart = z.input<typeof ExportStartSchema>;
+
+export type VariantView = VariantReport;
+
+export interface ExportView {
+  id: string;
+  status: ExportFile['status'];
+  created_at: string;
+  finished_at: string | null;
+  run_id: string;
+  checkpoint: 'best' | 'last';
+  /** The variants asked for; `variants` holds the built ones once the export succeeded. */
+  requested: VariantName[];
+  benchmark: boolean;
+  variants: VariantView[];
+  /** Validation images: which subset of the run's split, and how many. */
+  subset: ReportFile['subset'] | null;
+  images: number;
+  /** Accuracy of the training engine's eval graph on those images. */
+  reference_accuracy: number | null;
+  params: number | null;
+  flops: number | null;
+  manifest: Manifest | null;
+  job_id: string | null;
+  error?: { code: string; message: string };
+}
+
+export interface Prediction {
+  label: string;
+  score: number;
+}
+
+export interface PredictResult {
+  /** Top-5 of the one image; with several images, one top-5 list per image, in upload order. */
+  predictions: Prediction[] | Prediction[][];
+  variant: VariantName;
+  /** Time of the model run alone (all images in one batch), milliseconds. */
+  latency_ms: number;
+}
+
+export interface PredictInput {
+  images: Buffer[];
+  variant?: VariantName;
+}
+
+export interface ExportsService {
+  start(projectId: string, experimentId: string, body: unknown): Promise<{ export: ExportView; job: JobView }>;
+  /** Newest first. */
+  list(projectId: string, experimentId: string): Promise<ExportView[]>;
+  get(projectId: string, experimentId: string, exportId: string): Promise<ExportView>;
+  /** package.zip as a stream, with its size and a download name. */
+  download(projectId: string, experimentId: string, exportId: string): Promise<{ stream: ReadStream; size: number; filename: string }>;
+  /** One file of the package by its name (`model.onnx`, `manifest.json`, …). */
+  file(projectId: string, experimentId: string, exportId: string, name: string): Promise<{ stream: ReadStream; size: number; mime: string }>;
+  predict(projectId: string, experimentId: string, exportId: string, input: PredictInput): Promise<PredictResult>;
+  /** Cancels a running export, releases its loaded sessions and deletes its folder. */
+  remove(projectId: string, experimentId: string, exportId: string): Promise<{ deleted: true }>;
+  /** Resolves once the export's job (if any) is finished and recorded. */
+  wait(projectId: string, experimentId: string, exportId: string): Promise<ExportView>;
+  close(): Promise<void>;
+}
+
+export interface ExportsDeps {
+  store: Workspace;
+  jobs: JobsService;
+  /** Intra-op threads of the export thread (default: every core). */
+  threads?: number;
+  /** Benchmark sizes; tests make them small. */
+  benchmark?: ExportWorkerPayload['benchmark'];
+  pool?: ExportPool;
+  predictCache?: PredictCache;
+}
+
+export const PREDICT_TOP_K = 5;
+export const PREDICT_MAX_IMAGES = 32;
+
+const MIME: Record<ArtifactName, string> = {
+  'model.onnx': 'application/octet-stream',
+  'model.fp16.onnx': 'application/octet-stream',
+  'model.int8.onnx': 'application/octet-stream',
+  'labels.txt': 'text/plain; charset=utf-8',
+  'README.md': 'text/markdown; charset=utf-8',
+  'manifest.json': 'application/json; charset=utf-8',
+  'SHA256SUMS': 'text/plain; charset=utf-8',
+  'report.json': 'application/json; charset=utf-8',
+  'package.zip': 'application/zip',
+};
+const ACTIVE_RUN = new Set(['queued', 'running']);
+
+export function createExportsService(deps: ExportsDeps): ExportsService {
+  const { store, jobs } = deps;
+  const pool = deps.pool ?? createExportPool();
+  const cache = deps.predictCache ?? createPredictCache({ threads: deps.threads });
+  /** Jobs of this process by export id; removed once the outcome is recorded. */
+  const live = new Map<string, { jobId: string; done: Promise<void> }>();
+
+  async function ref(projectId: string, experimentId: string, exportId: string): Promise<ExportRef> {
+    await readExperiment(store, projectId, experimentId);
+    if (!ExportIdSchema.safeParse(exportId).success) throw notFound('export', exportId);
+    return { projectId, experimentId, exportId };
+  }
+
+  /** An export left queued/running by a studio that stopped is recorded as failed when next read. */
+  async function settled(r: ExportRef): Promise<ExportFile> {
+    const cur = await readExport(store, r);
+    if ((cur.status !== 'queued' && cur.status !== 'running') || live.has(r.exportId)) return cur;
+    const job = cur.job_id ? await jobs.get(cur.job_id).catch(() => null) : null;
+    if (job && !FINISHED.has(job.status)) return cur;
+    await clearArtifacts(store, r);
+    return modifyExport(store, r, (x) => ({
+      ...x,
+      status: 'failed',
+      error: job?.error ?? { code: 'INTERRUPTED', message: 'the studio stopped during this export' },
+      finished_at: new Date().toISOString(),
+    }));
+  }
+
+  async function view(r: ExportRef, f: ExportFile): Promise<ExportView> {
+    const done = f.status === 'succeeded';
+    const report = done ? await readReport(store, r) : null;
+    const manifest = done ? await readManifest(store, r) : null;
+    return {
+      id: f.id,
+      status: f.status,
+      created_at: f.created_at,
+      finished_at: f.finished_at,
+      run_id: f.config.run_id,
+      checkpoint: f.config.checkpoint,
+      requested: f.config.variants,
+      benchmark: f.config.benchmark,
+      variants: report?.variants ?? [],
+      subset: report?.subset ?? null,
+      images: report?.images ?? 0,
+      reference_accuracy: report?.reference.accuracy ?? null,
+      params: report?.params ?? null,
+      flops: report?.flops ?? null,
+      manifest,
+      job_id: f.job_id,
+      ...(f.error ? { error: f.error } : {}),
+    };
+  }
+
+  async function succeeded(r: ExportRef): Promise<ExportFile> {
+    const f = await settled(r);
+    if (f.status !== 'succeeded') throw conflict(`export '${r.exportId}' is ${f.status}${f.status === 'failed' ? '' : ': wait until it has finished'}`);
+    return f;
+  }
+
+  async function record(r: ExportRef, outcome: JobOutcome<ExportWorkerResult & { ok: true }>): Promise<void> {
+    const finished_at = new Date().toISOString();
+    if (outcome.status === 'succeeded') {
+      await modifyExport(store, r, (cur) => ({ ...cur, status: 'succeeded', error: null, finished_at }));
+      return;
+    }
+    await clearArtifacts(store, r).catch(() => undefined);
+    await modifyExport(store, r, (cur) => ({ ...cur, status: 'failed', error: outcome.error, finished_at })).catch((e: unknown) => {
+      // Deleted while it ran: nothing left to record.
+      if (!(e instanceof AppError && e.code === 'NOT_FOUND')) throw e;
+    });
+  }
+
+  async function submit(r: ExportRef, config: ExportConfig, datasetId: string): Promise<JobView> {
+    const payload: ExportWorkerPayload = {
+      workspace: store.root,
+      project_id: r.projectId,
+      experiment_id: r.experimentId,
+      export_id: r.exportId,
+      config,
+      threads: deps.threads ?? os.availableParallelism(),
+      ...(deps.benchmark ? { benchmark: deps.benchmark } : {}),
+    };
+    let resolveDone!: () => void;
+    const entry = { jobId: '', done: new Promise<void>((resolve) => (resolveDone = resolve)) };
+    // Registered before the job exists: a job that settles at once must not leave an entry behind.
+    live.set(r.exportId, entry);
+    const job = await jobs
+      .submit<ExportWorkerResult & { ok: true }>({
+        kind: 'export',
+        project_id: r.projectId,
+        dataset_id: datasetId,
+        run: async (handle) => {
+          await modifyExport(store, r, (cur) => ({ ...cur, status: 'running', job_id: handle.id }));
+          const out = await pool.run(payload, {
+            signal: handle.signal,
+            onMessage: (m) => {
+              if (m.type === 'progress') handle.progress(m.fraction, { step: m.step_index, steps: m.steps });
+              else handle.log(m.message);
+            },
+          });
+          if (handle.signal.aborted) throw new AppError('CONFLICT', 'cancelled');
+          if (!out.ok) throw fromWorker(out.error);
+          return out;
+        },
+        onSettled: async (outcome) => {
+          try {
+            await record(r, outcome);
+          } finally {
+            live.delete(r.exportId);
+            resolveDone();
+          }
+        },
+      })
+      .catch((e: unknown) => {
+        live.delete(r.exportId);
+        resolveDone();
+        throw e;
+      });
+    entry.jobId = job.id;
+    return job;
+  }
+
+  async function modelBytes(r: ExportRef, file: ArtifactName): Promise<Uint8Array> {
+    const bytes = await readArtifact(store, r, file);
+    if (!bytes) throw notFound(`file '${file}' of export`, r.exportId);
+    return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  }
+
+  return {
+    async start(projectId, experimentId, body) {
+      await readExperiment(store, projectId, experimentId);
+      const parsed = ExportStartSchema.safeParse(body ?? {});
+      if (!parsed.success) {
+        throw validation(`invalid body: ${parsed.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; ')}`, parsed.error.issues);
+      }
+      const req = parsed.data;
+      const runRef = { projectId, experimentId, runId: req.run_id };
+      const run = await readRun(store, runRef);
+      if (ACTIVE_RUN.has(run.status)) throw conflict(`run '${run.id}' is still ${run.status}: export it once it has finished`);
+      if (!run.checkpoints.some((c) => c.name === req.checkpoint) || !(await checkpointExists(store, runRef, req.checkpoint))) {
+        throw notFound(`checkpoint '${req.checkpoint}' of run`, run.id);
+      }
+      const runConfig = await readRunConfig(store, runRef);
+      if (!runConfig) throw validation(`run '${run.id}' has no config.json (it stopped before it began)`);
+      // Checked now so that a bad choice is a 400 here, not a failed job later: validation needs the run's images.
+      const ds = await store.read(DatasetDoc, store.datasetFile(projectId, runConfig.dataset.id));
+      if (!ds) throw validation(`the dataset '${runConfig.dataset.id}' the run trained on no longer exists: an export is validated on its images`);
+      if (!ds.split_names.includes(runConfig.split.name)) throw validation(`the dataset no longer has the split '${runConfig.split.name}'`);
+
+      const id = newId('export');
+      const r: ExportRef = { projectId, experimentId, exportId: id };
+      const now = new Date().toISOString();
+      // Variants in a fixed order, whatever order they were asked in.
+      const variants = VariantNameSchema.options.filter((v) => req.variants.includes(v));
+      const config: ExportConfig = { run_id: run.id, checkpoint: req.checkpoint, variants, benchmark: req.benchmark };
+      await writeExport(store, {
+        schema_version: 1,
+        id,
+        project_id: projectId,
+        experiment_id: experimentId,
+        status: 'queued',
+        config,
+        job_id: null,
+        error: null,
+        created_at: now,
+        finished_at: null,
+        updated_at: now,
+      });
+      let job: JobView;
+      try {
+        job = await submit(r, config, runConfig.dataset.id);
+      } catch (e) {
+        await removeExport(store, r);
+        throw e;
+      }
+      const f = await modifyExport(store, r, (cur) => ({ ...cur, job_id: cur.job_id ?? job.id }));
+      return { export: await view(r, f), job };
+    },
+
+    async list(projectId, experimentId) {
+      await readExperiment(store, projectId, experimentId);
+      const out: ExportView[] = [];
+      for (const id of await listExportIds(store, projectId, experimentId)) {
+        const r = { projectId, experimentId, exportId: id };
+        // A folder a delete is removing (or a broken one) is left out rather than failing the list.
+        const f = await settled(r).catch(() => null);
+        if (f) out.push(await view(r, f));
+      }
+      return out.sort((a, b) => b.created_at.localeCompare(a.created_at) || b.id.localeCompare(a.id));
+    },
+
+    async get(projectId, experimentId, exportId) {
+      const r = await ref(projectId, experimentId, exportId);
+      return view(r, await settled(r));
+    },
+
+    async download(projectId, experimentId, exportId) {
+      const r = await ref(projectId, experimentId, exportId);
+      await succeeded(r);
+      const { stream, size } = await openArtifact(store, r, 'package.zip');
+      return { stream, size, filename: `${experimentId}-${exportId}.zip` };
+    },
+
+    async file(projectId, experimentId, exportId, name) {
+      const r = await ref(projectId, experimentId, exportId);
+      const known = z.enum(Object.keys(MIME) as [ArtifactName, ...ArtifactName[]]).safeParse(name);
+      if (!known.success) throw notFound(`file '${name.slice(0, 80)}' of export`, exportId);
+      await succeeded(r);
+      const { stream, size } = await openArtifact(store, r, known.data);
+      return { stream, size, mime: MIME[known.data] };
+    },
+
+    async predict(projectId, experimentId, exportId, input) {
+      const r = await ref(projectId, experimentId, exportId);
+      await succeeded(r);
+      if (input.images.length === 0) throw validation('send at least one image');
+      if (input.images.length > PREDICT_MAX_IMAGES) throw new AppError('TOO_MANY_PARTS', `at most ${PREDICT_MAX_IMAGES} images at once`);
+      const manifest = await readManifest(store, r);
+      if (!manifest) throw new AppError('STORAGE_CORRUPT', `export '${exportId}' has no manifest.json`);
+      const models = manifest.files.filter((f) => f.role === 'model');
+      const chosen = input.variant
+        ? models.find((f) => f.variant === input.variant)
+        : (models.find((f) => f.variant === 'fp32') ?? models[0]);
+      if (!chosen?.variant) throw notFound(`variant '${input.variant ?? 'fp32'}' of export`, exportId);
+      const variant = chosen.variant;
+      const file = chosen.name as ArtifactName;
+
+      const x = await preprocess(input.images, manifest);
+      const n = input.images.length;
+      const { width, height } = manifest.preprocessing.resize;
+      const classes = manifest.labels.length;
+      const { probs, ms } = await cache.use(`${r.projectId}/${r.experimentId}/${r.exportId}/${variant}`, () => modelBytes(r, file), async (session) => {
+        const t0 = performance.now();
+        const out = await session.run({ input: { dtype: 'float32', dims: [n, 3, height, width], data: x } }, [manifest.postprocessing.scores_output]);
+        const ms = performance.now() - t0;
+        const data = out[manifest.postprocessing.scores_output].data;
+        if (!(data instanceof Float32Array) || data.length !== n * classes) {
+          throw new AppError('STORAGE_CORRUPT', `the ${variant} model gave ${data.length} scores for ${n} images × ${classes} classes`);
+        }
+        return { probs: data.slice(), ms };
+      });
+      const tops = Array.from({ length: n }, (_, i) => topK(probs.subarray(i * classes, (i + 1) * classes), manifest.labels, PREDICT_TOP_K));
+      return { predictions: n === 1 ? tops[0] : tops, variant, latency_ms: ms };
+    },
+
+    async remove(projectId, experimentId, exportId) {
+      const r = await ref(projectId, experimentId, exportId);
+      await readExport(store, r);
+      const l = live.get(exportId);
+      if (l) {
+        if (l.jobId) {
+          await jobs.cancel(l.jobId).catch((e: unknown) => {
+            // It finished on its own between the look-up and the cancel.
+            if (!(e instanceof AppError && e.code === 'CONFLICT')) throw e;
+          });
+        }
+        await l.done;
+      }
+      await cache.release(`${projectId}/${experimentId}/${exportId}/`);
+      await removeExport(store, r);
+      return { deleted: true };
+    },
+
+    async wait(projectId, experimentId, exportId) {
+      const l = live.get(exportId);
+      if (l) await l.done;
+      return this.get(projectId, experimentId, exportId);
+    },
+
+    async close() {
+      await cache.close();
+      await pool.destroy();
+    },
+  };
+}
+
+/**
+ * The images as one input batch, through the eval transform the model was validated with (the
+ * manifest's size, mean and std). The type comes from the bytes: a file that is not one of our
+ * image formats is UNSUPPORTED_MEDIA, one that claims to be but does not decode is BAD_INPUT.
+ */
+async function preprocess(images: readonly Buffer[], m: Manifest): Promise<Float32Array> {
+  const { width, height } = m.preprocessing.resize;
+  if (width !== height) throw new AppError('STORAGE_CORRUPT', 'the eval transform makes square inputs; the manifest asks otherwise');
+  if (Math.abs(m.preprocessing.scale - 1 / 255) > 1e-12) throw new AppError('STORAGE_CORRUPT', `unsupported preprocessing scale ${m.preprocessing.scale}`);
+  const plane = 3 * width * height;
+  const x = new Float32Array(images.length * plane);
+  const norm = { mean: m.preprocessing.mean, std: m.preprocessing.std };
+  for (let i = 0; i < images.length; i++) {
+    const which = images.length === 1 ? 'the file' : `file ${i + 1}`;
+    if (!sniffImage(images[i])) throw new AppError('UNSUPPORTED_MEDIA', `${which} is not a JPEG, PNG, WebP, GIF, TIFF or BMP image`);
+    try {
+      normalizeInto(await evalImage(images[i], width), norm, x, i * plane);
+    } catch (e) {
+      if (e instanceof ImageDecodeError) throw badInput(`${which} could not be decoded: ${e.message}`);
+      throw e;
+    }
+  }
+  return x;
+}
+
+/** The `k` best classes, best first; ties to the lower class index. */
+function topK(row: Float32Array, labels: readonly string[], k: number): Prediction[] {
+  const order = Array.from({ length: labels.length }, (_, i) => i).sort((a, b) => row[b] - row[a] || a - b);
+  return order.slice(0, Math.min(k, labels.length)).map((i) => ({ label: labels[i], score: Math.min(Math.max(row[i], 0), 1) }));
+}
+
+function fromWorker(error: { code: string; message: string }): AppError {
+  const code: ErrorCode = error.code in ERROR_CODES ? (error.code as ErrorCode) : 'INTERNAL';
+  return new AppError(code, error.message);
+}
+
+// ── the export thread ────────────────────────────────────────────────────────────────────────
+
+/**
+ * Exports get a one-thread pool of their own (as evaluation does): building, validating and
+ * benchmarking keep every core busy, and a benchmark beside another export would measure both.
+ * Same protocol as src/jobs/pool.ts: cancelling asks the worker on its port first.
+ */
+export interface ExportPool {
+  run(payload: ExportWorkerPayload, opts: { signal: AbortSignal; onMessage: (m: ExportWorkerMessage) => void }): Promise<ExportWorkerResult>;
+  destroy(): Promise<void>;
+}
+
+const tsxLoader = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
+const EXPORT_WORKER = new URL('../workers/export.ts', import.meta.url).href;
+const ABORT_GRACE_MS = 10_000;
+
+export function createExportPool(): ExportPool {
+  const pool = new Piscina({
+    filename: EXPORT_WORKER,
+    execArgv: ['--import', tsxLoader],
+    minThreads: 0,
+    maxThreads: 1,
+    idleTimeout: 30_000,
+    resourceLimits: { maxOldGenerationSizeMb: 4096 },
+  });
+  return {
+    async run(payload, o) {
+      const { port1, port2 } = new MessageChannel();
+      port1.on('message', (m: ExportWorkerMessage) => o.onMessage(m));
+      const hard = new AbortController();
+      let timer: NodeJS.Timeout | undefined;
+      const onAbort = (): void => {
+        port1.postMessage({ type: 'abort' } satisfies WorkerControl);
+        timer = setTimeout(() => hard.abort(), ABORT_GRACE_MS);
+      };
+      if (o.signal.aborted) hard.abort();
+      else o.signal.addEventListener('abort', onAbort, { once: true });
+      try {
+        const task: WorkerTask<ExportWorkerPayload> = { payload, port: port2 };
+        return (await pool.run(task, { transferList: [port2], signal: hard.signal })) as ExportWorkerResult;
+      } finally {
+        o.signal.removeEventListener('abort', onAbort);
+        if (timer) clearTimeout(timer);
+        await new Promise((r) => setImmediate(r));
+        port1.close();
+      }
+    },
+    destroy: () => pool.destroy(),
+  };
+}

@@ -1,0 +1,294 @@
+import { AppError } from '../core/errors.ts';
+import type { Model, TensorData } from '../onnx/ir.ts';
+import { BestSchema, type Best, type Hyperparameters, type MetricsLine } from '../schemas/experiment.ts';
+import type { CheckpointContent } from './checkpoint.ts';
+import type { Batch } from './data/loader.ts';
+import { learningRate, type ScheduleConfig } from './schedule.ts';
+import { Trainer, type TrainerState } from './trainer.ts';
+
+/**
+ * The epoch loop of a run: batches → Trainer.step → validation → one metrics line → checkpoints
+ * `last` (every epoch) and `best` (when the chosen metric improved) → early stopping. Everything
+ * random is a function of (seed, epoch) — data order and augmentation in the loader, the model's
+ * initial weights in the factory — and the trainer state is restored bit for bit from a
+ * checkpoint, so a resumed run ends with the same parameters as one that was never stopped.
+ * I/O is the caller's (the training worker writes through src/storage).
+ */
+
+/** Batches of one epoch; `epoch` is 0-based. The loader's own order depends only on (seed, epoch). */
+export type EpochBatches = (epoch: number, signal: AbortSignal) => AsyncIterable<Batch>;
+
+export interface RunProgress {
+  /** 1-based epoch being trained. */
+  epoch: number;
+  epochs: number;
+  /** Steps done in this epoch, of `steps`. */
+  step: number;
+  steps: number;
+  images_per_s: number;
+  eta_s: number;
+  /** 0..1 over the whole run. */
+  fraction: number;
+}
+
+export interface RunSink {
+  /** Writes a checkpoint (atomically) and records it; `at.epoch` is the number of epochs done. */
+  checkpoint(name: 'best' | 'last', content: CheckpointContent, at: { epoch: number; step: number; best: Best | null }): Promise<void>;
+  metrics(line: MetricsLine): Promise<void>;
+  progress(p: RunProgress): void;
+  log(message: string): void;
+}
+
+/** Where a resumed run picks up: the trainer state and loop state of its last checkpoint. */
+export interface ResumePoint {
+  state: TrainerState;
+  /** Epochs completed. */
+  epoch: number;
+  best: Best | null;
+  /** Epochs in a row without improvement (early stopping's counter). */
+  badEpochs: number;
+}
+
+export interface RunLoopOptions {
+  model: Model;
+  trainable: string[];
+  hyperparameters: Hyperparameters;
+  /** Per-class weights of the loss ('balanced'), or null. */
+  classWeights: number[] | null;
+  train: EpochBatches;
+  stepsPerEpoch: number;
+  /** Validation batches (no augmentation, fixed order); null when the split has no val images. */
+  val: EpochBatches | null;
+  threads: number;
+  signal: AbortSignal;
+  sink: RunSink;
+  resume?: ResumePoint;
+  /** Extra metadata stored in every checkpoint (run id, model name, …). */
+  metadata?: Record<string, string>;
+  /** Minimum interval between progress reports. */
+  progressEveryMs?: number;
+}
+
+export type StopReason = 'completed' | 'early_stopping' | 'cancelled';
+
+export interface RunLoopResult {
+  epochsDone: number;
+  stopReason: StopReason;
+  best: Best | null;
+}
+
+export interface EvalResult {
+  loss: number;
+  accuracy: number;
+  count: number;
+}
+
+/** The metric that picks `best`: early stopping's when set, else validation accuracy. */
+export function bestMetric(h: Hyperparameters): Best['metric'] {
+  return h.early_stopping?.metric ?? 'val_accuracy';
+}
+
+function improves(metric: Best['metric'], value: number, best: Best | null): boolean {
+  if (best === null) return true;
+  return metric === 'val_loss' ? value < best.value : value > best.value;
+}
+
+/** Mean cross-entropy (no smoothing, no weights: the plain validation loss) and hits of logits [n, C]. */
+export function scoreLogits(logits: TensorData, target: BigInt64Array): { lossSum: number; correct: number } {
+  const [n, c] = logits.dims;
+  const d = logits.data as Float32Array;
+  let lossSum = 0;
+  let correct = 0;
+  for (let i = 0; i < n; i++) {
+    const row = i * c;
+    let max = -Infinity;
+    let arg = 0;
+    for (let j = 0; j < c; j++) {
+      if (d[row + j] > max) {
+        max = d[row + j];
+        arg = j;
+      }
+    }
+    let sum = 0;
+    for (let j = 0; j < c; j++) sum += Math.exp(d[row + j] - max);
+    const y = Number(target[i]);
+    lossSum += Math.log(sum) + max - d[row + y];
+    if (arg === y) correct += 1;
+  }
+  return { lossSum, correct };
+}
+
+export async function evaluate(trainer: Trainer, batches: AsyncIterable<Batch>, size: number): Promise<EvalResult> {
+  let lossSum = 0;
+  let correct = 0;
+  let count = 0;
+  for await (const b of batches) {
+    const n = b.target.length;
+    const logits = await trainer.evaluate({ dtype: 'float32', dims: [n, 3, size, size], data: b.input });
+    const s = scoreLogits(logits, b.target);
+    lossSum += s.lossSum;
+    correct += s.correct;
+    count += n;
+  }
+  return { loss: count ? lossSum / count : NaN, accuracy: count ? correct / count : 0, count };
+}
+
+export async function runTrainingLoop(o: RunLoopOptions, inputSize: number): Promise<RunLoopResult> {
+  const h = o.hyperparameters;
+  const trainer = await Trainer.create(o.model, {
+    loss: { kind: 'cross_entropy', labelSmoothing: h.label_smoothing, ...(o.classWeights ? { classWeights: o.classWeights } : {}) },
+    trainable: o.trainable,
+    optimizer: h.optimizer === 'sgd' ? { kind: 'sgd', momentum: h.momentum, weightDecay: h.weight_decay } : { kind: 'adamw', weightDecay: h.weight_decay },
+    threads: o.threads,
+  });
+  try {
+    return await loop(trainer, o, inputSize);
+  } finally {
+    await trainer.release();
+  }
+}
+
+async function loop(trainer: Trainer, o: RunLoopOptions, size: number): Promise<RunLoopResult> {
+  const h = o.hyperparameters;
+  const spe = o.stepsPerEpoch;
+  const schedule: ScheduleConfig = {
+    scheduler: h.scheduler,
+    lr: h.lr,
+    epochs: h.epochs,
+    stepsPerEpoch: spe,
+    warmupEpochs: h.warmup_epochs,
+    stepSize: h.step_size,
+    gamma: h.gamma,
+  };
+  const metric = bestMetric(h);
+  let best = o.resume?.best ?? null;
+  let badEpochs = o.resume?.badEpochs ?? 0;
+  const first = o.resume?.epoch ?? 0;
+  if (o.resume) trainer.setState(o.resume.state);
+  const everyMs = o.progressEveryMs ?? 250;
+  const runStart = performance.now();
+  let stepsThisProcess = 0;
+
+  for (let epoch = first; epoch < h.epochs; epoch++) {
+    const t0 = performance.now();
+    let lossSum = 0;
+    let correct = 0;
+    let seen = 0;
+    let step = 0;
+    let lastReport = 0;
+    let lr = learningRate(schedule, { epoch, step: 0 });
+    try {
+      for await (const b of o.train(epoch, o.signal)) {
+        if (o.signal.aborted) break;
+        const n = b.target.length;
+        lr = learningRate(schedule, { epoch, step: Math.min(step, spe - 1) });
+        const r = await trainer.step({ dtype: 'float32', dims: [n, 3, size, size], data: b.input }, { dtype: 'int64', dims: [n], data: b.target }, lr);
+        if (!Number.isFinite(r.loss)) {
+          throw new AppError('BAD_INPUT', `the loss became ${r.loss} at epoch ${epoch + 1}, step ${step + 1}: lower the learning rate`);
+        }
+        const s = scoreLogits(r.logits, b.target);
+        lossSum += r.loss * n;
+        correct += s.correct;
+        seen += n;
+        step += 1;
+        stepsThisProcess += 1;
+        const now = performance.now();
+        if (now - lastReport >= everyMs || step === spe) {
+          lastReport = now;
+          const perStep = (now - runStart) / 1000 / stepsThisProcess;
+          const done = epoch * spe + step;
+          o.sink.progress({
+            epoch: epoch + 1,
+            epochs: h.epochs,
+            step,
+            steps: spe,
+            images_per_s: seen / ((now - t0) / 1000),
+            eta_s: Math.max(0, (h.epochs * spe - done) * perStep),
+            fraction: done / (h.epochs * spe),
+          });
+        }
+      }
+    } catch (e) {
+      // The loader rejects with the abort reason when cancelled mid-batch.
+      if (!o.signal.aborted) throw e;
+    }
+    if (o.signal.aborted) {
+      o.sink.log(`cancelled during epoch ${epoch + 1}; the last checkpoint (epoch ${epoch}) is kept`);
+      return { epochsDone: epoch, stopReason: 'cancelled', best };
+    }
+    if (seen === 0) throw new AppError('BAD_INPUT', `epoch ${epoch + 1} had no readable training images`);
+    const trainSeconds = (performance.now() - t0) / 1000;
+
+    const val = o.val ? await evaluate(trainer, o.val(epoch, o.signal), size) : null;
+    if (o.signal.aborted) {
+      o.sink.log(`cancelled during validation of epoch ${epoch + 1}; the last checkpoint (epoch ${epoch}) is kept`);
+      return { epochsDone: epoch, stopReason: 'cancelled', best };
+    }
+    const line: MetricsLine = {
+      schema_version: 1,
+      epoch: epoch + 1,
+      step: trainer.stepCount,
+      train_loss: lossSum / seen,
+      train_accuracy: correct / seen,
+      val_loss: val && val.count > 0 ? val.loss : null,
+      val_accuracy: val && val.count > 0 ? val.accuracy : null,
+      lr,
+      images_per_s: seen / trainSeconds,
+      seconds: (performance.now() - t0) / 1000,
+      time: new Date().toISOString(),
+    };
+    await o.sink.metrics(line);
+
+    const value = metric === 'val_loss' ? line.val_loss : line.val_accuracy;
+    let improved = false;
+    if (value !== null && Number.isFinite(value) && improves(metric, value, best)) {
+      best = { epoch: epoch + 1, metric, value };
+      badEpochs = 0;
+      improved = true;
+    } else if (value !== null) {
+      badEpochs += 1;
+    }
+    const content = (): CheckpointContent => {
+      const st = trainer.getState();
+      return {
+        ...st,
+        rng: [h.seed >>> 0, epoch + 1],
+        metadata: {
+          ...o.metadata,
+          epoch: String(epoch + 1),
+          best: best ? JSON.stringify(best) : '',
+          bad_epochs: String(badEpochs),
+        },
+      };
+    };
+    const at = { epoch: epoch + 1, step: trainer.stepCount, best };
+    const state = content();
+    await o.sink.checkpoint('last', state, at);
+    if (improved) await o.sink.checkpoint('best', state, at);
+    o.sink.log(
+      `epoch ${epoch + 1}/${h.epochs}: train loss ${line.train_loss.toFixed(4)}, acc ${(line.train_accuracy * 100).toFixed(1)}%` +
+        (line.val_accuracy !== null ? `; val loss ${line.val_loss?.toFixed(4)}, acc ${(line.val_accuracy * 100).toFixed(1)}%` : '') +
+        ` (${line.images_per_s.toFixed(1)} img/s)`,
+    );
+    const es = h.early_stopping;
+    if (es && badEpochs >= es.patience && epoch + 1 < h.epochs) {
+      o.sink.log(`early stopping: ${metric} did not improve for ${badEpochs} epochs (best ${best?.value.toFixed(4)} at epoch ${best?.epoch})`);
+      return { epochsDone: epoch + 1, stopReason: 'early_stopping', best };
+    }
+  }
+  return { epochsDone: h.epochs, stopReason: 'completed', best };
+}
+
+/** The loop state a checkpoint carries in its metadata (see `content` above). */
+export function resumePointOf(c: CheckpointContent): ResumePoint {
+  const epoch = Number(c.metadata.epoch);
+  if (!Number.isInteger(epoch) || epoch < 0) throw new AppError('STORAGE_CORRUPT', 'checkpoint has no epoch');
+  let best: Best | null = null;
+  if (c.metadata.best) best = BestSchema.parse(JSON.parse(c.metadata.best));
+  return {
+    state: { params: c.params, optimizerState: c.optimizerState, bnStats: c.bnStats, step: c.step },
+    epoch,
+    best,
+    badEpochs: Number(c.metadata.bad_epochs ?? 0) || 0,
+  };
+}

@@ -1,0 +1,316 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import { AppError, isAppError, notFound } from '../core/errors.ts';
+import type { Experiment } from '../core/experiments.ts';
+import type { RunSummary } from '../core/runs.ts';
+import { ImageIdSchema } from '../schemas/common.ts';
+import { ExperimentIdSchema } from '../schemas/experiment.ts';
+import { thumbUrl } from './datasets.ts';
+import { isHtmx } from './errors.ts';
+import {
+  EVAL_SUBSETS,
+  RESULT_SORTS,
+  SORT_LABELS,
+  chartPayload,
+  classRows,
+  confidenceLabel,
+  confusionView,
+  evaluationUrl,
+  hasFilters,
+  headlineMetrics,
+  type EvalSubset,
+  type ResultFilters,
+} from './evaluation-view.ts';
+import { ProjectIds, parseForm, parseIds } from './forms.ts';
+import { pager, timeAgo } from './format.ts';
+import { projectCrumbs, projectLayout } from './layout.ts';
+import { fixed, pct } from './training-view.ts';
+
+/**
+ * The evaluation page: experiments with a finished run on the left; on the right the selected
+ * experiment's evaluation in three sections — configuration and actions (start, reset, exports),
+ * metrics and charts (a clickable confusion matrix, per-class bars, ROC/PR curves, reliability),
+ * and the per-image results grid with its filters. public/js/evaluation.js draws the charts and
+ * follows a running evaluation's job over SSE; actions answer with HX-Location, so the board
+ * (#evaluation) is fetched again and the URL names the selection.
+ */
+
+const optional = <T extends z.ZodType>(schema: T) => z.preprocess((v) => (v === '' ? undefined : v), schema.optional());
+const percent = z.coerce.number().min(0).max(100);
+
+const BoardQuery = z.strictObject({
+  experiment: optional(ExperimentIdSchema),
+  page: optional(z.coerce.number().int().min(1).max(1_000_000)),
+  only: optional(z.enum(['misclassified', 'correct'])),
+  label: optional(z.string().max(200)),
+  predicted: optional(z.string().max(200)),
+  subset: optional(z.enum(EVAL_SUBSETS)),
+  min_pct: optional(percent),
+  max_pct: optional(percent),
+  sort: optional(z.enum(RESULT_SORTS)),
+});
+type BoardQuery = z.infer<typeof BoardQuery>;
+
+const ExperimentIds = ProjectIds.extend({ experiment_id: ExperimentIdSchema });
+const ResultIds = ExperimentIds.extend({ image_id: ImageIdSchema });
+
+/** The start form: the run and checkpoint in one select, one checkbox per subset. */
+const StartForm = z.strictObject({
+  checkpoint: z.string().regex(/^run-[0-9a-z]{8}:(best|last)$/, 'choose a checkpoint'),
+  'subset.test': optional(z.literal('on')),
+  'subset.val': optional(z.literal('on')),
+  'subset.train': optional(z.literal('on')),
+  tta: optional(z.literal('on')),
+  batch_size: optional(z.coerce.number().int().min(1).max(256)),
+});
+
+/** Tiles per grid page: 6 or 8 to a row. */
+const PAGE_SIZE = 48;
+const ACTIVE = new Set(['queued', 'running']);
+/** Problems listed on the page (the API has them all). */
+const PROBLEMS_SHOWN = 50;
+
+function filtersOf(q: BoardQuery): ResultFilters {
+  return { only: q.only, label: q.label, predicted: q.predicted, subset: q.subset, min_pct: q.min_pct, max_pct: q.max_pct, sort: q.sort ?? 'mistakes_first' };
+}
+
+/** What a swap asks for: the results grid, the whole board, or (a reload, back/forward) the page. */
+function swapTarget(req: FastifyRequest): 'results' | 'board' | 'page' {
+  if (!isHtmx(req) || req.headers['hx-history-restore-request'] === 'true') return 'page';
+  const t = req.headers['hx-target'];
+  return t === 'eval-results' ? 'results' : t === 'evaluation' ? 'board' : 'page';
+}
+
+export default async function evaluationPages(app: FastifyInstance): Promise<void> {
+  const { projects, experiments, runs, datasets, jobs, evaluation } = app.studio;
+
+  /** Run labels as the training page numbers them: Run 1 is the oldest. */
+  const runLabels = (list: RunSummary[]) => new Map(list.map((r, i) => [r.id, `Run ${list.length - i}`]));
+
+  async function subsetCounts(projectId: string, exp: Experiment): Promise<Record<EvalSubset, number> | null> {
+    try {
+      const split = await datasets.getSplit(projectId, exp.dataset_id, exp.split_name);
+      return { test: split.counts.test, val: split.counts.val, train: split.counts.train };
+    } catch (e) {
+      // The split (or dataset) was deleted since: the form says so instead of failing the page.
+      if (isAppError(e) && e.code === 'NOT_FOUND') return null;
+      throw e;
+    }
+  }
+
+  /** A running evaluation's last progress (the job reports images done of total; the page measures the rate). */
+  function liveOf(jobId: string | null) {
+    const events = jobId && jobs.events.has(jobId) ? jobs.events.since(jobId, 0) : [];
+    const last = [...events].reverse().find((e) => e.type === 'progress');
+    const d = (last?.data ?? {}) as Record<string, unknown>;
+    const n = (k: string): number | null => (typeof d[k] === 'number' && Number.isFinite(d[k]) ? (d[k] as number) : null);
+    const fraction = Math.min(1, Math.max(0, n('progress') ?? 0));
+    return {
+      events_url: jobId ? `/api/jobs/${jobId}/events` : null,
+      last_event_id: events.at(-1)?.id ?? 0,
+      percent: Math.round(fraction * 1000) / 10,
+      done: n('done'),
+      total: n('total'),
+    };
+  }
+
+  async function resultsOf(projectId: string, experimentId: string, datasetId: string, filters: ResultFilters, page: number) {
+    const res = await evaluation.results(projectId, experimentId, {
+      page,
+      page_size: PAGE_SIZE,
+      only: filters.only,
+      label: filters.label,
+      predicted: filters.predicted,
+      subset: filters.subset,
+      min_conf: filters.min_pct === undefined ? undefined : filters.min_pct / 100,
+      max_conf: filters.max_pct === undefined ? undefined : filters.max_pct / 100,
+      sort: filters.sort,
+    });
+    const base = `/projects/${projectId}/experiments/${experimentId}/evaluation/images`;
+    return {
+      total: res.total,
+      items: res.items.map((r) => ({
+        ...r,
+        thumb_url: thumbUrl(projectId, datasetId, r.image_id),
+        detail_url: `${base}/${r.image_id}`,
+        confidence_label: confidenceLabel(r.confidence),
+      })),
+      pager: pager(page, PAGE_SIZE, res.total, (n) => evaluationUrl(projectId, experimentId, filters, n)),
+    };
+  }
+
+  async function board(projectId: string, q: BoardQuery) {
+    const filters = filtersOf(q);
+    const exps = await experiments.list(projectId);
+    const entries = await Promise.all(
+      exps.map(async (exp) => ({ exp, runs: await runs.list(projectId, exp.id), state: await evaluation.get(projectId, exp.id) })),
+    );
+    // Completed: a run finished (so it has checkpoints), or an evaluation exists from before.
+    const completed = entries.filter((e) => e.runs.some((r) => r.status === 'succeeded') || e.state.status !== 'none').reverse();
+    const selected = q.experiment ? completed.find((e) => e.exp.id === q.experiment) : completed.at(0);
+    if (q.experiment && !selected) throw notFound('experiment', q.experiment);
+    const list = completed.map(({ exp, state }) => ({
+      id: exp.id,
+      name: exp.name,
+      model: exp.model.architecture ?? exp.model.backbone_id ?? '',
+      href: evaluationUrl(projectId, exp.id),
+      selected: exp.id === selected?.exp.id,
+      status: state.status,
+      accuracy: state.aggregate ? pct(state.aggregate.accuracy) : null,
+    }));
+    const training_url = `/projects/${projectId}/training`;
+    if (!selected) return { project_id: projectId, board_url: evaluationUrl(projectId), training_url, experiments: list, experiment: null };
+
+    const { exp, state } = selected;
+    const labels = runLabels(selected.runs);
+    const checkpoints = await evaluation.checkpoints(projectId, exp.id);
+    const counts = await subsetCounts(projectId, exp);
+    const config = state.config;
+    const chosen = config ? `${config.run_id}:${config.checkpoint}` : null;
+    const options = checkpoints.map((c) => {
+      const value = `${c.run_id}:${c.checkpoint}`;
+      const metric = c.metric === undefined || c.value === undefined ? '' : ` · ${c.metric.replace('_', ' ')} ${c.metric.endsWith('accuracy') ? pct(c.value) : fixed(c.value)}`;
+      return { value, label: `${labels.get(c.run_id) ?? c.run_id} · ${c.checkpoint} (epoch ${c.epoch}${metric})`, selected: value === chosen };
+    });
+    if (options.length > 0 && !options.some((o) => o.selected)) options[0].selected = true;
+    const defaults = config?.subsets ?? (counts && counts.test > 0 ? ['test'] : ['val']);
+    const subsets = EVAL_SUBSETS.map((name) => ({ name, count: counts ? counts[name] : null, checked: defaults.includes(name) }));
+
+    const base = `/projects/${projectId}/experiments/${exp.id}/evaluation`;
+    const agg = state.status === 'succeeded' ? state.aggregate : null;
+    const datasetId = config?.dataset_id ?? exp.dataset_id;
+    const images = agg ? agg.confusion_matrix.matrix.reduce((s, row) => s + row.reduce((a, b) => a + b, 0), 0) : 0;
+    const live = ACTIVE.has(state.status);
+    const results = agg ? await resultsOf(projectId, exp.id, datasetId, filters, q.page ?? 1) : null;
+    return {
+      project_id: projectId,
+      board_url: evaluationUrl(projectId, exp.id, filters, q.page),
+      training_url,
+      experiments: list,
+      experiment: {
+        id: exp.id,
+        name: exp.name,
+        description: exp.description,
+        model: exp.model.architecture ?? exp.model.backbone_id ?? '',
+        input_size: exp.model.input_size,
+        split: exp.split_name,
+        training_href: `${training_url}?experiment=${exp.id}`,
+      },
+      state: {
+        status: state.status,
+        live,
+        error: state.error ?? null,
+        config: config
+          ? {
+              run: labels.get(config.run_id) ?? config.run_id,
+              checkpoint: config.checkpoint,
+              subsets: config.subsets.join(' + '),
+              tta: config.tta,
+              batch_size: config.batch_size,
+            }
+          : null,
+        problems: state.problems.slice(0, PROBLEMS_SHOWN),
+        problems_total: state.problems_total,
+        finished_label: state.finished_at ? timeAgo(state.finished_at) : null,
+        ...liveOf(live ? state.job_id : null),
+      },
+      form: {
+        start_url: base,
+        options,
+        subsets,
+        split_missing: counts === null,
+        tta: config?.tta ?? false,
+        batch_size: config?.batch_size ?? 32,
+      },
+      links: agg
+        ? { csv: `/api${base}/results.csv`, json: `/api${base}/metrics.json`, reset: base }
+        : state.status === 'none'
+          ? null
+          : { csv: null, json: null, reset: base },
+      metrics: agg
+        ? {
+            images,
+            headline: headlineMetrics(agg, images),
+            confusion: confusionView(
+              agg,
+              (label, predicted) => evaluationUrl(projectId, exp.id, { label, predicted, sort: filters.sort }),
+              { label: filters.label, predicted: filters.predicted },
+            ),
+            classes: classRows(agg),
+            charts: chartPayload(agg),
+          }
+        : null,
+      grid: results
+        ? {
+            ...results,
+            filters,
+            filtered: hasFilters(filters),
+            clear_url: evaluationUrl(projectId, exp.id, { sort: filters.sort }),
+            page_url: evaluationUrl(projectId),
+            experiment_id: exp.id,
+            classes: agg?.confusion_matrix.labels ?? [],
+            subsets: config?.subsets ?? [],
+            sorts: RESULT_SORTS.map((s) => ({ value: s, label: SORT_LABELS[s] })),
+          }
+        : null,
+    };
+  }
+
+  app.get('/projects/:project_id/evaluation', async (req, reply) => {
+    const { project_id } = parseIds(ProjectIds, req.params);
+    const q = parseForm(BoardQuery, req.query);
+    reply.header('Vary', 'HX-Request, HX-Target');
+    const data = await board(project_id, q);
+    const target = swapTarget(req);
+    if (target === 'results' && data.grid) return reply.view('fragments/evaluation-results', { grid: data.grid });
+    if (target !== 'page') return reply.view('fragments/evaluation-board', data);
+    const project = await projects.get(project_id);
+    const layout = await projectLayout(app, project, { title: `Evaluation · ${project.name}`, section: 'project', crumbs: [...projectCrumbs(project), { label: 'Evaluation' }] });
+    return reply.view('pages/evaluation', { ...layout, section: 'evaluation', project, ...data });
+  });
+
+  /** Fetches the board again at `url` (HX-Location keeps the URL bar in step). */
+  const relocate = (reply: FastifyReply, url: string, status = 200) =>
+    reply.code(status).header('HX-Location', JSON.stringify({ path: url, target: '#evaluation', swap: 'outerHTML' })).send();
+
+  app.post('/projects/:project_id/experiments/:experiment_id/evaluation', async (req, reply) => {
+    const { project_id, experiment_id } = parseIds(ExperimentIds, req.params);
+    const form = parseForm(StartForm, req.body);
+    const [run_id, checkpoint] = form.checkpoint.split(':') as [string, 'best' | 'last'];
+    const subsets = EVAL_SUBSETS.filter((s) => form[`subset.${s}`] === 'on');
+    if (subsets.length === 0) throw new AppError('VALIDATION_ERROR', 'choose at least one subset to evaluate');
+    await evaluation.start(project_id, experiment_id, { run_id, checkpoint, subsets, tta: form.tta === 'on', batch_size: form.batch_size });
+    return relocate(reply, evaluationUrl(project_id, experiment_id), 202);
+  });
+
+  app.delete('/projects/:project_id/experiments/:experiment_id/evaluation', async (req, reply) => {
+    const { project_id, experiment_id } = parseIds(ExperimentIds, req.params);
+    await evaluation.reset(project_id, experiment_id);
+    return relocate(reply, evaluationUrl(project_id, experiment_id));
+  });
+
+  // One image's result: the modal over the grid, or its own page on a full load.
+  app.get('/projects/:project_id/experiments/:experiment_id/evaluation/images/:image_id', async (req, reply) => {
+    const { project_id, experiment_id, image_id } = parseIds(ResultIds, req.params);
+    const state = await evaluation.get(project_id, experiment_id);
+    const r = await evaluation.result(project_id, experiment_id, image_id);
+    const exp = await experiments.get(project_id, experiment_id);
+    const datasetId = state.config?.dataset_id ?? exp.dataset_id;
+    const result = {
+      ...r,
+      confidence_label: confidenceLabel(r.confidence),
+      file_url: `/api/projects/${project_id}/datasets/${datasetId}/images/${image_id}/file`,
+      image_href: `/projects/${project_id}/datasets/${datasetId}/images/${image_id}`,
+      top: r.top_k.slice(0, 5).map((t) => ({ ...t, percent: Math.round(t.score * 1000) / 10, is_true: t.label === r.label })),
+    };
+    reply.header('Vary', 'HX-Request');
+    if (isHtmx(req) && req.headers['hx-history-restore-request'] !== 'true') return reply.view('fragments/evaluation-detail', { result });
+    const project = await projects.get(project_id);
+    const layout = await projectLayout(app, project, {
+      title: `Result ${image_id}`,
+      section: 'project',
+      crumbs: [...projectCrumbs(project), { label: 'Evaluation', href: evaluationUrl(project_id, experiment_id) }, { label: image_id }],
+    });
+    return reply.view('pages/evaluation-image', { ...layout, section: 'evaluation', result, back_url: evaluationUrl(project_id, experiment_id) });
+  });
+}

@@ -1,0 +1,152 @@
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import { promises as fs } from 'node:fs';
+import { z } from 'zod';
+import { isAppError } from '../core/errors.ts';
+import { DatasetIdSchema } from '../schemas/common.ts';
+import { SplitNameSchema } from '../schemas/dataset.ts';
+import { AugmentationSchema, HyperparametersSchema, IMAGENET_MEAN, IMAGENET_STD, ResolvedAugmentationSchema } from '../schemas/experiment.ts';
+import { PRESETS } from '../training/presets.ts';
+import { renderAugmentationPreview } from '../training/data/preview.ts';
+import { ExperimentFormSchema, fieldErrors, formToBody } from './experiments-form.ts';
+import { ProjectIds, parseForm, parseIds } from './forms.ts';
+import { projectCrumbs, projectLayout } from './layout.ts';
+import { modelRow } from './models.ts';
+import { trainingUrl } from './training-view.ts';
+
+/**
+ * The new-experiment page: dataset and split (with the split's subset counts), model, input size,
+ * what to train, presets, every hyperparameter, augmentation with a live preview. The form posts
+ * here; a refused form is answered beside it, field by field (see experiments-form.ts).
+ */
+
+const PREVIEW_COUNT = 8;
+/** Preview tiles are shown at 96 px; rendering above this only costs time. */
+const PREVIEW_MAX_SIDE = 160;
+
+const SplitCheckQuery = z.object({
+  dataset_id: z.preprocess((v) => (v === '' ? undefined : v), DatasetIdSchema.optional()),
+  split_name: z.preprocess((v) => (v === '' ? undefined : v), SplitNameSchema.optional()),
+});
+
+export default async function experimentPages(app: FastifyInstance): Promise<void> {
+  const { projects, datasets, models, experiments, runs } = app.studio;
+
+  /** Ready classification datasets that have a split: the ones an experiment can train on. */
+  async function trainable(projectId: string) {
+    return (await datasets.list(projectId)).filter((d) => d.status === 'ready' && d.task === 'classification');
+  }
+
+  async function splitCheck(projectId: string, datasetId: string | undefined, splitName: string | undefined) {
+    const list = await trainable(projectId);
+    const dataset = list.find((d) => d.id === datasetId) ?? list.find((d) => d.split_names.length > 0) ?? list[0] ?? null;
+    if (!dataset) return { project_id: projectId, dataset: null, split: null, splits: [] as string[], classes: 0, warnings: [] as string[] };
+    const name = splitName && dataset.split_names.includes(splitName) ? splitName : dataset.split_names[0];
+    const split = name ? await datasets.getSplit(projectId, dataset.id, name) : null;
+    const warnings: string[] = [];
+    if (!split) warnings.push('This dataset has no split yet: make one on its page first.');
+    else {
+      const withTrain = Object.values(split.per_class).filter((c) => c.train > 0).length;
+      if (split.counts.train === 0) warnings.push('The split has no training images.');
+      else if (withTrain < 2) warnings.push('The training set needs images of at least 2 classes.');
+      if (split.counts.val === 0) warnings.push('No validation images: val loss and accuracy will not be measured.');
+      const missing = Object.entries(split.per_class).filter(([, c]) => c.train === 0).map(([k]) => k);
+      if (missing.length > 0 && split.counts.train > 0) warnings.push(`No training images for: ${missing.join(', ')}.`);
+    }
+    return { project_id: projectId, dataset, split, splits: dataset.split_names, classes: dataset.classes.length, warnings };
+  }
+
+  app.get('/projects/:project_id/experiments/new', async (req, reply) => {
+    const { project_id } = parseIds(ProjectIds, req.params);
+    const project = await projects.get(project_id);
+    const layout = await projectLayout(app, project, {
+      title: 'New experiment',
+      section: 'project',
+      crumbs: [...projectCrumbs(project), { label: 'Training', href: trainingUrl(project_id) }, { label: 'New experiment' }],
+    });
+    const all = (await models.list()).map(modelRow);
+    const check = await splitCheck(project_id, undefined, undefined);
+    const existing = (await experiments.list(project_id)).length;
+    return reply.view('pages/experiment-new', {
+      ...layout,
+      section: 'training',
+      project,
+      datasets: await trainable(project_id),
+      check,
+      catalog: all.filter((m) => m.kind === 'catalog'),
+      imported: all.filter((m) => m.kind === 'imported'),
+      defaults: {
+        name: `Experiment ${existing + 1}`,
+        hp: HyperparametersSchema.parse({}),
+        aug: AugmentationSchema.parse({}),
+        imagenet: { mean: IMAGENET_MEAN, std: IMAGENET_STD },
+      },
+      presets: PRESETS,
+    });
+  });
+
+  app.get('/projects/:project_id/experiments/split-check', async (req, reply) => {
+    const { project_id } = parseIds(ProjectIds, req.params);
+    const q = parseForm(SplitCheckQuery.passthrough(), req.query);
+    return reply.view('fragments/experiment-split-check', { check: await splitCheck(project_id, q.dataset_id, q.split_name) });
+  });
+
+  // Follows every change of the augmentation fields, so an unfinished form is answered in place.
+  app.get('/projects/:project_id/experiments/preview', async (req, reply) => {
+    const { project_id } = parseIds(ProjectIds, req.params);
+    const form = parseForm(ExperimentFormSchema, req.query);
+    try {
+      return reply.view('fragments/experiment-preview', await preview(project_id, form));
+    } catch (e) {
+      if (isAppError(e) && (e.code === 'VALIDATION_ERROR' || e.code === 'NOT_FOUND')) return reply.view('fragments/inline-error', { message: e.message });
+      throw e;
+    }
+  });
+
+  async function preview(projectId: string, form: Record<string, string>) {
+    const body = formToBody(form);
+    const aug = ResolvedAugmentationSchema.safeParse({ ...(body.augmentation as object), normalize: { mean: IMAGENET_MEAN, std: IMAGENET_STD } });
+    if (!aug.success) {
+      const first = aug.error.issues[0];
+      return { error: `augmentation.${first.path.join('.')}: ${first.message}`, samples: [], image: null };
+    }
+    const datasetId = String(body.dataset_id ?? '');
+    const splitName = String(body.split_name ?? '');
+    if (!DatasetIdSchema.safeParse(datasetId).success) return { error: 'Choose a dataset to preview its images.', samples: [], image: null };
+    const ds = await datasets.get(projectId, datasetId);
+    const split = ds.split_names.includes(splitName) ? splitName : undefined;
+    const page = await datasets.listImages(projectId, datasetId, { page: 1, page_size: 500, split, subset: split ? 'train' : undefined });
+    if (page.items.length === 0) return { error: 'The training set has no images to preview.', samples: [], image: null };
+    const seed = Number.parseInt(form.preview_seed ?? '0', 10) || 0;
+    const image = page.items[seed % page.items.length];
+    const bytes = await fs.readFile(await datasets.imageFilePath(projectId, datasetId, image.id));
+    const inputSize = typeof (body.model as Record<string, unknown> | undefined)?.input_size === 'number' ? Number((body.model as Record<string, unknown>).input_size) : 224;
+    const size = Math.max(16, Math.min(PREVIEW_MAX_SIDE, Math.round(inputSize)));
+    const pngs = await renderAugmentationPreview(bytes, { size, augmentation: aug.data, count: PREVIEW_COUNT, seed });
+    return {
+      error: null,
+      image: { label: image.label, file: image.file },
+      samples: pngs.map((b) => `data:image/png;base64,${b.toString('base64')}`),
+      inputSize,
+    };
+  }
+
+  app.post('/projects/:project_id/experiments', async (req, reply) => {
+    const { project_id } = parseIds(ProjectIds, req.params);
+    const form = parseForm(ExperimentFormSchema, req.body);
+    let expId: string;
+    try {
+      const exp = await experiments.create(project_id, formToBody(form) as Parameters<typeof experiments.create>[1]);
+      expId = exp.id;
+    } catch (e) {
+      if (isAppError(e) && e.code === 'VALIDATION_ERROR') return formErrors(reply, e.status, fieldErrors(e.message, e.details));
+      throw e;
+    }
+    let runId: string | undefined;
+    if (form.start === '1') runId = (await runs.start(project_id, expId)).run.id;
+    return reply.header('HX-Redirect', trainingUrl(project_id, expId, runId)).code(200).send();
+  });
+
+  function formErrors(reply: FastifyReply, status: number, errors: ReturnType<typeof fieldErrors>) {
+    return reply.code(status).view('fragments/experiment-errors', { errors });
+  }
+}

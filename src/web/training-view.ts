@@ -1,0 +1,169 @@
+import type { RunDetail, RunSummary, QueueEntry } from '../core/runs.ts';
+import type { Experiment } from '../core/experiments.ts';
+import type { JobEvent } from '../jobs/events.ts';
+import type { MetricsLine } from '../schemas/experiment.ts';
+
+/** How the training page names and shapes things; no I/O here. */
+
+export function trainingUrl(projectId: string, experimentId?: string, runId?: string): string {
+  const q = new URLSearchParams();
+  if (experimentId) q.set('experiment', experimentId);
+  if (runId) q.set('run', runId);
+  const s = q.toString();
+  return `/projects/${projectId}/training${s ? `?${s}` : ''}`;
+}
+
+export const ACTIVE = new Set(['queued', 'running']);
+export const RESUMABLE = new Set(['cancelled', 'interrupted', 'failed']);
+
+/** "1 h 04 min", "3 min 20 s", "12 s". */
+export function formatDuration(seconds: number): string {
+  if (!Number.isFinite(seconds) || seconds < 0) return '—';
+  const s = Math.round(seconds);
+  if (s < 60) return `${s} s`;
+  if (s < 3600) return `${Math.floor(s / 60)} min ${String(s % 60).padStart(2, '0')} s`;
+  return `${Math.floor(s / 3600)} h ${String(Math.floor((s % 3600) / 60)).padStart(2, '0')} min`;
+}
+
+export const pct = (v: number | null | undefined): string => (v === null || v === undefined ? '—' : `${(v * 100).toFixed(1)}%`);
+export const fixed = (v: number | null | undefined, d = 4): string => (v === null || v === undefined ? '—' : v.toFixed(d));
+
+/** The run's live numbers from a `progress` event (or the job record's last persisted one). */
+export interface Progress {
+  fraction: number;
+  epoch: number;
+  epochs: number;
+  step: number;
+  steps: number;
+  images_per_s: number | null;
+  eta_s: number | null;
+}
+
+export function progressOf(run: RunSummary, detail: Record<string, unknown> | undefined): Progress {
+  const n = (k: string): number | null => (typeof detail?.[k] === 'number' && Number.isFinite(detail[k]) ? (detail[k] as number) : null);
+  const epochsDone = run.epochs_done;
+  const active = ACTIVE.has(run.status);
+  // A finished run is where its last completed epoch left it, not where its last step was.
+  const done = run.epochs > 0 ? epochsDone / run.epochs : 0;
+  const fraction = active ? (n('progress') ?? n('fraction') ?? done) : done;
+  return {
+    fraction: Math.min(1, Math.max(0, fraction)),
+    epoch: active ? (n('epoch') ?? epochsDone) : epochsDone,
+    epochs: n('epochs') ?? run.epochs,
+    step: n('step') ?? 0,
+    steps: n('steps') ?? 0,
+    images_per_s: n('images_per_s') ?? run.last_metrics?.images_per_s ?? null,
+    eta_s: ACTIVE.has(run.status) ? n('eta_s') : null,
+  };
+}
+
+/** Metrics from metrics.jsonl with the `metric` events the page has seen merged in, one per epoch. */
+export function mergeMetrics(stored: MetricsLine[], events: JobEvent[]): MetricsLine[] {
+  const byEpoch = new Map<number, MetricsLine>();
+  for (const m of stored) byEpoch.set(m.epoch, m);
+  for (const e of events) {
+    if ((e.type as string) !== 'metric') continue;
+    const m = e.data as MetricsLine | null;
+    if (m && typeof m.epoch === 'number') byEpoch.set(m.epoch, m);
+  }
+  return [...byEpoch.values()].sort((a, b) => a.epoch - b.epoch);
+}
+
+/** What the charts draw: one point per epoch, nulls where a value was not measured. */
+export function chartSeries(metrics: MetricsLine[]) {
+  return metrics.map((m) => ({
+    epoch: m.epoch,
+    train_loss: m.train_loss,
+    val_loss: m.val_loss,
+    train_accuracy: m.train_accuracy,
+    val_accuracy: m.val_accuracy,
+    lr: m.lr,
+  }));
+}
+
+export interface RunRow {
+  id: string;
+  status: string;
+  label: string;
+  epochs_done: number;
+  epochs: number;
+  val_accuracy: string;
+  queue_position: number | null;
+  href: string;
+  selected: boolean;
+}
+
+/** Position 1 is the run training now; waiting runs follow in order. */
+export function queuePositions(queue: QueueEntry[]): Map<string, number> {
+  return new Map(queue.map((q, i) => [q.run_id, i + 1]));
+}
+
+export function runRow(projectId: string, exp: Experiment, run: RunSummary, index: number, total: number, positions: Map<string, number>, selectedRun: string | null): RunRow {
+  return {
+    id: run.id,
+    status: run.status,
+    label: `Run ${total - index}`,
+    epochs_done: run.epochs_done,
+    epochs: run.epochs,
+    val_accuracy: pct(run.best?.metric === 'val_accuracy' ? run.best.value : run.last_metrics?.val_accuracy),
+    queue_position: run.status === 'queued' ? (positions.get(run.id) ?? null) : null,
+    href: trainingUrl(projectId, exp.id, run.id),
+    selected: run.id === selectedRun,
+  };
+}
+
+/** The config as label/value rows for the run panel. */
+export function configRows(run: RunDetail, exp: Experiment): { group: string; rows: [string, string][] }[] {
+  const c = run.config;
+  const h = c?.hyperparameters ?? exp.hyperparameters;
+  const a = c?.augmentation ?? exp.augmentation;
+  const m = c?.model;
+  const trainable = (t: typeof exp.model.trainable) => (typeof t === 'string' ? t : `last ${t.last_blocks} blocks`);
+  const onOff = (on: boolean, detail: string) => (on ? detail : 'off');
+  return [
+    {
+      group: 'Data',
+      rows: [
+        ['Dataset', c ? `${c.dataset.name} (${c.dataset.classes.length} classes)` : exp.dataset_id],
+        ['Split', c ? `${c.split.name}: ${c.split.train_count} train / ${c.split.val_count} val` : exp.split_name],
+        ...(c ? ([['Dataset hash', c.dataset.hash.slice(0, 12)], ['Split hash', c.split.hash.slice(0, 12)]] as [string, string][]) : []),
+      ],
+    },
+    {
+      group: 'Model',
+      rows: [
+        ['Model', m?.name ?? exp.model.architecture ?? exp.model.backbone_id ?? '—'],
+        ['Input size', `${(m ?? exp.model).input_size}×${(m ?? exp.model).input_size}`],
+        ['Trains', trainable((m ?? exp.model).trainable)],
+        ...(m ? ([['Parameters', `${m.param_count.toLocaleString('en-US')} (${m.trainable_param_count.toLocaleString('en-US')} trainable)`]] as [string, string][]) : []),
+      ],
+    },
+    {
+      group: 'Optimisation',
+      rows: [
+        ['Epochs × batch', `${h.epochs} × ${h.batch_size}${c ? ` (${c.steps_per_epoch} steps/epoch)` : ''}`],
+        ['Optimizer', h.optimizer === 'sgd' ? `SGD, momentum ${h.momentum}` : 'AdamW'],
+        ['Learning rate', `${h.lr} · ${h.scheduler}${h.scheduler === 'step' ? ` (×${h.gamma} every ${h.step_size})` : ''}${h.warmup_epochs > 0 ? ` · warm-up ${h.warmup_epochs}` : ''}`],
+        ['Weight decay', String(h.weight_decay)],
+        ['Label smoothing', String(h.label_smoothing)],
+        ['Class weights', h.class_weights],
+        ['Early stopping', h.early_stopping ? `${h.early_stopping.metric}, patience ${h.early_stopping.patience}` : 'off'],
+        ['Seed', String(h.seed)],
+      ],
+    },
+    {
+      group: 'Augmentation',
+      rows: [
+        ['Random resized crop', onOff(a.random_resized_crop.enabled, `scale ${a.random_resized_crop.scale.join('–')}`)],
+        ['Horizontal flip', onOff(a.horizontal_flip.enabled, `p ${a.horizontal_flip.p}`)],
+        ['Rotation', onOff(a.rotation.enabled, `±${a.rotation.degrees}°`)],
+        [
+          'Colour jitter',
+          onOff(a.color_jitter.enabled, `b ${a.color_jitter.brightness}, c ${a.color_jitter.contrast}, s ${a.color_jitter.saturation}, h ${a.color_jitter.hue}`),
+        ],
+        ['Grayscale', onOff(a.grayscale.enabled, `p ${a.grayscale.p}`)],
+        ['Normalise', `mean ${a.normalize.mean.join(', ')} · std ${a.normalize.std.join(', ')}`],
+      ],
+    },
+  ];
+}

@@ -1,0 +1,224 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import { notFound } from '../core/errors.ts';
+import type { Experiment } from '../core/experiments.ts';
+import type { RunDetail, RunSummary } from '../core/runs.ts';
+import type { JobEvent } from '../jobs/events.ts';
+import { ExperimentIdSchema, RunIdSchema } from '../schemas/experiment.ts';
+import { isHtmx } from './errors.ts';
+import { ProjectIds, parseForm, parseIds } from './forms.ts';
+import { timeAgo } from './format.ts';
+import { projectCrumbs, projectLayout } from './layout.ts';
+import {
+  ACTIVE,
+  RESUMABLE,
+  chartSeries,
+  configRows,
+  fixed,
+  formatDuration,
+  mergeMetrics,
+  pct,
+  progressOf,
+  queuePositions,
+  runRow,
+  trainingUrl,
+} from './training-view.ts';
+
+/**
+ * The training page: experiments and their runs on the left, the selected run on the right with
+ * its live curves (public/js/training.js follows the run's job events over SSE), progress, log,
+ * config, and the comparison of an experiment's runs. Actions answer with HX-Location, so the
+ * board (both columns, #training) is fetched again and the URL names the selection.
+ */
+
+const optional = <T extends z.ZodType>(schema: T) => z.preprocess((v) => (v === '' ? undefined : v), schema.optional());
+const BoardQuery = z.strictObject({ experiment: optional(ExperimentIdSchema), run: optional(RunIdSchema) });
+type BoardQuery = z.infer<typeof BoardQuery>;
+const ExperimentIds = ProjectIds.extend({ experiment_id: ExperimentIdSchema });
+const RunIds = ExperimentIds.extend({ run_id: RunIdSchema });
+
+/** Runs drawn on the comparison chart: the newest ones. */
+const COMPARE_MAX = 8;
+/** Log lines the page shows (the SSE log keeps more). */
+const LOG_TAIL = 200;
+
+/** A board swap (selection or action) gets the board; a reload or back/forward the whole page. */
+function wantsBoardOnly(req: FastifyRequest): boolean {
+  return isHtmx(req) && req.headers['hx-target'] === 'training' && req.headers['hx-history-restore-request'] !== 'true';
+}
+
+export default async function trainingPages(app: FastifyInstance): Promise<void> {
+  const { projects, experiments, runs, jobs } = app.studio;
+
+  /** The run's events so far, from the studio's event log (empty once the log was dropped). */
+  function eventsOf(jobId: string | null): JobEvent[] {
+    return jobId && jobs.events.has(jobId) ? jobs.events.since(jobId, 0) : [];
+  }
+
+  async function runPanel(projectId: string, exp: Experiment, run: RunDetail) {
+    const events = eventsOf(run.job_id);
+    const metrics = mergeMetrics(run.metrics, events);
+    const lastProgress = [...events].reverse().find((e) => e.type === 'progress');
+    const live = ACTIVE.has(run.status) && run.job_id !== null;
+    // A resumed run trains in a new job: "running for" counts from that job's start.
+    const job = live && run.job_id ? await jobs.get(run.job_id).catch(() => null) : null;
+    const detail = (lastProgress?.data as Record<string, unknown> | undefined) ?? job?.progress_detail;
+    const progress = progressOf(run, detail);
+    const startedAt = live ? (job?.started_at ?? null) : run.started_at;
+    const base = `/projects/${projectId}/experiments/${exp.id}/runs/${run.id}`;
+    const last = metrics.at(-1) ?? null;
+    return {
+      id: run.id,
+      status: run.status,
+      live,
+      epochs: run.epochs,
+      epochs_done: run.epochs_done,
+      started_at: startedAt,
+      best_metric: run.best?.metric ?? exp.hyperparameters.early_stopping?.metric ?? 'val_accuracy',
+      events_url: live ? `/api/jobs/${run.job_id}/events` : null,
+      // The page is a snapshot up to this event; the stream continues after it.
+      last_event_id: events.at(-1)?.id ?? 0,
+      refresh_url: trainingUrl(projectId, exp.id, run.id),
+      cancel_url: ACTIVE.has(run.status) ? `${base}/cancel` : null,
+      resume_url: RESUMABLE.has(run.status) ? `${base}/resume` : null,
+      progress,
+      percent: Math.round(progress.fraction * 1000) / 10,
+      eta_label: progress.eta_s === null ? '—' : formatDuration(progress.eta_s),
+      ips_label: progress.images_per_s === null ? '—' : progress.images_per_s.toFixed(1),
+      best: run.best ? { ...run.best, label: run.best.metric === 'val_accuracy' ? pct(run.best.value) : fixed(run.best.value) } : null,
+      last: last ? { train_loss: fixed(last.train_loss), val_loss: fixed(last.val_loss), train_accuracy: pct(last.train_accuracy), val_accuracy: pct(last.val_accuracy) } : null,
+      series: chartSeries(metrics),
+      log: events
+        .filter((e) => e.type === 'log')
+        .slice(-LOG_TAIL)
+        .map((e) => String((e.data as { message?: unknown } | null)?.message ?? '')),
+      error: run.error,
+      stop_reason: run.stop_reason,
+      resumes: run.resumes,
+      checkpoints: run.checkpoints.map((c) => ({ name: c.name, epoch: c.epoch, bytes: c.bytes, sha: c.sha256.slice(0, 12) })),
+      config: configRows(run, exp),
+      started_label: run.started_at ? timeAgo(run.started_at) : null,
+      finished_label: run.finished_at ? timeAgo(run.finished_at) : null,
+      duration_label: startedAt ? formatDuration(((!live && run.finished_at ? Date.parse(run.finished_at) : Date.now()) - Date.parse(startedAt)) / 1000) : null,
+    };
+  }
+
+  async function compareOf(projectId: string, exp: Experiment, list: RunSummary[]) {
+    const picked = list.filter((r) => r.epochs_done > 0 || r.last_metrics).slice(0, COMPARE_MAX);
+    const total = list.length;
+    return Promise.all(
+      picked.map(async (r) => {
+        const d = await runs.get(projectId, exp.id, r.id);
+        return { id: r.id, label: `Run ${total - list.indexOf(r)}`, status: r.status, series: chartSeries(mergeMetrics(d.metrics, eventsOf(d.job_id))) };
+      }),
+    );
+  }
+
+  /** Both columns; the left one alone (`panel: false`) skips reading the run's metrics and the comparison. */
+  async function board(projectId: string, q: BoardQuery, panel = true) {
+    const exps = await experiments.list(projectId);
+    const positions = queuePositions(runs.queue());
+    const entries = await Promise.all(exps.map(async (exp) => ({ exp, runs: await runs.list(projectId, exp.id) })));
+    entries.reverse(); // newest experiment first
+    let selected: (typeof entries)[number] | null = entries[0] ?? null;
+    if (q.experiment) {
+      selected = entries.find((e) => e.exp.id === q.experiment) ?? null;
+      if (!selected) throw notFound('experiment', q.experiment);
+    }
+    let run: RunSummary | null = selected?.runs[0] ?? null;
+    if (q.run) {
+      run = selected?.runs.find((r) => r.id === q.run) ?? null;
+      if (!run) throw notFound('run', q.run);
+    }
+    const list = entries.map(({ exp, runs: rs }) => ({
+      id: exp.id,
+      name: exp.name,
+      model: exp.model.architecture ?? exp.model.backbone_id ?? '',
+      href: trainingUrl(projectId, exp.id),
+      selected: exp.id === selected?.exp.id,
+      active: rs.some((r) => ACTIVE.has(r.status)),
+      runs: rs.map((r, i) => runRow(projectId, exp, r, i, rs.length, positions, run?.id ?? null)),
+    }));
+    const queue = runs.queue().map((entry, i) => {
+      const owner = entries.find((e) => e.exp.id === entry.experiment_id);
+      return {
+        position: i + 1,
+        status: entry.status,
+        label: owner ? `${owner.exp.name} · Run ${owner.runs.length - owner.runs.findIndex((r) => r.id === entry.run_id)}` : 'a run of another project',
+        href: owner ? trainingUrl(projectId, entry.experiment_id, entry.run_id) : null,
+      };
+    });
+    const exp = selected?.exp ?? null;
+    return {
+      project_id: projectId,
+      board_url: trainingUrl(projectId, exp?.id, run?.id),
+      new_url: `/projects/${projectId}/experiments/new`,
+      experiments: list,
+      polling: list.some((e) => e.active),
+      queue,
+      experiment: exp
+        ? {
+            id: exp.id,
+            name: exp.name,
+            description: exp.description,
+            model: exp.model.architecture ?? exp.model.backbone_id ?? '',
+            input_size: exp.model.input_size,
+            epochs: exp.hyperparameters.epochs,
+            start_url: `/projects/${projectId}/experiments/${exp.id}/runs`,
+            delete_url: `/projects/${projectId}/experiments/${exp.id}`,
+            run_count: selected?.runs.length ?? 0,
+            busy: (selected?.runs ?? []).some((r) => ACTIVE.has(r.status)),
+          }
+        : null,
+      run: panel && exp && run ? await runPanel(projectId, exp, await runs.get(projectId, exp.id, run.id)) : null,
+      run_label: run && selected ? `Run ${selected.runs.length - selected.runs.indexOf(run)}` : null,
+      compare: panel && exp && selected ? await compareOf(projectId, exp, selected.runs) : [],
+    };
+  }
+
+  app.get('/projects/:project_id/training', async (req, reply) => {
+    const { project_id } = parseIds(ProjectIds, req.params);
+    const q = parseForm(BoardQuery, req.query);
+    reply.header('Vary', 'HX-Request, HX-Target');
+    const data = await board(project_id, q);
+    if (wantsBoardOnly(req)) return reply.view('fragments/training-board', data);
+    const project = await projects.get(project_id);
+    const layout = await projectLayout(app, project, { title: `Training · ${project.name}`, section: 'project', crumbs: [...projectCrumbs(project), { label: 'Training' }] });
+    return reply.view('pages/training', { ...layout, section: 'training', project, ...data });
+  });
+
+  // The left column polls itself while a run is queued or training (statuses and queue positions).
+  app.get('/projects/:project_id/training/list', async (req, reply) => {
+    const { project_id } = parseIds(ProjectIds, req.params);
+    const q = parseForm(BoardQuery, req.query);
+    return reply.view('fragments/training-list', await board(project_id, q, false));
+  });
+
+  /** Fetches the board again at `url` (HX-Location keeps the URL bar in step). */
+  const relocate = (reply: FastifyReply, url: string, status = 200) =>
+    reply.code(status).header('HX-Location', JSON.stringify({ path: url, target: '#training', swap: 'outerHTML' })).send();
+
+  app.post('/projects/:project_id/experiments/:experiment_id/runs', async (req, reply) => {
+    const { project_id, experiment_id } = parseIds(ExperimentIds, req.params);
+    const { run } = await runs.start(project_id, experiment_id);
+    return relocate(reply, trainingUrl(project_id, experiment_id, run.id), 202);
+  });
+
+  app.post('/projects/:project_id/experiments/:experiment_id/runs/:run_id/cancel', async (req, reply) => {
+    const { project_id, experiment_id, run_id } = parseIds(RunIds, req.params);
+    await runs.cancel(project_id, experiment_id, run_id);
+    return relocate(reply, trainingUrl(project_id, experiment_id, run_id));
+  });
+
+  app.post('/projects/:project_id/experiments/:experiment_id/runs/:run_id/resume', async (req, reply) => {
+    const { project_id, experiment_id, run_id } = parseIds(RunIds, req.params);
+    await runs.resume(project_id, experiment_id, run_id);
+    return relocate(reply, trainingUrl(project_id, experiment_id, run_id), 202);
+  });
+
+  app.delete('/projects/:project_id/experiments/:experiment_id', async (req, reply) => {
+    const { project_id, experiment_id } = parseIds(ExperimentIds, req.params);
+    await experiments.remove(project_id, experiment_id);
+    return relocate(reply, trainingUrl(project_id));
+  });
+}

@@ -1,0 +1,156 @@
+// First: onnxruntime-node's default export for the CommonJS graph piscina loads in a worker thread.
+import './train-interop.ts';
+import { AppError, isAppError } from '../core/errors.ts';
+import { selectItems } from '../evaluation/run-evaluation.ts';
+import { DEFAULT_BENCHMARK, runExport, type BenchmarkSizes, type ExportImage } from '../export/run-export.ts';
+import type { WorkerControl, WorkerTask } from '../jobs/pool.ts';
+import { createModel, importOnnxBytes, type ModelSpec } from '../models/index.ts';
+import type { TensorData } from '../onnx/ir.ts';
+import { DatasetDoc, type DatasetFile } from '../schemas/dataset.ts';
+import type { RunConfigFile } from '../schemas/experiment.ts';
+import { readExperiment } from '../storage/experiments.ts';
+import { ArtifactNameSchema, ReportFileSchema, writeArtifact, writeReport, type ExportConfig, type ExportRef } from '../storage/exports.ts';
+import { readModelBytes } from '../storage/models.ts';
+import { readCheckpoint, readRun, readRunConfig, type RunRef } from '../storage/runs.ts';
+import { Workspace } from '../storage/workspace.ts';
+import { decodeCheckpoint } from '../training/checkpoint.ts';
+
+/**
+ * Thread entry point of an export: rebuilds the run's model from its config.json, loads the
+ * checkpoint, picks the validation images (the run's split, `val` first), runs the export
+ * (src/export/run-export.ts) and writes the package, report.json and package.zip into the
+ * export's folder. The main thread records the outcome in export.json.
+ */
+
+export interface ExportWorkerPayload {
+  workspace: string;
+  project_id: string;
+  experiment_id: string;
+  export_id: string;
+  config: ExportConfig;
+  threads: number;
+  /** Overrides the benchmark's run counts (tests keep them small). */
+  benchmark?: Partial<BenchmarkSizes>;
+}
+
+export type ExportWorkerMessage =
+  | { type: 'progress'; fraction: number; step_index: number; steps: number }
+  | { type: 'log'; message: string };
+
+/** Errors lose their class crossing threads, so a failure comes back as data. */
+export type ExportWorkerResult = { ok: true; variants: string[] } | { ok: false; error: { code: string; message: string } };
+
+/** Validation (and int8 calibration) uses at most this many images: enough to see a variant drift, fast to run. */
+export const MAX_VALIDATION_IMAGES = 64;
+const SUBSET_ORDER = ['val', 'test', 'train'] as const;
+
+export default async function exportWorker({ payload, port }: WorkerTask<ExportWorkerPayload>): Promise<ExportWorkerResult> {
+  const controller = new AbortController();
+  port.on('message', (m: WorkerControl) => {
+    if (m.type === 'abort') controller.abort();
+  });
+  const post = (m: ExportWorkerMessage): void => port.postMessage(m);
+  const store = new Workspace(payload.workspace);
+  const cfg = payload.config;
+  const ref: ExportRef = { projectId: payload.project_id, experimentId: payload.experiment_id, exportId: payload.export_id };
+  const r: RunRef = { projectId: ref.projectId, experimentId: ref.experimentId, runId: cfg.run_id };
+  try {
+    const runConfig = await readRunConfig(store, r);
+    if (!runConfig) throw new AppError('NOT_FOUND', `run '${cfg.run_id}' has no config.json`);
+    const run = await readRun(store, r);
+    const experiment = await readExperiment(store, ref.projectId, ref.experimentId);
+    const bytes = await readCheckpoint(store, r, cfg.checkpoint);
+    if (!bytes) throw new AppError('NOT_FOUND', `checkpoint '${cfg.checkpoint}' of run '${cfg.run_id}' not found`);
+    const ckpt = decodeCheckpoint(bytes);
+    const spec = await rebuildModel(store, runConfig);
+    const params: Record<string, TensorData> = { ...ckpt.params, ...ckpt.bnStats };
+
+    const ds = await store.get(DatasetDoc, store.datasetFile(ref.projectId, runConfig.dataset.id), 'dataset', runConfig.dataset.id);
+    const { subset, images } = await validationImages(store, ref.projectId, ds, runConfig);
+    post({ type: 'log', message: `exporting ${cfg.variants.join(', ')} of ${runConfig.model.name} (${cfg.checkpoint} checkpoint of ${cfg.run_id}), validating on ${images.length} ${subset} images` });
+
+    const steps = 100;
+    const out = await runExport({
+      model: spec.model,
+      params,
+      labels: runConfig.dataset.classes,
+      size: runConfig.model.input_size,
+      normalization: runConfig.augmentation.normalize,
+      images,
+      subset,
+      variants: cfg.variants,
+      benchmark: cfg.benchmark ? { ...DEFAULT_BENCHMARK, ...payload.benchmark } : null,
+      name: experiment.name,
+      source: {
+        experiment_id: ref.experimentId,
+        run_id: cfg.run_id,
+        checkpoint: cfg.checkpoint,
+        model: runConfig.model.name,
+        dataset_id: runConfig.dataset.id,
+        dataset_hash: runConfig.dataset.hash,
+        split_id: runConfig.split.name,
+        split_hash: runConfig.split.hash,
+      },
+      runMetrics: run.best ? { [`run_best_${run.best.metric}`]: run.best.value } : {},
+      threads: payload.threads,
+      signal: controller.signal,
+      onProgress(step, fraction) {
+        post({ type: 'progress', fraction, step_index: Math.round(fraction * steps), steps });
+        post({ type: 'log', message: step });
+      },
+    });
+    for (const f of out.files) await writeArtifact(store, ref, ArtifactNameSchema.parse(f.name), f.bytes);
+    await writeReport(store, ref, ReportFileSchema.parse({ schema_version: 1, ...out.report }));
+    // Last: a package.zip on disk means every other file was written before it.
+    await writeArtifact(store, ref, 'package.zip', out.zip);
+    for (const v of out.report.variants) {
+      post({ type: 'log', message: `${v.name}: ${v.size_bytes} bytes, validation ${v.validation.passed ? 'passed' : `failed (${v.validation.failures.join('; ')})`}` });
+    }
+    return { ok: true, variants: out.report.variants.map((v) => v.name) };
+  } catch (e) {
+    if (controller.signal.aborted) return { ok: false, error: { code: 'CANCELLED', message: 'cancelled' } };
+    return { ok: false, error: describe(e) };
+  } finally {
+    port.close();
+  }
+}
+
+/**
+ * Up to MAX_VALIDATION_IMAGES labelled images of the run's split, from its `val` subset (else
+ * `test`, else `train`), spread evenly over the subset in dataset order so that every class
+ * shows up even when the dataset lists images class by class.
+ */
+async function validationImages(store: Workspace, projectId: string, ds: DatasetFile, cfg: RunConfigFile): Promise<{ subset: (typeof SUBSET_ORDER)[number]; images: ExportImage[] }> {
+  for (const subset of SUBSET_ORDER) {
+    const sel = selectItems(ds, cfg.split.name, [subset], cfg.dataset.classes);
+    if (sel.items.length === 0) continue;
+    const n = Math.min(MAX_VALIDATION_IMAGES, sel.items.length);
+    const picked = Array.from({ length: n }, (_, i) => sel.items[Math.floor((i * sel.items.length) / n)]);
+    const images: ExportImage[] = [];
+    for (const c of picked) {
+      try {
+        images.push({ id: c.image_id, path: await store.datasetFilePath(projectId, cfg.dataset.id, c.file), labelIndex: c.labelIndex });
+      } catch (e) {
+        // A missing file is left out; the rest still validate the export.
+        if (!isAppError(e)) throw e;
+      }
+    }
+    if (images.length > 0) return { subset, images };
+  }
+  throw new AppError('BAD_INPUT', `the split '${cfg.split.name}' has no labelled images of the run's classes to validate the export on`);
+}
+
+/** The run's model as training built it: the same catalog entry or imported backbone, classes and seed (as src/workers/evaluate.ts). */
+async function rebuildModel(store: Workspace, cfg: RunConfigFile): Promise<ModelSpec> {
+  const m = cfg.model;
+  if (m.backbone_id !== undefined) {
+    return importOnnxBytes(await readModelBytes(store, m.backbone_id), { numClasses: m.num_classes, seed: cfg.hyperparameters.seed, name: m.name });
+  }
+  return createModel(m.architecture ?? m.name, { numClasses: m.num_classes, inputSize: m.input_size, seed: cfg.hyperparameters.seed });
+}
+
+function describe(e: unknown): { code: string; message: string } {
+  if (isAppError(e)) return { code: e.code, message: e.message };
+  const code = (e as { code?: unknown } | null)?.code;
+  return { code: typeof code === 'string' && /^[A-Z_]{3,40}$/.test(code) ? code : 'INTERNAL', message: e instanceof Error ? e.message : String(e) };
+}

@@ -1,0 +1,271 @@
+import './train-interop.ts';
+import { createHash } from 'node:crypto';
+import os from 'node:os';
+import { AppError, isAppError } from '../core/errors.ts';
+import type { WorkerControl, WorkerTask } from '../jobs/pool.ts';
+import { createModel, importOnnxBytes, countParams, trainableSet, type ModelSpec, type Trainable } from '../models/index.ts';
+import { DatasetDoc, type DatasetFile } from '../schemas/dataset.ts';
+import type { Best, ExperimentSettings, MetricsLine, RunConfigFile } from '../schemas/experiment.ts';
+import { readModelBytes, readModelRecord } from '../storage/models.ts';
+import {
+  appendMetrics,
+  modifyRun,
+  readCheckpoint,
+  readRunConfig,
+  truncateMetrics,
+  writeCheckpoint,
+  writeRunConfig,
+  type RunRef,
+} from '../storage/runs.ts';
+import { Workspace } from '../storage/workspace.ts';
+import { decodeCheckpoint, encodeCheckpoint } from '../training/checkpoint.ts';
+import { batchCount, evalTransform, loadBatches, trainTransform, type LoaderItem } from '../training/data/loader.ts';
+import { resumePointOf, runTrainingLoop, type EpochBatches, type ResumePoint } from '../training/run-loop.ts';
+
+/**
+ * Thread entry point of a training run: reads the dataset and model through src/storage, writes
+ * config.json (a fresh run) or finds the last valid checkpoint (a resumed one), and runs the
+ * epoch loop, whose metrics lines, checkpoints and run.json progress it writes through storage
+ * itself, so the main thread only relays small messages.
+ */
+
+export interface TrainWorkerPayload {
+  workspace: string;
+  project_id: string;
+  experiment_id: string;
+  run_id: string;
+  /** Continue from the last valid checkpoint (and the run's own config.json, when written). */
+  resume: boolean;
+  /** The experiment's settings when the run was queued (a resumed run prefers its config.json). */
+  settings: ExperimentSettings;
+  threads: number;
+}
+
+export type TrainWorkerMessage =
+  | { type: 'progress'; fraction: number; detail: Record<string, number> }
+  | { type: 'metric'; line: MetricsLine }
+  | { type: 'log'; message: string };
+
+export type TrainWorkerResult =
+  | { ok: true; epochs_done: number; stop_reason: string | null; best: Best | null }
+  | { ok: false; error: { code: string; message: string } };
+
+interface Prepared {
+  spec: ModelSpec;
+  trainable: string[];
+  train: LoaderItem[];
+  val: LoaderItem[];
+  config: RunConfigFile;
+}
+
+export default async function trainWorker({ payload, port }: WorkerTask<TrainWorkerPayload>): Promise<TrainWorkerResult> {
+  const controller = new AbortController();
+  port.on('message', (m: WorkerControl) => {
+    if (m.type === 'abort') controller.abort();
+  });
+  const post = (m: TrainWorkerMessage): void => port.postMessage(m);
+  const log = (message: string): void => post({ type: 'log', message });
+  lowerPriority();
+  const store = new Workspace(payload.workspace);
+  const r: RunRef = { projectId: payload.project_id, experimentId: payload.experiment_id, runId: payload.run_id };
+  try {
+    const existing = payload.resume ? await readRunConfig(store, r) : null;
+    const p = await prepare(store, payload, existing);
+    if (!existing) await writeRunConfig(store, r, p.config);
+    const cfg = p.config;
+    const h = cfg.hyperparameters;
+    const resume = payload.resume ? await findResumePoint(store, r, log) : undefined;
+    await truncateMetrics(store, r, resume?.epoch ?? 0);
+    await modifyRun(store, r, (run) => ({
+      ...run,
+      epochs: h.epochs,
+      epochs_done: resume?.epoch ?? 0,
+      best: resume?.best ?? null,
+      checkpoints: run.checkpoints.filter((c) => resume !== undefined && c.epoch <= resume.epoch),
+    }));
+    log(
+      resume
+        ? `resuming from epoch ${resume.epoch} of ${h.epochs}`
+        : `training ${cfg.model.name} (${cfg.model.trainable_param_count.toLocaleString('en')} trainable parameters) on ${p.train.length} images, validating on ${p.val.length}`,
+    );
+
+    const size = cfg.model.input_size;
+    const norm = cfg.augmentation.normalize;
+    const dropLast = p.train.length >= h.batch_size;
+    const onWarning = (w: { id: string; message: string }): void => log(`skipped image ${w.id}: ${w.message}`);
+    const train: EpochBatches = (epoch, signal) =>
+      loadBatches({
+        items: p.train,
+        batchSize: h.batch_size,
+        size,
+        normalization: norm,
+        transform: trainTransform(size, cfg.augmentation),
+        seed: h.seed,
+        epoch,
+        shuffle: true,
+        dropLast,
+        signal,
+        onWarning,
+      });
+    const val: EpochBatches | null = p.val.length
+      ? (_epoch, signal) =>
+          loadBatches({ items: p.val, batchSize: h.batch_size, size, normalization: norm, transform: evalTransform(size), seed: h.seed, epoch: 0, shuffle: false, dropLast: false, signal, onWarning })
+      : null;
+
+    const result = await runTrainingLoop(
+      {
+        model: p.spec.model,
+        trainable: p.trainable,
+        hyperparameters: h,
+        classWeights: cfg.class_weights,
+        train,
+        stepsPerEpoch: cfg.steps_per_epoch,
+        val,
+        threads: payload.threads,
+        signal: controller.signal,
+        resume,
+        metadata: { run_id: payload.run_id, model: cfg.model.name },
+        sink: {
+          async checkpoint(name, content, at) {
+            const info = await writeCheckpoint(store, r, name, encodeCheckpoint(content), at);
+            await modifyRun(store, r, (run) => ({
+              ...run,
+              epochs_done: at.epoch,
+              best: at.best,
+              checkpoints: [...run.checkpoints.filter((c) => c.name !== name), info],
+            }));
+          },
+          async metrics(line) {
+            await appendMetrics(store, r, line);
+            post({ type: 'metric', line });
+          },
+          progress(pr) {
+            const { fraction, ...detail } = pr;
+            post({ type: 'progress', fraction, detail });
+          },
+          log,
+        },
+      },
+      size,
+    );
+    return { ok: true, epochs_done: result.epochsDone, stop_reason: result.stopReason, best: result.best };
+  } catch (e) {
+    if (controller.signal.aborted) return { ok: true, epochs_done: 0, stop_reason: 'cancelled', best: null };
+    return { ok: false, error: describe(e) };
+  } finally {
+    port.close();
+  }
+}
+
+/**
+ * The main thread answers requests while this one trains. On Linux a nice value is per thread, and
+ * the onnxruntime threads the trainer starts inherit it: training still gets every idle cycle, but
+ * a request no longer waits behind a step for its time slice.
+ */
+const TRAIN_NICE = 10;
+function lowerPriority(): void {
+  try {
+    if (os.getPriority(0) < TRAIN_NICE) os.setPriority(0, TRAIN_NICE);
+  } catch {
+    // Not permitted or not supported here: training runs at normal priority.
+  }
+}
+
+/** The dataset's items for the split, the model, and the resolved config (config.json's content). */
+async function prepare(store: Workspace, payload: TrainWorkerPayload, existing: RunConfigFile | null): Promise<Prepared> {
+  const s = existing ?? payload.settings;
+  const datasetId = existing ? existing.dataset.id : payload.settings.dataset_id;
+  const splitName = existing ? existing.split.name : payload.settings.split_name;
+  const ds = await store.get(DatasetDoc, store.datasetFile(payload.project_id, datasetId), 'dataset', datasetId);
+  const col = ds.split_names.indexOf(splitName);
+  if (col < 0) throw new AppError('VALIDATION_ERROR', `the dataset no longer has the split '${splitName}'`);
+  const classes = existing ? existing.dataset.classes : ds.classes;
+  const train: LoaderItem[] = [];
+  const val: LoaderItem[] = [];
+  for (const img of ds.images) {
+    const subset = img.split[col];
+    if (img.label === null || (subset !== 'train' && subset !== 'val')) continue;
+    const labelIndex = classes.indexOf(img.label);
+    if (labelIndex < 0) continue;
+    const item: LoaderItem = { path: await store.datasetFilePath(payload.project_id, datasetId, img.file), labelIndex, id: img.id };
+    (subset === 'train' ? train : val).push(item);
+  }
+  if (train.length === 0) throw new AppError('VALIDATION_ERROR', `split '${splitName}' has no labelled training images`);
+
+  const model = s.model;
+  const h = s.hyperparameters;
+  const numClasses = classes.length;
+  let spec: ModelSpec;
+  let name: string;
+  if (model.backbone_id !== undefined) {
+    name = (await readModelRecord(store, model.backbone_id)).name;
+    spec = importOnnxBytes(await readModelBytes(store, model.backbone_id), { numClasses, seed: h.seed, name });
+  } else {
+    name = model.architecture ?? '';
+    spec = createModel(name, { numClasses, inputSize: model.input_size, seed: h.seed });
+  }
+  const t = model.trainable;
+  const which: Trainable = typeof t === 'object' ? { lastBlocks: t.last_blocks } : t;
+  const trainable = trainableSet(spec, which);
+
+  if (existing) return { spec, trainable, train, val, config: existing };
+  const counts = new Array<number>(numClasses).fill(0);
+  for (const it of train) counts[it.labelIndex] += 1;
+  const classWeights = h.class_weights === 'balanced' ? counts.map((c) => (c > 0 ? train.length / (numClasses * c) : 0)) : null;
+  const config: RunConfigFile = {
+    schema_version: 1,
+    run_id: payload.run_id,
+    experiment_id: payload.experiment_id,
+    project_id: payload.project_id,
+    task: payload.settings.task,
+    dataset: { id: ds.id, name: ds.name, hash: datasetHash(ds), classes },
+    split: { name: splitName, hash: splitHash(ds, col), train_count: train.length, val_count: val.length },
+    model: {
+      ...model,
+      name,
+      num_classes: numClasses,
+      param_count: countParams(spec),
+      trainable_param_count: countParams(spec, trainable),
+    },
+    hyperparameters: h,
+    augmentation: payload.settings.augmentation,
+    class_weights: classWeights,
+    steps_per_epoch: batchCount(train.length, h.batch_size, train.length >= h.batch_size),
+    created_at: new Date().toISOString(),
+  };
+  return { spec, trainable, train, val, config };
+}
+
+/** The images and labels as this run read them: ids, content hashes, labels, in stored order. */
+function datasetHash(ds: DatasetFile): string {
+  const h = createHash('sha256');
+  for (const img of ds.images) h.update(`${img.id}\t${img.hash}\t${img.label ?? ''}\n`);
+  return h.digest('hex');
+}
+
+function splitHash(ds: DatasetFile, col: number): string {
+  const h = createHash('sha256');
+  for (const img of ds.images) h.update(`${img.id}\t${img.split[col]}\n`);
+  return h.digest('hex');
+}
+
+/** The last checkpoint that decodes (checksum included): `last`, else `best`; none → from scratch. */
+async function findResumePoint(store: Workspace, r: RunRef, log: (m: string) => void): Promise<ResumePoint | undefined> {
+  for (const name of ['last', 'best'] as const) {
+    const bytes = await readCheckpoint(store, r, name);
+    if (!bytes) continue;
+    try {
+      return resumePointOf(decodeCheckpoint(bytes));
+    } catch (e) {
+      log(`checkpoint '${name}' is unusable (${e instanceof Error ? e.message : String(e)})`);
+    }
+  }
+  log('no valid checkpoint: starting from the beginning');
+  return undefined;
+}
+
+function describe(e: unknown): { code: string; message: string } {
+  if (isAppError(e)) return { code: e.code, message: e.message };
+  const code = (e as { code?: unknown } | null)?.code;
+  return { code: typeof code === 'string' && /^[A-Z_]{3,40}$/.test(code) ? code : 'INTERNAL', message: e instanceof Error ? e.message : String(e) };
+}

@@ -1,0 +1,142 @@
+import { existsSync, promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import type { FastifyInstance } from 'fastify';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildApp } from '../../src/app.ts';
+import { loadSettings } from '../../src/config.ts';
+import { trainedExperiment, type TrainedExperiment } from './evaluation-fixtures.ts';
+
+/**
+ * The evaluation page in a real browser (Debian's chromium, driven by playwright-core): open the
+ * page of a trained experiment, run an evaluation from the form (progress over SSE, then the
+ * metrics), click a confusion-matrix cell and see the grid filtered to that pair, open a result's
+ * top predictions, fold a section away (Alpine.js), reset. Screenshots land in tmp/screenshots/.
+ */
+const CHROMIUM = '/usr/bin/chromium';
+const REPO = fileURLToPath(new URL('../../', import.meta.url));
+const SHOTS = path.join(REPO, 'tmp', 'screenshots');
+
+describe.skipIf(!existsSync(CHROMIUM))('the evaluation page in a browser', () => {
+  let dir: string;
+  let app: FastifyInstance;
+  let browser: Browser;
+  let page: Page;
+  let base: string;
+  let t: TrainedExperiment;
+  const errors: string[] = [];
+
+  beforeAll(async () => {
+    dir = await fs.mkdtemp(path.join(os.tmpdir(), 'studio-eval-web-'));
+    await fs.mkdir(SHOTS, { recursive: true });
+    app = await buildApp(loadSettings({ STUDIO_WORKSPACE: path.join(dir, 'ws'), STUDIO_EXAMPLE: 'off' }));
+    base = await app.listen({ host: '127.0.0.1', port: 0 });
+    t = await trainedExperiment(app, { name: 'Shapes <quick> CNN', perClass: 16 });
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-sync'],
+    });
+    page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
+    page.on('pageerror', (e) => errors.push(e.message));
+  }, 120_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await app?.close();
+    if (dir) await fs.rm(dir, { recursive: true, force: true });
+  });
+
+  const shot = async (name: string) => {
+    await page.evaluate(() => window.scrollTo(0, 0));
+    await page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
+  };
+  /** Thumbnails load lazily; the full-page screenshots want them all, so they are asked for now. */
+  const imagesLoaded = async () => {
+    await page.evaluate(() => document.querySelectorAll<HTMLImageElement>('#eval-results .tile img').forEach((i) => (i.loading = 'eager')));
+    await page.waitForFunction(() => Array.from(document.querySelectorAll<HTMLImageElement>('#eval-results .tile img')).every((i) => i.complete && i.naturalWidth > 0));
+  };
+
+  it('runs an evaluation, filters the grid from the confusion matrix, shows a result, resets', async () => {
+    await page.goto(`${base}/projects/${t.projectId}/training`);
+    await page.click('.sidebar a[href$="/evaluation"]');
+    await page.getByRole('heading', { name: 'Evaluation', level: 1 }).waitFor();
+    await page.locator('#eval-status', { hasText: 'not evaluated' }).waitFor();
+    // Only the run's existing checkpoints are offered.
+    expect(await page.locator('#eval-form select[name=checkpoint] option').allTextContents()).toEqual([
+      expect.stringMatching(/^Run 1 · best \(epoch \d/),
+      expect.stringMatching(/^Run 1 · last \(epoch 2\)/),
+    ]);
+    await shot('eval-01-not-evaluated');
+
+    await page.check('#eval-form input[name="subset.val"]');
+    await page.check('#eval-form input[name="subset.test"]');
+    await page.fill('#eval-form input[name=batch_size]', '8');
+    await page.click('#eval-start');
+    // The form's answer swaps the board: a live progress box, then (on the job's `done`) the metrics.
+    await page.locator('#confusion-matrix').waitFor({ timeout: 90_000 });
+    await page.locator('#eval-status', { hasText: 'evaluated' }).waitFor();
+    await expect.poll(() => page.locator('#eval-charts').getAttribute('data-drawn')).toBe('4');
+    await imagesLoaded();
+    await shot('eval-02-metrics');
+
+    const state = await app.studio.evaluation.get(t.projectId, t.experimentId);
+    expect(state.config).toMatchObject({ subsets: ['test', 'val'], batch_size: 8 });
+    const { labels, matrix } = state.aggregate!.confusion_matrix;
+    // A mistaken pair when there is one (the most interesting click), else the fullest cell.
+    const cells = labels.flatMap((l, i) => labels.map((p, j) => ({ l, p, n: matrix[i][j], off: i !== j }))).filter((c) => c.n > 0);
+    const pick = cells.find((c) => c.off) ?? cells.sort((a, b) => b.n - a.n)[0];
+    const cell = page.locator(`#confusion-matrix a[data-cm-cell][data-label="${pick.l}"][data-predicted="${pick.p}"]`);
+    expect(await cell.textContent()).toBe(String(pick.n));
+    await cell.click();
+    await expect.poll(() => page.url()).toContain(`predicted=${encodeURIComponent(pick.p)}`);
+    await expect.poll(() => page.locator('#eval-results .tile').count()).toBe(Math.min(48, pick.n));
+    expect(new Set(await page.locator('#eval-results .tile').evaluateAll((els) => els.map((e) => `${e.getAttribute('data-label')}→${e.getAttribute('data-predicted')}`)))).toEqual(
+      new Set([`${pick.l}→${pick.p}`]),
+    );
+    expect(await page.locator('#eval-filters select[name=label]').inputValue()).toBe(pick.l);
+    expect(await page.locator('#eval-filters select[name=predicted]').inputValue()).toBe(pick.p);
+    await expect.poll(() => cell.evaluate((a) => a.parentElement!.classList.contains('selected'))).toBe(true);
+    await imagesLoaded();
+    // The grid was scrolled into view: its section head below the sticky top bar (or as high as the page's end allows).
+    const headTop = async () => Math.round((await page.locator('#eval-images').boundingBox())!.y);
+    await expect.poll(async () => {
+      const y = await headTop();
+      const atEnd = await page.evaluate(() => Math.ceil(window.scrollY + window.innerHeight) >= document.documentElement.scrollHeight);
+      return y === 72 || (atEnd && y > 56 && y < 450);
+    }).toBe(true);
+    await page.waitForTimeout(100);
+    await page.screenshot({ path: path.join(SHOTS, 'eval-03-filtered.png') });
+
+    // One result: its top predictions, best first, the true class marked.
+    await page.locator('#eval-results .tile').first().click();
+    await page.locator('#modal #topk').waitFor();
+    expect(await page.locator('#modal #topk li').count()).toBe(Math.min(5, labels.length));
+    const scores = (await page.locator('#modal #topk .topk-head .num').allTextContents()).map((s) => parseFloat(s));
+    expect([...scores].sort((a, b) => b - a)).toEqual(scores);
+    await page.waitForFunction(() => document.querySelector<HTMLImageElement>('#modal .modal-image img')?.complete === true);
+    await page.screenshot({ path: path.join(SHOTS, 'eval-04-result.png') });
+    await page.click('#modal [data-close-modal]');
+
+    // Clearing the filters shows every result again, mistakes first.
+    await page.click('#eval-clear');
+    await expect.poll(() => page.locator('#eval-results .tile').count()).toBe(Math.min(48, state.evaluated));
+
+    // The sections fold away and back (Alpine.js).
+    await page.click('#eval-metrics .eval-toggle');
+    await expect.poll(() => page.locator('#eval-metrics-body').isVisible()).toBe(false);
+    expect(await page.locator('#eval-metrics .eval-toggle').getAttribute('aria-expanded')).toBe('false');
+    await page.click('#eval-metrics .eval-toggle');
+    await expect.poll(() => page.locator('#eval-metrics-body').isVisible()).toBe(true);
+
+    // Reset asks first, then the evaluation is gone at once.
+    page.once('dialog', (d) => void d.accept());
+    await page.click('#eval-reset');
+    await page.locator('#eval-status', { hasText: 'not evaluated' }).waitFor();
+    expect(await page.locator('#confusion-matrix').count()).toBe(0);
+    expect((await app.studio.evaluation.get(t.projectId, t.experimentId)).status).toBe('none');
+    expect(errors).toEqual([]);
+  }, 180_000);
+});
