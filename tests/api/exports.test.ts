@@ -19,7 +19,7 @@ import { GENTLE_AUGMENTATION, makeShapesProject, SHAPE_CLASSES, waitForRun, type
  */
 
 /** Enough images, trained long enough, that predictions are peaked rather than near-uniform. */
-const PER_CLASS = 40;
+const PER_CLASS = 60;
 
 let s: TestStudio;
 let p: ShapesProject;
@@ -100,7 +100,7 @@ function unzip(buf: Buffer): Promise<Map<string, Buffer>> {
 
 beforeAll(async () => {
   s = await makeStudio();
-  p = await makeShapesProject(s.app, s.dir, { perClass: PER_CLASS, size: 40, ratios: { train: 0.5, val: 0.25, test: 0.25 } });
+  p = await makeShapesProject(s.app, s.dir, { perClass: PER_CLASS, size: 64, ratios: { train: 0.5, val: 0.25, test: 0.25 } });
   const created = await call<{ id: string }>(s.app, 'POST', `/api/projects/${p.pid}/experiments`, {
     name: 'export cnn',
     dataset_id: p.datasetId,
