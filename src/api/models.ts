@@ -2,7 +2,7 @@ import multipart from '@fastify/multipart';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { AppError } from '../core/errors.ts';
-import { BackboneIdSchema } from '../schemas/experiment.ts';
+import { BackboneIdSchema } from '../schemas/common.ts';
 import { DisplayNameSchema } from '../schemas/common.ts';
 import { ok } from './envelope.ts';
 import { parse, parseParams } from './parse.ts';

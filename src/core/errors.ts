@@ -50,3 +50,22 @@ export const badInput = (message: string, details?: unknown) => new AppError('BA
 export function isAppError(e: unknown): e is AppError {
   return e instanceof AppError;
 }
+
+/** An error as data: errors lose their class crossing a worker thread, so a failure comes back as this. */
+export interface ErrorData {
+  code: string;
+  message: string;
+}
+
+/** In a worker: the error to send back. A code that looks like one of ours (or a Node one) is kept. */
+export function toErrorData(e: unknown): ErrorData {
+  if (isAppError(e)) return { code: e.code, message: e.message };
+  const code = (e as { code?: unknown } | null)?.code;
+  return { code: typeof code === 'string' && /^[A-Z_]{3,40}$/.test(code) ? code : 'INTERNAL', message: e instanceof Error ? e.message : String(e) };
+}
+
+/** In the main thread: a worker's error as an AppError; a code not in the catalogue becomes INTERNAL. */
+export function fromErrorData(error: ErrorData): AppError {
+  const code: ErrorCode = Object.hasOwn(ERROR_CODES, error.code) ? (error.code as ErrorCode) : 'INTERNAL';
+  return new AppError(code, error.message);
+}

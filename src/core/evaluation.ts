@@ -1,19 +1,14 @@
-import { createRequire } from 'node:module';
 import os from 'node:os';
-import { pathToFileURL } from 'node:url';
-import { MessageChannel } from 'node:worker_threads';
-import { Piscina } from 'piscina';
 import { z } from 'zod';
 import { selectItems } from '../evaluation/run-evaluation.ts';
 import { EvaluatedSubsetSchema, queryResults, resultsCsvLines, type ResultRecord, type ResultsQuery } from '../evaluation/results.ts';
 import type { AggregateMetrics } from '../evaluation/metrics/schema.ts';
 import type { JobView } from '../jobs/registry.ts';
 import { FINISHED, type JobOutcome, type JobsService } from '../jobs/service.ts';
-import type { WorkerControl, WorkerTask } from '../jobs/pool.ts';
+import { createDedicatedPool, type DedicatedPools } from '../jobs/pool.ts';
 import { DatasetDoc } from '../schemas/dataset.ts';
 import { CheckpointNameSchema, RunIdSchema } from '../schemas/experiment.ts';
 import {
-  checkpointExists,
   clearStagedResults,
   MAX_STORED_PROBLEMS,
   modifyEvaluation,
@@ -30,10 +25,10 @@ import {
   type EvaluationRef,
 } from '../storage/evaluation.ts';
 import { readExperiment } from '../storage/experiments.ts';
-import { listRunIds, readRun, readRunConfig } from '../storage/runs.ts';
+import { checkpointExists, listRunIds, readRun, readRunConfig } from '../storage/runs.ts';
 import type { Workspace } from '../storage/workspace.ts';
-import type { EvaluateWorkerMessage, EvaluateWorkerPayload, EvaluateWorkerResult } from '../workers/evaluate.ts';
-import { AppError, conflict, ERROR_CODES, notFound, validation, type ErrorCode } from './errors.ts';
+import type { EvaluateWorkerPayload, EvaluateWorkerResult } from '../workers/evaluate.ts';
+import { AppError, conflict, fromErrorData, notFound, validation } from './errors.ts';
 
 /**
  * An experiment's evaluation (one per experiment, no ids of its own): which checkpoints can be
@@ -103,6 +98,9 @@ export interface EvaluationService {
   close(): Promise<void>;
 }
 
+/** The evaluation thread (a one-thread pool of its own, src/jobs/pool.ts). */
+export type EvaluationPool = DedicatedPools['evaluate'];
+
 export interface EvaluationDeps {
   store: Workspace;
   jobs: JobsService;
@@ -115,7 +113,7 @@ export interface EvaluationDeps {
 const ACTIVE_RUN = new Set(['queued', 'running']);
 
 export function createEvaluationService({ store, jobs, threads, pool: givenPool }: EvaluationDeps): EvaluationService {
-  const pool = givenPool ?? createEvaluationPool();
+  const pool: EvaluationPool = givenPool ?? createDedicatedPool('evaluate');
   /** Jobs of this process by experiment; a settled one is removed after its outcome is recorded. */
   const live = new Map<string, { jobId: string; done: Promise<void> }>();
   const keyOf = (r: EvaluationRef) => `${r.projectId}/${r.experimentId}`;
@@ -240,7 +238,7 @@ export function createEvaluationService({ store, jobs, threads, pool: givenPool 
           },
         });
         if (handle.signal.aborted) throw new AppError('CONFLICT', 'cancelled');
-        if (!out.ok) throw fromWorker(out.error);
+        if (!out.ok) throw fromErrorData(out.error);
         return out;
       },
       onSettled: async (outcome) => {
@@ -417,73 +415,3 @@ export function createEvaluationService({ store, jobs, threads, pool: givenPool 
     },
   };
 }
-
-function fromWorker(error: { code: string; message: string }): AppError {
-  const code: ErrorCode = error.code in ERROR_CODES ? (error.code as ErrorCode) : 'INTERNAL';
-  return new AppError(code, error.message);
-}
-
-// ── the evaluation thread ────────────────────────────────────────────────────────────────────
-
-/**
- * Evaluation gets a one-thread pool of its own (its worker file is not one of the shared pool's):
- * an evaluation keeps every core busy with onnxruntime, so two at once would only share them.
- * Same protocol as src/jobs/pool.ts: cancelling asks the worker on its port first.
- */
-export interface EvaluationPool {
-  run(payload: EvaluateWorkerPayload, opts: { signal: AbortSignal; onMessage: (m: EvaluateWorkerMessage) => void }): Promise<EvaluateWorkerResult>;
-  destroy(): Promise<void>;
-}
-
-const tsxLoader = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
-const EVALUATE_WORKER = new URL('../workers/evaluate.ts', import.meta.url).href;
-const ABORT_GRACE_MS = 10_000;
-
-export function createEvaluationPool(): EvaluationPool {
-  const pool = new Piscina({
-    filename: EVALUATE_WORKER,
-    execArgv: ['--import', tsxLoader],
-    minThreads: 0,
-    maxThreads: 1,
-    idleTimeout: 30_000,
-    resourceLimits: { maxOldGenerationSizeMb: 4096 },
-  });
-  // A thread that fails while loading the worker file has no task yet, so piscina reports it as a
-  // pool 'error' and leaves the task waiting forever: fail the waiting runs with it instead.
-  const waiting = new Set<(e: Error) => void>();
-  pool.on('error', (e: unknown) => {
-    const err = e instanceof Error ? e : new Error(String(e));
-    for (const fail of waiting) fail(err);
-  });
-  return {
-    async run(payload, o) {
-      const { port1, port2 } = new MessageChannel();
-      port1.on('message', (m: EvaluateWorkerMessage) => o.onMessage(m));
-      const hard = new AbortController();
-      let timer: NodeJS.Timeout | undefined;
-      const onAbort = (): void => {
-        port1.postMessage({ type: 'abort' } satisfies WorkerControl);
-        timer = setTimeout(() => hard.abort(), ABORT_GRACE_MS);
-      };
-      if (o.signal.aborted) hard.abort();
-      else o.signal.addEventListener('abort', onAbort, { once: true });
-      try {
-        const task: WorkerTask<EvaluateWorkerPayload> = { payload, port: port2 };
-        return await new Promise<EvaluateWorkerResult>((resolve, reject) => {
-          waiting.add(reject);
-          pool
-            .run(task, { transferList: [port2], signal: hard.signal })
-            .then((r) => resolve(r as EvaluateWorkerResult), reject)
-            .finally(() => waiting.delete(reject));
-        });
-      } finally {
-        o.signal.removeEventListener('abort', onAbort);
-        if (timer) clearTimeout(timer);
-        await new Promise((r) => setImmediate(r));
-        port1.close();
-      }
-    },
-    destroy: () => pool.destroy(),
-  };
-}
-

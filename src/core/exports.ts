@@ -1,18 +1,14 @@
-import { createRequire } from 'node:module';
 import os from 'node:os';
-import { pathToFileURL } from 'node:url';
-import { MessageChannel } from 'node:worker_threads';
 import type { ReadStream } from 'node:fs';
-import { Piscina } from 'piscina';
 import { z } from 'zod';
-import { sniffImage } from '../datasets/image.ts';
 import type { Manifest } from '../export/manifest.ts';
+import { predictImages, type Prediction } from '../export/predict.ts';
+import { createPredictCache, type PredictCache } from '../export/predict-cache.ts';
 import type { JobView } from '../jobs/registry.ts';
 import { FINISHED, type JobOutcome, type JobsService } from '../jobs/service.ts';
-import type { WorkerControl, WorkerTask } from '../jobs/pool.ts';
+import { createDedicatedPool, type DedicatedPools } from '../jobs/pool.ts';
 import { DatasetDoc } from '../schemas/dataset.ts';
 import { CheckpointNameSchema, RunIdSchema } from '../schemas/experiment.ts';
-import { checkpointExists } from '../storage/evaluation.ts';
 import {
   clearArtifacts,
   ExportIdSchema,
@@ -36,14 +32,10 @@ import {
 } from '../storage/exports.ts';
 import { readExperiment } from '../storage/experiments.ts';
 import { newId } from '../storage/ids.ts';
-import { readRun, readRunConfig } from '../storage/runs.ts';
+import { checkpointExists, readRun, readRunConfig } from '../storage/runs.ts';
 import type { Workspace } from '../storage/workspace.ts';
-import { ImageDecodeError } from '../training/data/decode.ts';
-import { evalImage } from '../training/data/eval-transform.ts';
-import { normalizeInto } from '../training/data/tensor.ts';
-import type { ExportWorkerMessage, ExportWorkerPayload, ExportWorkerResult } from '../workers/export.ts';
-import { AppError, badInput, conflict, ERROR_CODES, notFound, validation, type ErrorCode } from './errors.ts';
-import { createPredictCache, type PredictCache } from './predict-cache.ts';
+import type { ExportWorkerPayload, ExportWorkerResult } from '../workers/export.ts';
+import { AppError, conflict, fromErrorData, notFound, validation } from './errors.ts';
 
 /**
  * An experiment's exports: starting one as a job (the worker thread in src/workers/export.ts
@@ -89,11 +81,6 @@ export interface ExportView {
   error?: { code: string; message: string };
 }
 
-export interface Prediction {
-  label: string;
-  score: number;
-}
-
 export interface PredictResult {
   /** Top-5 of the one image; with several images, one top-5 list per image, in upload order. */
   predictions: Prediction[] | Prediction[][];
@@ -124,6 +111,9 @@ export interface ExportsService {
   close(): Promise<void>;
 }
 
+/** The export thread (a one-thread pool of its own, src/jobs/pool.ts). */
+export type ExportPool = DedicatedPools['export'];
+
 export interface ExportsDeps {
   store: Workspace;
   jobs: JobsService;
@@ -153,7 +143,7 @@ const ACTIVE_RUN = new Set(['queued', 'running']);
 
 export function createExportsService(deps: ExportsDeps): ExportsService {
   const { store, jobs } = deps;
-  const pool = deps.pool ?? createExportPool();
+  const pool: ExportPool = deps.pool ?? createDedicatedPool('export');
   const cache = deps.predictCache ?? createPredictCache({ threads: deps.threads });
   /** Jobs of this process by export id; removed once the outcome is recorded. */
   const live = new Map<string, { jobId: string; done: Promise<void> }>();
@@ -252,7 +242,7 @@ export function createExportsService(deps: ExportsDeps): ExportsService {
             },
           });
           if (handle.signal.aborted) throw new AppError('CONFLICT', 'cancelled');
-          if (!out.ok) throw fromWorker(out.error);
+          if (!out.ok) throw fromErrorData(out.error);
           return out;
         },
         onSettled: async (outcome) => {
@@ -378,22 +368,16 @@ export function createExportsService(deps: ExportsDeps): ExportsService {
       const variant = chosen.variant;
       const file = chosen.name as ArtifactName;
 
-      const x = await preprocess(input.images, manifest);
-      const n = input.images.length;
-      const { width, height } = manifest.preprocessing.resize;
-      const classes = manifest.labels.length;
-      const { probs, ms } = await cache.use(`${r.projectId}/${r.experimentId}/${r.exportId}/${variant}`, () => modelBytes(r, file), async (session) => {
-        const t0 = performance.now();
-        const out = await session.run({ input: { dtype: 'float32', dims: [n, 3, height, width], data: x } }, [manifest.postprocessing.scores_output]);
-        const ms = performance.now() - t0;
-        const data = out[manifest.postprocessing.scores_output].data;
-        if (!(data instanceof Float32Array) || data.length !== n * classes) {
-          throw new AppError('STORAGE_CORRUPT', `the ${variant} model gave ${data.length} scores for ${n} images × ${classes} classes`);
-        }
-        return { probs: data.slice(), ms };
+      const { tops, ms } = await predictImages({
+        cache,
+        key: `${r.projectId}/${r.experimentId}/${r.exportId}/${variant}`,
+        load: () => modelBytes(r, file),
+        manifest,
+        variant,
+        images: input.images,
+        topK: PREDICT_TOP_K,
       });
-      const tops = Array.from({ length: n }, (_, i) => topK(probs.subarray(i * classes, (i + 1) * classes), manifest.labels, PREDICT_TOP_K));
-      return { predictions: n === 1 ? tops[0] : tops, variant, latency_ms: ms };
+      return { predictions: tops.length === 1 ? tops[0] : tops, variant, latency_ms: ms };
     },
 
     async remove(projectId, experimentId, exportId) {
@@ -424,92 +408,5 @@ export function createExportsService(deps: ExportsDeps): ExportsService {
       await cache.close();
       await pool.destroy();
     },
-  };
-}
-
-/**
- * The images as one input batch, through the eval transform the model was validated with (the
- * manifest's size, mean and std). The type comes from the bytes: a file that is not one of our
- * image formats is UNSUPPORTED_MEDIA, one that claims to be but does not decode is BAD_INPUT.
- */
-async function preprocess(images: readonly Buffer[], m: Manifest): Promise<Float32Array> {
-  const { width, height } = m.preprocessing.resize;
-  if (width !== height) throw new AppError('STORAGE_CORRUPT', 'the eval transform makes square inputs; the manifest asks otherwise');
-  if (Math.abs(m.preprocessing.scale - 1 / 255) > 1e-12) throw new AppError('STORAGE_CORRUPT', `unsupported preprocessing scale ${m.preprocessing.scale}`);
-  const plane = 3 * width * height;
-  const x = new Float32Array(images.length * plane);
-  const norm = { mean: m.preprocessing.mean, std: m.preprocessing.std };
-  for (let i = 0; i < images.length; i++) {
-    const which = images.length === 1 ? 'the file' : `file ${i + 1}`;
-    if (!sniffImage(images[i])) throw new AppError('UNSUPPORTED_MEDIA', `${which} is not a JPEG, PNG, WebP, GIF, TIFF or BMP image`);
-    try {
-      normalizeInto(await evalImage(images[i], width), norm, x, i * plane);
-    } catch (e) {
-      if (e instanceof ImageDecodeError) throw badInput(`${which} could not be decoded: ${e.message}`);
-      throw e;
-    }
-  }
-  return x;
-}
-
-/** The `k` best classes, best first; ties to the lower class index. */
-function topK(row: Float32Array, labels: readonly string[], k: number): Prediction[] {
-  const order = Array.from({ length: labels.length }, (_, i) => i).sort((a, b) => row[b] - row[a] || a - b);
-  return order.slice(0, Math.min(k, labels.length)).map((i) => ({ label: labels[i], score: Math.min(Math.max(row[i], 0), 1) }));
-}
-
-function fromWorker(error: { code: string; message: string }): AppError {
-  const code: ErrorCode = error.code in ERROR_CODES ? (error.code as ErrorCode) : 'INTERNAL';
-  return new AppError(code, error.message);
-}
-
-// ── the export thread ────────────────────────────────────────────────────────────────────────
-
-/**
- * Exports get a one-thread pool of their own (as evaluation does): building, validating and
- * benchmarking keep every core busy, and a benchmark beside another export would measure both.
- * Same protocol as src/jobs/pool.ts: cancelling asks the worker on its port first.
- */
-export interface ExportPool {
-  run(payload: ExportWorkerPayload, opts: { signal: AbortSignal; onMessage: (m: ExportWorkerMessage) => void }): Promise<ExportWorkerResult>;
-  destroy(): Promise<void>;
-}
-
-const tsxLoader = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
-const EXPORT_WORKER = new URL('../workers/export.ts', import.meta.url).href;
-const ABORT_GRACE_MS = 10_000;
-
-export function createExportPool(): ExportPool {
-  const pool = new Piscina({
-    filename: EXPORT_WORKER,
-    execArgv: ['--import', tsxLoader],
-    minThreads: 0,
-    maxThreads: 1,
-    idleTimeout: 30_000,
-    resourceLimits: { maxOldGenerationSizeMb: 4096 },
-  });
-  return {
-    async run(payload, o) {
-      const { port1, port2 } = new MessageChannel();
-      port1.on('message', (m: ExportWorkerMessage) => o.onMessage(m));
-      const hard = new AbortController();
-      let timer: NodeJS.Timeout | undefined;
-      const onAbort = (): void => {
-        port1.postMessage({ type: 'abort' } satisfies WorkerControl);
-        timer = setTimeout(() => hard.abort(), ABORT_GRACE_MS);
-      };
-      if (o.signal.aborted) hard.abort();
-      else o.signal.addEventListener('abort', onAbort, { once: true });
-      try {
-        const task: WorkerTask<ExportWorkerPayload> = { payload, port: port2 };
-        return (await pool.run(task, { transferList: [port2], signal: hard.signal })) as ExportWorkerResult;
-      } finally {
-        o.signal.removeEventListener('abort', onAbort);
-        if (timer) clearTimeout(timer);
-        await new Promise((r) => setImmediate(r));
-        port1.close();
-      }
-    },
-    destroy: () => pool.destroy(),
   };
 }

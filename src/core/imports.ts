@@ -1,7 +1,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { Settings } from '../config.ts';
-import { AppError, ERROR_CODES, type ErrorCode } from './errors.ts';
+import { AppError, fromErrorData } from './errors.ts';
 import type { Workspace } from '../storage/workspace.ts';
 import { DatasetDoc, type DatasetSummary, type ImportReport, type Task } from '../schemas/index.ts';
 import { applyImportReport } from '../storage/import-sink.ts';
@@ -98,7 +98,7 @@ export function createImportsService({ settings, store, datasets, jobs }: Import
               else if (m.type === 'log') handle.log(m.message);
             },
           });
-          if (!out.ok) throw fromWorker(out.error);
+          if (!out.ok) throw fromErrorData(out.error);
           return out.report;
         },
         onSettled: async (outcome) => {
@@ -148,10 +148,6 @@ async function finishDataset(store: Workspace, projectId: string, datasetId: str
   });
 }
 
-function fromWorker(error: { code: string; message: string }): AppError {
-  const code: ErrorCode = error.code in ERROR_CODES ? (error.code as ErrorCode) : 'INTERNAL';
-  return new AppError(code, error.message);
-}
 
 function fraction(p: ImportProgress): number {
   return p.total > 0 ? p.done / p.total : 0;

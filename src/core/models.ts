@@ -2,16 +2,16 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { countParams, createModel, importOnnxBytes, listModels, modelMeta } from '../models/index.ts';
 import { DisplayNameSchema } from '../schemas/common.ts';
+import type { ModelFile } from '../schemas/model.ts';
 import {
   listModelRecords,
-  newBackboneId,
   readModelBytes,
   readModelRecord,
   removeModel,
   sha256Hex,
   writeModel,
-  type ModelFile,
 } from '../storage/models.ts';
+import { newId } from '../storage/ids.ts';
 import type { Workspace } from '../storage/workspace.ts';
 import { AppError, badInput, validation } from './errors.ts';
 
@@ -121,7 +121,7 @@ export function createModelsService(store: Workspace): ModelsService {
     const rec = await writeModel(
       store,
       {
-        id: newBackboneId(),
+        id: newId('bb'),
         name: parsedName.data,
         input_size: spec.inputSize,
         mean: [...spec.mean],

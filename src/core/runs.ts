@@ -1,6 +1,7 @@
 import os from 'node:os';
-import type { JobEvent, JobEventType } from '../jobs/events.ts';
+import type { JobEvent } from '../jobs/events.ts';
 import { createJobRegistry } from '../jobs/registry.ts';
+import { createDedicatedPool, type DedicatedPools } from '../jobs/pool.ts';
 import { createJobsService, type JobsService, type JobOutcome } from '../jobs/service.ts';
 import type { JobView } from '../jobs/registry.ts';
 import type { CheckpointInfo, ExperimentSettings, MetricsLine, RunConfigFile, RunFile, RunStatus } from '../schemas/experiment.ts';
@@ -9,17 +10,19 @@ import { listExperimentIds, readExperiment } from '../storage/experiments.ts';
 import { listRunIds, modifyRun, readMetrics, readRun, readRunConfig, writeRun, type RunRef } from '../storage/runs.ts';
 import type { Workspace } from '../storage/workspace.ts';
 import type { TrainWorkerPayload, TrainWorkerResult } from '../workers/train.ts';
-import { AppError, ERROR_CODES, conflict, type ErrorCode } from './errors.ts';
+import { AppError, conflict, fromErrorData } from './errors.ts';
 import type { ExperimentsService } from './experiments.ts';
-import { createTrainingPool, type TrainingPool } from './training-queue.ts';
 
 /**
  * Runs of an experiment: start, cancel, resume, and what the pages and the API read of them.
  * Training runs one at a time (a JobsService of its own with one slot: the rest wait `queued`
- * in its record and on the page), in the training thread (src/core/training-queue.ts). Their
- * events are forwarded into the studio's job event log, so `/api/jobs/:id/events` streams a
+ * in its record and on the page), in the training thread (a one-thread pool, src/jobs/pool.ts).
+ * Their events are forwarded into the studio's job event log, so `/api/jobs/:id/events` streams a
  * run exactly like any other job: `progress`, `metric` (one per epoch), `log`, `done`/`error`.
  */
+
+/** The training thread; tests may stand in a pool of their own. */
+export type TrainingPool = DedicatedPools['train'];
 
 export type RunSummary = Omit<RunFile, 'schema_version'> & {
   /** The last epoch's metrics line, for lists; null before the first epoch ends. */
@@ -81,15 +84,9 @@ const RESUMABLE: ReadonlySet<RunStatus> = new Set(['cancelled', 'interrupted', '
 
 const summary = ({ schema_version: _v, ...rest }: RunFile, metrics: MetricsLine[]): RunSummary => ({ ...rest, last_metrics: metrics.at(-1) ?? null });
 
-/**
- * `metric` is a run's own event type; the shared event log's type union does not list it yet
- * (src/jobs/events.ts), though the log and the SSE writer carry any type as is.
- */
-const METRIC = 'metric' as unknown as JobEventType;
-
 export function createRunsService({ store, jobs, experiments, threads, pool: givenPool }: RunsDeps): RunsService {
   const trainingJobs = createJobsService(createJobRegistry(store), { maxConcurrent: 1 });
-  const pool = givenPool ?? createTrainingPool();
+  const pool: TrainingPool = givenPool ?? createDedicatedPool('train');
   const live = new Map<string, QueueEntry>();
   const keyOf = (r: RunRef) => `${r.projectId}/${r.experimentId}/${r.runId}`;
   const ref = (projectId: string, experimentId: string, runId: string): RunRef => ({ projectId, experimentId, runId });
@@ -133,11 +130,11 @@ export function createRunsService({ store, jobs, experiments, threads, pool: giv
           onMessage: (m) => {
             if (m.type === 'progress') handle.progress(m.fraction, m.detail);
             else if (m.type === 'log') handle.log(m.message);
-            else if (m.type === 'metric') jobs.events.publish(handle.id, METRIC, m.line);
+            else if (m.type === 'metric') jobs.events.publish(handle.id, 'metric', m.line);
           },
         });
         if (handle.signal.aborted) throw new AppError('CONFLICT', 'cancelled');
-        if (!out.ok) throw fromWorker(out.error);
+        if (!out.ok) throw fromErrorData(out.error);
         return out;
       },
       onSettled: async (outcome) => {
@@ -288,9 +285,4 @@ export function createRunsService({ store, jobs, experiments, threads, pool: giv
       await pool.destroy();
     },
   };
-}
-
-function fromWorker(error: { code: string; message: string }): AppError {
-  const code: ErrorCode = error.code in ERROR_CODES ? (error.code as ErrorCode) : 'INTERNAL';
-  return new AppError(code, error.message);
 }

@@ -20,6 +20,8 @@ export const ProjectIdSchema = idOf('proj');
 export const DatasetIdSchema = idOf('ds');
 export const ImageIdSchema = idOf('img');
 export const JobIdSchema = idOf('job');
+/** Imported ONNX backbones (the "Models" page). */
+export const BackboneIdSchema = idOf('bb');
 
 export const TimestampSchema = z.iso.datetime();
 

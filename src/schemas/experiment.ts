@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { DocType } from './common.ts';
-import { DatasetIdSchema, DescriptionSchema, DisplayNameSchema, JobIdSchema, ProjectIdSchema, TimestampSchema, idOf } from './common.ts';
+import { BackboneIdSchema, DatasetIdSchema, DescriptionSchema, DisplayNameSchema, JobIdSchema, ProjectIdSchema, TimestampSchema, idOf } from './common.ts';
 import { SplitNameSchema } from './dataset.ts';
 import { JobStatusSchema } from './job.ts';
 
@@ -13,8 +13,6 @@ import { JobStatusSchema } from './job.ts';
 
 export const ExperimentIdSchema = idOf('exp');
 export const RunIdSchema = idOf('run');
-/** Imported ONNX backbones (the "Models" page). */
-export const BackboneIdSchema = idOf('bb');
 /** A catalog name (`small_cnn`, `resnet18`, …); whether it exists is the service's check. */
 export const ArchitectureSchema = z.string().regex(/^[a-z0-9_]{1,64}$/, 'an architecture name from the catalog (lowercase letters, digits, _)');
 

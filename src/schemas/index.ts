@@ -4,3 +4,4 @@ export * from './project.ts';
 export * from './dataset.ts';
 export * from './job.ts';
 export * from './experiment.ts';
+export * from './model.ts';

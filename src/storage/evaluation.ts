@@ -10,8 +10,7 @@ import { ImageIdSchema, JobIdSchema, TimestampSchema } from '../schemas/common.t
 import { CheckpointNameSchema, RunIdSchema } from '../schemas/experiment.ts';
 import { fsyncDir, writeFileAtomic } from './atomic.ts';
 import { experimentDir } from './experiments.ts';
-import { runDir } from './runs.ts';
-import { isInside } from './safe-path.ts';
+import { workspacePath } from './safe-path.ts';
 import type { Workspace } from './workspace.ts';
 
 /**
@@ -82,11 +81,7 @@ export function evaluationDir(store: Workspace, r: EvaluationRef, slot: Evaluati
 const file = (store: Workspace, r: EvaluationRef, slot: EvaluationSlot, name: string) => path.join(evaluationDir(store, r, slot), name);
 
 /** Raw files (results.jsonl, folder renames) bypass the JSON document API, so they get the same guard. */
-function guarded(store: Workspace, p: string): string {
-  const full = path.resolve(p);
-  if (!isInside(store.root, full) || full === store.root) throw new AppError('PATH_OUTSIDE_ROOT', `path outside the workspace: ${p}`);
-  return full;
-}
+const guarded = (store: Workspace, p: string): string => workspacePath(store.root, p);
 
 export async function readEvaluation(store: Workspace, r: EvaluationRef, slot: EvaluationSlot = 'current'): Promise<EvaluationFile | null> {
   return store.read(EvaluationDoc, file(store, r, slot, 'evaluation.json'));
@@ -220,9 +215,4 @@ export async function removeAsideFolders(store: Workspace, r: EvaluationRef): Pr
     throw e;
   }
   for (const n of names) if (/^\.evaluation-old\.[0-9a-f]{12}$/.test(n)) await store.removeTree(path.join(parent, n));
-}
-
-/** Whether the run's checkpoint file is there (run.json lists what was written; a file may be gone since). */
-export async function checkpointExists(store: Workspace, r: EvaluationRef & { runId: string }, name: 'best' | 'last'): Promise<boolean> {
-  return store.exists(path.join(runDir(store, r), 'checkpoints', `${name}.ckpt`));
 }

@@ -8,7 +8,7 @@ import { idOf, JobIdSchema, ProjectIdSchema, TimestampSchema } from '../schemas/
 import { CheckpointNameSchema, ExperimentIdSchema, RunIdSchema } from '../schemas/experiment.ts';
 import { writeFileAtomic } from './atomic.ts';
 import { experimentDir } from './experiments.ts';
-import { isInside } from './safe-path.ts';
+import { workspacePath } from './safe-path.ts';
 import type { Workspace } from './workspace.ts';
 
 /**
@@ -158,9 +158,7 @@ export function exportDir(store: Workspace, r: ExportRef): string {
 
 /** Raw artifacts bypass the JSON document API, so they get the same guard. */
 function artifactPath(store: Workspace, r: ExportRef, name: ArtifactName): string {
-  const full = path.resolve(exportDir(store, r), ArtifactNameSchema.parse(name));
-  if (!isInside(store.root, full)) throw new AppError('PATH_OUTSIDE_ROOT', `path outside the workspace: ${full}`);
-  return full;
+  return workspacePath(store.root, path.join(exportDir(store, r), ArtifactNameSchema.parse(name)));
 }
 
 const exportFile = (store: Workspace, r: ExportRef) => path.join(exportDir(store, r), 'export.json');

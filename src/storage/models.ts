@@ -1,10 +1,8 @@
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { customAlphabet } from 'nanoid';
-import { z } from 'zod';
-import { BackboneIdSchema } from '../schemas/experiment.ts';
-import { DisplayNameSchema, ID_ALPHABET, ID_LENGTH, TimestampSchema, type DocType } from '../schemas/common.ts';
+import { BackboneIdSchema } from '../schemas/common.ts';
+import { ModelDoc, ModelFileSchema, type ModelFile } from '../schemas/model.ts';
 import { notFound } from '../core/errors.ts';
 import { writeFileAtomic } from './atomic.ts';
 import type { Workspace } from './workspace.ts';
@@ -14,31 +12,6 @@ import type { Workspace } from './workspace.ts';
  * the import found in it). The folder is written under a temp name and renamed into place, so a
  * crash never leaves a model.json without its model.onnx.
  */
-
-const triple = z.tuple([z.number(), z.number(), z.number()]);
-
-export const ModelFileSchema = z.object({
-  schema_version: z.literal(1),
-  id: BackboneIdSchema,
-  name: DisplayNameSchema,
-  input_size: z.number().int().min(1),
-  mean: triple,
-  std: triple,
-  /** Parameters of the backbone without its classifier (the head is made per experiment). */
-  param_count: z.number().int().min(0),
-  /** Trainable blocks before the head, for "train the last K blocks". */
-  block_count: z.number().int().min(0),
-  source: z.enum(['upload', 'path']),
-  source_path: z.string().max(4096).nullable(),
-  sha256: z.string().regex(/^[0-9a-f]{64}$/),
-  bytes: z.number().int().min(0),
-  created_at: TimestampSchema,
-});
-export type ModelFile = z.infer<typeof ModelFileSchema>;
-export const ModelDoc: DocType<ModelFile> = { name: 'model.json', version: 1, schema: ModelFileSchema };
-
-const eight = customAlphabet(ID_ALPHABET, ID_LENGTH);
-export const newBackboneId = (): string => `bb-${eight()}`;
 
 export function modelsDir(store: Workspace): string {
   return path.join(store.root, 'models');

@@ -11,10 +11,10 @@ import {
   type RunConfigFile,
   type RunFile,
 } from '../schemas/experiment.ts';
-import { AppError, notFound } from '../core/errors.ts';
+import { notFound } from '../core/errors.ts';
 import { writeFileAtomic } from './atomic.ts';
 import { experimentDir } from './experiments.ts';
-import { isInside } from './safe-path.ts';
+import { workspacePath } from './safe-path.ts';
 import type { Workspace } from './workspace.ts';
 
 /**
@@ -46,11 +46,7 @@ const metricsFile = (store: Workspace, r: RunRef) => path.join(runDir(store, r),
 const checkpointFile = (store: Workspace, r: RunRef, name: CheckpointName) => path.join(runDir(store, r), 'checkpoints', `${name}.ckpt`);
 
 /** Raw files (metrics, checkpoints) bypass the JSON document API, so they get the same guard. */
-function guarded(store: Workspace, file: string): string {
-  const full = path.resolve(file);
-  if (!isInside(store.root, full)) throw new AppError('PATH_OUTSIDE_ROOT', `path outside the workspace: ${file}`);
-  return full;
-}
+const guarded = (store: Workspace, file: string): string => workspacePath(store.root, file);
 
 export async function readRun(store: Workspace, r: RunRef): Promise<RunFile> {
   return store.get(RunDoc, runFile(store, r), 'run', r.runId);
@@ -144,6 +140,11 @@ export async function writeCheckpoint(
     bytes: bytes.length,
     created_at: new Date().toISOString(),
   };
+}
+
+/** Whether the run's checkpoint file is there (run.json lists what was written; a file may be gone since). */
+export async function checkpointExists(store: Workspace, r: RunRef, name: CheckpointName): Promise<boolean> {
+  return store.exists(guarded(store, checkpointFile(store, r, name)));
 }
 
 /** The checkpoint's bytes, or null when it does not exist. Its integrity is checked by the decoder. */

@@ -9,6 +9,17 @@ export function isInside(root: string, child: string): boolean {
 }
 
 /**
+ * A path the studio built itself below the workspace, checked before raw file I/O that bypasses
+ * the JSON document API (metrics, checkpoints, artifacts, evaluation folders): a bug elsewhere can
+ * never read, write or remove outside the workspace, nor the workspace folder itself.
+ */
+export function workspacePath(root: string, p: string): string {
+  const full = path.resolve(p);
+  if (!isInside(root, full) || full === root) throw new AppError('PATH_OUTSIDE_ROOT', `path outside the workspace: ${p}`);
+  return full;
+}
+
+/**
  * Joins a relative path from an untrusted source onto `root` and refuses anything that leaves it:
  * absolute paths, `..` segments that climb out, NUL bytes. Lexical only; see `realpathInside`
  * for symlinks.

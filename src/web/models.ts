@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { ModelEntry } from '../core/models.ts';
-import { BackboneIdSchema } from '../schemas/experiment.ts';
+import { BackboneIdSchema } from '../schemas/common.ts';
 import { formatBytes } from './format.ts';
 import { parseForm, parseIds } from './forms.ts';
 import { layoutData } from './layout.ts';

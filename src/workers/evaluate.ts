@@ -1,17 +1,13 @@
 // First: onnxruntime-node's default export for the CommonJS graph piscina loads in a worker thread.
 import './train-interop.ts';
-import { AppError, isAppError } from '../core/errors.ts';
+import { isAppError, toErrorData, type ErrorData } from '../core/errors.ts';
 import { runEvaluation, selectItems, type EvalItem, type EvalProblem } from '../evaluation/run-evaluation.ts';
 import type { WorkerControl, WorkerTask } from '../jobs/pool.ts';
-import { createModel, importOnnxBytes, type ModelSpec } from '../models/index.ts';
-import type { TensorData } from '../onnx/ir.ts';
 import { DatasetDoc } from '../schemas/dataset.ts';
-import type { RunConfigFile } from '../schemas/experiment.ts';
 import { writeAggregate, writeResults, type EvaluationConfig } from '../storage/evaluation.ts';
-import { readModelBytes } from '../storage/models.ts';
-import { readCheckpoint, readRunConfig, type RunRef } from '../storage/runs.ts';
+import type { RunRef } from '../storage/runs.ts';
 import { Workspace } from '../storage/workspace.ts';
-import { decodeCheckpoint } from '../training/checkpoint.ts';
+import { loadRunModel } from './run-model.ts';
 
 /**
  * Thread entry point of an evaluation: rebuilds the run's model from its config.json (the same
@@ -33,7 +29,7 @@ export type EvaluateWorkerMessage = { type: 'progress'; done: number; total: num
 /** Errors lose their class crossing threads, so a failure comes back as data. */
 export type EvaluateWorkerResult =
   | { ok: true; evaluated: number; problems: EvalProblem[] }
-  | { ok: false; error: { code: string; message: string } };
+  | { ok: false; error: ErrorData };
 
 const PROGRESS_EVERY_MS = 200;
 
@@ -48,13 +44,7 @@ export default async function evaluateWorker({ payload, port }: WorkerTask<Evalu
   const ref = { projectId: payload.project_id, experimentId: payload.experiment_id };
   const r: RunRef = { ...ref, runId: cfg.run_id };
   try {
-    const runConfig = await readRunConfig(store, r);
-    if (!runConfig) throw new AppError('NOT_FOUND', `run '${cfg.run_id}' has no config.json`);
-    const bytes = await readCheckpoint(store, r, cfg.checkpoint);
-    if (!bytes) throw new AppError('NOT_FOUND', `checkpoint '${cfg.checkpoint}' of run '${cfg.run_id}' not found`);
-    const ckpt = decodeCheckpoint(bytes);
-    const spec = await rebuildModel(store, runConfig);
-    const params: Record<string, TensorData> = { ...ckpt.params, ...ckpt.bnStats };
+    const { config: runConfig, spec, params } = await loadRunModel(store, r, cfg.checkpoint);
 
     const ds = await store.get(DatasetDoc, store.datasetFile(payload.project_id, cfg.dataset_id), 'dataset', cfg.dataset_id);
     const sel = selectItems(ds, cfg.split_name, cfg.subsets, cfg.classes);
@@ -97,23 +87,8 @@ export default async function evaluateWorker({ payload, port }: WorkerTask<Evalu
     return { ok: true, evaluated: out.records.length, problems };
   } catch (e) {
     if (controller.signal.aborted) return { ok: false, error: { code: 'CANCELLED', message: 'cancelled' } };
-    return { ok: false, error: describe(e) };
+    return { ok: false, error: toErrorData(e) };
   } finally {
     port.close();
   }
-}
-
-/** The run's model as training built it: the same catalog entry or imported backbone, classes and seed. */
-async function rebuildModel(store: Workspace, cfg: RunConfigFile): Promise<ModelSpec> {
-  const m = cfg.model;
-  if (m.backbone_id !== undefined) {
-    return importOnnxBytes(await readModelBytes(store, m.backbone_id), { numClasses: m.num_classes, seed: cfg.hyperparameters.seed, name: m.name });
-  }
-  return createModel(m.architecture ?? m.name, { numClasses: m.num_classes, inputSize: m.input_size, seed: cfg.hyperparameters.seed });
-}
-
-function describe(e: unknown): { code: string; message: string } {
-  if (isAppError(e)) return { code: e.code, message: e.message };
-  const code = (e as { code?: unknown } | null)?.code;
-  return { code: typeof code === 'string' && /^[A-Z_]{3,40}$/.test(code) ? code : 'INTERNAL', message: e instanceof Error ? e.message : String(e) };
 }

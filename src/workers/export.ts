@@ -1,19 +1,16 @@
 // First: onnxruntime-node's default export for the CommonJS graph piscina loads in a worker thread.
 import './train-interop.ts';
-import { AppError, isAppError } from '../core/errors.ts';
+import { AppError, isAppError, toErrorData, type ErrorData } from '../core/errors.ts';
 import { selectItems } from '../evaluation/run-evaluation.ts';
 import { DEFAULT_BENCHMARK, runExport, type BenchmarkSizes, type ExportImage } from '../export/run-export.ts';
 import type { WorkerControl, WorkerTask } from '../jobs/pool.ts';
-import { createModel, importOnnxBytes, type ModelSpec } from '../models/index.ts';
-import type { TensorData } from '../onnx/ir.ts';
 import { DatasetDoc, type DatasetFile } from '../schemas/dataset.ts';
 import type { RunConfigFile } from '../schemas/experiment.ts';
 import { readExperiment } from '../storage/experiments.ts';
 import { ArtifactNameSchema, ReportFileSchema, writeArtifact, writeReport, type ExportConfig, type ExportRef } from '../storage/exports.ts';
-import { readModelBytes } from '../storage/models.ts';
-import { readCheckpoint, readRun, readRunConfig, type RunRef } from '../storage/runs.ts';
+import { readRun, type RunRef } from '../storage/runs.ts';
 import { Workspace } from '../storage/workspace.ts';
-import { decodeCheckpoint } from '../training/checkpoint.ts';
+import { loadRunModel } from './run-model.ts';
 
 /**
  * Thread entry point of an export: rebuilds the run's model from its config.json, loads the
@@ -38,7 +35,7 @@ export type ExportWorkerMessage =
   | { type: 'log'; message: string };
 
 /** Errors lose their class crossing threads, so a failure comes back as data. */
-export type ExportWorkerResult = { ok: true; variants: string[] } | { ok: false; error: { code: string; message: string } };
+export type ExportWorkerResult = { ok: true; variants: string[] } | { ok: false; error: ErrorData };
 
 /** Validation (and int8 calibration) uses at most this many images: enough to see a variant drift, fast to run. */
 export const MAX_VALIDATION_IMAGES = 64;
@@ -55,15 +52,9 @@ export default async function exportWorker({ payload, port }: WorkerTask<ExportW
   const ref: ExportRef = { projectId: payload.project_id, experimentId: payload.experiment_id, exportId: payload.export_id };
   const r: RunRef = { projectId: ref.projectId, experimentId: ref.experimentId, runId: cfg.run_id };
   try {
-    const runConfig = await readRunConfig(store, r);
-    if (!runConfig) throw new AppError('NOT_FOUND', `run '${cfg.run_id}' has no config.json`);
+    const { config: runConfig, spec, params } = await loadRunModel(store, r, cfg.checkpoint);
     const run = await readRun(store, r);
     const experiment = await readExperiment(store, ref.projectId, ref.experimentId);
-    const bytes = await readCheckpoint(store, r, cfg.checkpoint);
-    if (!bytes) throw new AppError('NOT_FOUND', `checkpoint '${cfg.checkpoint}' of run '${cfg.run_id}' not found`);
-    const ckpt = decodeCheckpoint(bytes);
-    const spec = await rebuildModel(store, runConfig);
-    const params: Record<string, TensorData> = { ...ckpt.params, ...ckpt.bnStats };
 
     const ds = await store.get(DatasetDoc, store.datasetFile(ref.projectId, runConfig.dataset.id), 'dataset', runConfig.dataset.id);
     const { subset, images } = await validationImages(store, ref.projectId, ds, runConfig);
@@ -109,7 +100,7 @@ export default async function exportWorker({ payload, port }: WorkerTask<ExportW
     return { ok: true, variants: out.report.variants.map((v) => v.name) };
   } catch (e) {
     if (controller.signal.aborted) return { ok: false, error: { code: 'CANCELLED', message: 'cancelled' } };
-    return { ok: false, error: describe(e) };
+    return { ok: false, error: toErrorData(e) };
   } finally {
     port.close();
   }
@@ -138,19 +129,4 @@ async function validationImages(store: Workspace, projectId: string, ds: Dataset
     if (images.length > 0) return { subset, images };
   }
   throw new AppError('BAD_INPUT', `the split '${cfg.split.name}' has no labelled images of the run's classes to validate the export on`);
-}
-
-/** The run's model as training built it: the same catalog entry or imported backbone, classes and seed (as src/workers/evaluate.ts). */
-async function rebuildModel(store: Workspace, cfg: RunConfigFile): Promise<ModelSpec> {
-  const m = cfg.model;
-  if (m.backbone_id !== undefined) {
-    return importOnnxBytes(await readModelBytes(store, m.backbone_id), { numClasses: m.num_classes, seed: cfg.hyperparameters.seed, name: m.name });
-  }
-  return createModel(m.architecture ?? m.name, { numClasses: m.num_classes, inputSize: m.input_size, seed: cfg.hyperparameters.seed });
-}
-
-function describe(e: unknown): { code: string; message: string } {
-  if (isAppError(e)) return { code: e.code, message: e.message };
-  const code = (e as { code?: unknown } | null)?.code;
-  return { code: typeof code === 'string' && /^[A-Z_]{3,40}$/.test(code) ? code : 'INTERNAL', message: e instanceof Error ? e.message : String(e) };
 }

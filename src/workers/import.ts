@@ -3,7 +3,7 @@ import { createImportSink } from '../storage/import-sink.ts';
 import { runImport } from '../datasets/import.ts';
 import type { DatasetTask, ImportLimits, ImportProgress, ImportReport, ImportSource } from '../datasets/types.ts';
 import type { WorkerControl, WorkerTask } from '../jobs/pool.ts';
-import { isAppError } from '../core/errors.ts';
+import { toErrorData, type ErrorData } from '../core/errors.ts';
 
 /** Thread entry point of a dataset import: runs the datasets pipeline into a storage sink. */
 export interface ImportWorkerPayload {
@@ -19,7 +19,7 @@ export interface ImportWorkerPayload {
  * Errors lose their class and `code` when cloned across threads, so the worker returns a failure
  * as data and the main thread turns it back into an AppError.
  */
-export type ImportWorkerResult = { ok: true; report: ImportReport } | { ok: false; error: { code: string; message: string } };
+export type ImportWorkerResult = { ok: true; report: ImportReport } | { ok: false; error: ErrorData };
 
 export type ImportWorkerMessage = { type: 'progress'; progress: ImportProgress } | { type: 'log'; message: string };
 
@@ -55,15 +55,10 @@ export default async function importWorker({ payload, port }: WorkerTask<ImportW
     return { ok: true, report };
   } catch (e) {
     if (controller.signal.aborted) throw e;
-    return { ok: false, error: describe(e) };
+    return { ok: false, error: toErrorData(e) };
   } finally {
     // Images already written are recorded even when the import fails or is cancelled: no orphan files.
     await sink.close();
     port.close();
   }
-}
-
-function describe(e: unknown): { code: string; message: string } {
-  if (isAppError(e)) return { code: e.code, message: e.message };
-  return { code: 'INTERNAL', message: e instanceof Error ? e.message : String(e) };
 }

@@ -1,12 +1,12 @@
 import './train-interop.ts';
 import { createHash } from 'node:crypto';
 import os from 'node:os';
-import { AppError, isAppError } from '../core/errors.ts';
+import { AppError, toErrorData, type ErrorData } from '../core/errors.ts';
 import type { WorkerControl, WorkerTask } from '../jobs/pool.ts';
-import { createModel, importOnnxBytes, countParams, trainableSet, type ModelSpec, type Trainable } from '../models/index.ts';
+import { countParams, trainableSet, type ModelSpec, type Trainable } from '../models/index.ts';
 import { DatasetDoc, type DatasetFile } from '../schemas/dataset.ts';
 import type { Best, ExperimentSettings, MetricsLine, RunConfigFile } from '../schemas/experiment.ts';
-import { readModelBytes, readModelRecord } from '../storage/models.ts';
+import { readModelRecord } from '../storage/models.ts';
 import {
   appendMetrics,
   modifyRun,
@@ -20,7 +20,9 @@ import {
 import { Workspace } from '../storage/workspace.ts';
 import { decodeCheckpoint, encodeCheckpoint } from '../training/checkpoint.ts';
 import { batchCount, evalTransform, loadBatches, trainTransform, type LoaderItem } from '../training/data/loader.ts';
+import { buildModel } from '../training/model-from-config.ts';
 import { resumePointOf, runTrainingLoop, type EpochBatches, type ResumePoint } from '../training/run-loop.ts';
+import { backboneReader } from './run-model.ts';
 
 /**
  * Thread entry point of a training run: reads the dataset and model through src/storage, writes
@@ -48,7 +50,7 @@ export type TrainWorkerMessage =
 
 export type TrainWorkerResult =
   | { ok: true; epochs_done: number; stop_reason: string | null; best: Best | null }
-  | { ok: false; error: { code: string; message: string } };
+  | { ok: false; error: ErrorData };
 
 interface Prepared {
   spec: ModelSpec;
@@ -151,7 +153,7 @@ export default async function trainWorker({ payload, port }: WorkerTask<TrainWor
     return { ok: true, epochs_done: result.epochsDone, stop_reason: result.stopReason, best: result.best };
   } catch (e) {
     if (controller.signal.aborted) return { ok: true, epochs_done: 0, stop_reason: 'cancelled', best: null };
-    return { ok: false, error: describe(e) };
+    return { ok: false, error: toErrorData(e) };
   } finally {
     port.close();
   }
@@ -195,15 +197,8 @@ async function prepare(store: Workspace, payload: TrainWorkerPayload, existing: 
   const model = s.model;
   const h = s.hyperparameters;
   const numClasses = classes.length;
-  let spec: ModelSpec;
-  let name: string;
-  if (model.backbone_id !== undefined) {
-    name = (await readModelRecord(store, model.backbone_id)).name;
-    spec = importOnnxBytes(await readModelBytes(store, model.backbone_id), { numClasses, seed: h.seed, name });
-  } else {
-    name = model.architecture ?? '';
-    spec = createModel(name, { numClasses, inputSize: model.input_size, seed: h.seed });
-  }
+  const name = model.backbone_id !== undefined ? (await readModelRecord(store, model.backbone_id)).name : (model.architecture ?? '');
+  const spec = await buildModel(model, { numClasses, seed: h.seed, name }, backboneReader(store));
   const t = model.trainable;
   const which: Trainable = typeof t === 'object' ? { lastBlocks: t.last_blocks } : t;
   const trainable = trainableSet(spec, which);
@@ -262,10 +257,4 @@ async function findResumePoint(store: Workspace, r: RunRef, log: (m: string) => 
   }
   log('no valid checkpoint: starting from the beginning');
   return undefined;
-}
-
-function describe(e: unknown): { code: string; message: string } {
-  if (isAppError(e)) return { code: e.code, message: e.message };
-  const code = (e as { code?: unknown } | null)?.code;
-  return { code: typeof code === 'string' && /^[A-Z_]{3,40}$/.test(code) ? code : 'INTERNAL', message: e instanceof Error ? e.message : String(e) };
 }

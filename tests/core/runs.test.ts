@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRunsService, type RunsService } from '../../src/core/runs.ts';
-import type { TrainingPool } from '../../src/core/training-queue.ts';
+import type { TrainingPool } from '../../src/core/runs.ts';
 import { modifyRun } from '../../src/storage/runs.ts';
 import { call, makeStudio, type TestStudio } from '../api/helpers.ts';
 import { makeShapesProject, type ShapesProject } from '../api/runs-fixtures.ts';

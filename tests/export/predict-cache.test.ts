@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { createPredictCache } from '../../src/core/predict-cache.ts';
+import { createPredictCache } from '../../src/export/predict-cache.ts';
 import { GraphBuilder } from '../../src/onnx/builder.ts';
 import { encodeModel } from '../../src/onnx/codec.ts';
 import { f32 } from '../../src/onnx/ir.ts';
 import type { Session } from '../../src/runtime/session.ts';
 
-/** The predict endpoint's session cache (src/core/predict-cache.ts): bounded, reused, released. */
+/** The predict endpoint's session cache (src/export/predict-cache.ts): bounded, reused, released. */
 
 /** y = x + k: a model whose answer says which one was loaded. */
 function addModel(k: number): Uint8Array {

@@ -2,8 +2,8 @@ import os from 'node:os';
 import { createSession, type Session } from '../runtime/session.ts';
 
 /**
- * Loaded onnxruntime sessions for predict, so trying images one after another does not reload a
- * model each time. Bounded (least recently used goes first), keyed by the export and variant.
+ * Loaded onnxruntime sessions for predict (src/export/predict.ts), so trying images one after
+ * another does not reload a model each time. Bounded (least recently used goes first), keyed by the export and variant.
  * A session is released only once no request is using it: eviction and `release` mark it, and
  * the last user out releases it.
  */
