@@ -19,7 +19,8 @@ import {
 } from '../storage/runs.ts';
 import { Workspace } from '../storage/workspace.ts';
 import { decodeCheckpoint, encodeCheckpoint } from '../training/checkpoint.ts';
-import { batchCount, evalTransform, loadBatches, trainTransform, type LoaderItem } from '../training/data/loader.ts';
+import { batchCount, type LoaderItem } from '../training/data/loader.ts';
+import { LoaderThread } from '../training/data/loader-thread.ts';
 import { buildModel } from '../training/model-from-config.ts';
 import { resumePointOf, runTrainingLoop, type EpochBatches, type ResumePoint } from '../training/run-loop.ts';
 import { backboneReader } from './run-model.ts';
@@ -70,6 +71,7 @@ export default async function trainWorker({ payload, port }: WorkerTask<TrainWor
   lowerPriority();
   const store = new Workspace(payload.workspace);
   const r: RunRef = { projectId: payload.project_id, experimentId: payload.experiment_id, runId: payload.run_id };
+  let loader: LoaderThread | null = null;
   try {
     const existing = payload.resume ? await readRunConfig(store, r) : null;
     const p = await prepare(store, payload, existing);
@@ -95,13 +97,16 @@ export default async function trainWorker({ payload, port }: WorkerTask<TrainWor
     const norm = cfg.augmentation.normalize;
     const dropLast = p.train.length >= h.batch_size;
     const onWarning = (w: { id: string; message: string }): void => log(`skipped image ${w.id}: ${w.message}`);
+    // Decoding and augmenting run on their own thread: onnxruntime's run() holds this one for the
+    // whole step, so a loader here would stall for every step (bench/loader.ts measures it).
+    loader = LoaderThread.start();
+    const batches = loader;
     const train: EpochBatches = (epoch, signal) =>
-      loadBatches({
+      batches.batches({
         items: p.train,
         batchSize: h.batch_size,
-        size,
+        transform: { kind: 'train', size, augmentation: cfg.augmentation },
         normalization: norm,
-        transform: trainTransform(size, cfg.augmentation),
         seed: h.seed,
         epoch,
         shuffle: true,
@@ -111,7 +116,7 @@ export default async function trainWorker({ payload, port }: WorkerTask<TrainWor
       });
     const val: EpochBatches | null = p.val.length
       ? (_epoch, signal) =>
-          loadBatches({ items: p.val, batchSize: h.batch_size, size, normalization: norm, transform: evalTransform(size), seed: h.seed, epoch: 0, shuffle: false, dropLast: false, signal, onWarning })
+          batches.batches({ items: p.val, batchSize: h.batch_size, transform: { kind: 'eval', size }, normalization: norm, seed: h.seed, epoch: 0, shuffle: false, dropLast: false, signal, onWarning })
       : null;
 
     const result = await runTrainingLoop(
@@ -155,6 +160,7 @@ export default async function trainWorker({ payload, port }: WorkerTask<TrainWor
     if (controller.signal.aborted) return { ok: true, epochs_done: 0, stop_reason: 'cancelled', best: null };
     return { ok: false, error: toErrorData(e) };
   } finally {
+    await loader?.close();
     port.close();
   }
 }
