@@ -2,6 +2,7 @@ import { AppError } from '../core/errors.ts';
 import type { GraphBuilder } from '../onnx/builder.ts';
 import { topoSort } from '../onnx/graph-utils.ts';
 import type { Node } from '../onnx/ir.ts';
+import { lowerBatchNormTraining } from './batchnorm.ts';
 import { NO_GRADIENT } from './context.ts';
 import { ConstantPool, constLike, makeContext } from './grad-context.ts';
 import { RULES } from './registry.ts';
@@ -97,5 +98,7 @@ export function backward(b: GraphBuilder, opts: BackwardOptions): Map<string, st
     // can then treat every trainable value alike.
     result.set(w, g ?? b.op('Expand', [constLike(b, consts, types, [0], [], w), b.op('Shape', [w])], {}, `${w}_grad_zero`));
   }
+  // the gradients are in place: training-mode batch norms can now become standard ops
+  lowerBatchNormTraining(b);
   return result;
 }

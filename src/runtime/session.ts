@@ -24,6 +24,24 @@ export interface SessionOptions {
   interOpThreads?: number;
   provider?: Provider;
   graphOptimization?: 'all' | 'basic' | 'disabled';
+  /**
+   * Whether idle intra-op threads spin while waiting for work (onnxruntime's default: true). Off,
+   * they sleep: a training step of thousands of nodes then uses about half the CPU time for the
+   * same wall time on an idle machine, and much less wall time on a shared one.
+   */
+  spinning?: boolean;
+  /**
+   * onnxruntime's CPU memory arena (default true). Off, every tensor is a fresh allocation: lower
+   * peak memory with the memory pattern on, but slower (measured +30% step time on MobileNetV3).
+   */
+  memoryArena?: boolean;
+  /**
+   * onnxruntime's memory pattern (default true): after the first run it allocates one block sized
+   * for every intermediate tensor's planned offset. For a training step that block is far above the
+   * live peak (MobileNetV3-Small at 224, batch 32: 1.41 GB peak RSS with it, 0.84 GB without, at
+   * the same step time), so the Trainer turns it off.
+   */
+  memoryPattern?: boolean;
 }
 
 const DTYPES: ReadonlySet<string> = new Set<DataType>(['float32', 'float16', 'float64', 'int64', 'int32', 'int8', 'uint8', 'bool']);
@@ -156,6 +174,9 @@ function ortOptions(opts: SessionOptions, provider: Provider): ort.InferenceSess
     executionProviders: provider === 'cuda' ? ['cuda', 'cpu'] : ['cpu'],
     // A failed CUDA attempt would log an error before we fall back; only fatal ones are worth it.
     logSeverityLevel: provider === 'cuda' ? 4 : 3,
+    ...(opts.memoryArena === false ? { enableCpuMemArena: false } : {}),
+    ...(opts.memoryPattern === false ? { enableMemPattern: false } : {}),
+    ...(opts.spinning === false ? { extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } } } : {}),
   };
 }
 

@@ -73,6 +73,17 @@ class Exposed {
   }
 }
 
+/**
+ * Dropout trains as nn.Dropout under model.train(): training_mode is set true, so each step draws
+ * a mask (onnxruntime's own generator) that the Dropout gradient rule reads back.
+ */
+function activateDropout(b: GraphBuilder): void {
+  const drops = b.graph.nodes.filter((n) => n.opType === 'Dropout');
+  if (drops.length === 0) return;
+  const on = b.initializer(b.fresh('dropout_training'), { dtype: 'bool', dims: [], data: Uint8Array.of(1) });
+  for (const n of drops) n.inputs = [n.inputs[0], n.inputs[1] ?? '', on];
+}
+
 export function buildTrainingStep(model: Model, opts: TrainingStepOptions): TrainingStep {
   if (opts.trainable.length === 0) throw badInput('nothing to train: the trainable set is empty');
   if (new Set(opts.trainable).size !== opts.trainable.length) throw badInput('the trainable set names a parameter twice');
@@ -97,6 +108,7 @@ export function buildTrainingStep(model: Model, opts: TrainingStepOptions): Trai
   for (const node of b.graph.nodes) {
     if (node.opType === 'BatchNormalization') node.attrs = { ...node.attrs, training_mode: attr.int(1) };
   }
+  activateDropout(b);
   const exposed = new Exposed(b);
   const bnStats: Record<string, string> = {};
   for (const bn of decomposeBatchNormForTraining(b)) {

@@ -7,6 +7,7 @@ import {
   type Feeds,
   type RuntimeTensor,
   type Session,
+  type SessionOptions,
   toRuntimeTensor,
 } from '../runtime/session.ts';
 import { buildEvalGraph, buildTrainingStep, type TrainingStep, type TrainingStepOptions } from './step-graph.ts';
@@ -19,6 +20,17 @@ import { buildEvalGraph, buildTrainingStep, type TrainingStep, type TrainingStep
 
 export interface TrainerOptions extends TrainingStepOptions {
   threads?: number;
+  /** Idle runtime threads spin for work (default false: a step's thousands of short ops would
+   *  otherwise burn about as much CPU spinning as computing, which other jobs could use). */
+  spinning?: boolean;
+}
+
+/**
+ * Session settings for the step graph: no spinning (see TrainerOptions.spinning) and no memory
+ * pattern, whose preplanned block is far larger than a training step's live peak.
+ */
+function stepSessionOptions(opts: TrainerOptions): SessionOptions {
+  return { spinning: opts.spinning ?? false, memoryPattern: false, ...(opts.threads === undefined ? {} : { threads: opts.threads }) };
 }
 
 export interface TrainerState {
@@ -55,7 +67,7 @@ export class Trainer {
     const graph = buildTrainingStep(model, opts);
     const carried = [...Object.keys(graph.params), ...Object.keys(graph.bnStats)];
     const evalModel = buildEvalGraph(model, {}, { asInputs: carried });
-    const sessionOpts = opts.threads === undefined ? {} : { threads: opts.threads };
+    const sessionOpts = stepSessionOptions(opts);
     const [train, evalSession] = await Promise.all([createSession(graph.model, sessionOpts), createSession(evalModel, sessionOpts)]);
     const init = (name: string) => {
       const t = model.graph.initializers.get(name);

@@ -98,6 +98,21 @@ describe('backward engine', () => {
     expect(r[gc]).toEqual([1, 2, 3, 1, 2, 3]);
   });
 
+  it('sends MaxPool gradients to the first maximum of each window on ties, as PyTorch, without Indices', async () => {
+    const b = new GraphBuilder();
+    const x = b.input('x', 'float32', ['N', 1, 5, 5]);
+    const y = b.op('MaxPool', [x], { kernel_shape: attr.ints([3, 3]), strides: attr.ints([2, 2]), pads: attr.ints([1, 1, 1, 1]) });
+    const weights = b.initializer('r', f32([1, 1, 3, 3], [1, 2, 3, 4, 5, 6, 7, 8, 9]));
+    const loss = b.op('ReduceSum', [b.op('Mul', [y, weights])], { keepdims: attr.int(0) });
+    const g = backward(b, { loss, wrt: [x] }).get(x) as string;
+    expect(b.graph.nodes.find((n) => n.opType === 'MaxPool')?.outputs).toHaveLength(1);
+    const r = await run(b, { x: f32([2, 1, 5, 5], new Array(50).fill(0)) }, [g]);
+    // all-equal input: output (i, j) routes its gradient to its window's first in-bounds cell
+    const expected = new Array(25).fill(0);
+    for (let i = 0; i < 3; i++) for (let j = 0; j < 3; j++) expected[Math.max(0, 2 * i - 1) * 5 + Math.max(0, 2 * j - 1)] += 3 * i + j + 1;
+    expect(r[g]).toEqual([...expected, ...expected]);
+  });
+
   it('differentiates pooling and convolution with a symbolic batch dimension', async () => {
     const b = new GraphBuilder();
     const x = b.input('x', 'float32', ['N', 1, 4, 4]);

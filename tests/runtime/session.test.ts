@@ -31,6 +31,12 @@ describe('createSession', () => {
     await s.release();
   });
 
+  it('runs alike with spinning, the memory arena and the memory pattern off', async () => {
+    const s = await createSession(halvePlusOne(), { threads: 2, spinning: false, memoryArena: false, memoryPattern: false });
+    for (let i = 0; i < 2; i++) expect((await s.run({ x: f32([3], [2, 4, -6]) })).y).toEqual(f32([3], [2, 3, -2]));
+    await s.release();
+  });
+
   it('feeds output handles back as the next run\'s inputs', async () => {
     const s = await createSession(halvePlusOne(), { threads: 1 });
     let h = toRuntimeTensor(f32([3], [10, 0, -2]));

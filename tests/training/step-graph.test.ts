@@ -3,8 +3,9 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { createModel } from '../../src/models/index.ts';
+import { GraphBuilder } from '../../src/onnx/builder.ts';
 import { decodeModel } from '../../src/onnx/codec.ts';
-import { f32, i64 } from '../../src/onnx/ir.ts';
+import { attr, f32, i64 } from '../../src/onnx/ir.ts';
 import { createSession } from '../../src/runtime/session.ts';
 import { buildEvalGraph, buildInferenceModel, buildTrainingStep } from '../../src/training/step-graph.ts';
 import { Trainer } from '../../src/training/trainer.ts';
@@ -51,6 +52,45 @@ describe('buildTrainingStep', () => {
     expect(() => buildTrainingStep(spec.model, { ...opts, trainable: ['nope'] })).toThrow(/'nope' is not an initializer/);
     expect(() => buildTrainingStep(spec.model, { ...opts, trainable: [spec.head[0], spec.head[0]] })).toThrow(/twice/);
     expect(() => buildTrainingStep(spec.model, { ...opts, trainable: spec.head, clipGradNorm: 0 })).toThrow(/clipGradNorm must be positive/);
+  });
+});
+
+describe('dropout in the training step', () => {
+  it('is active (training_mode true) and its mask gates the gradients', async () => {
+    const [fin, hidden] = [8, 64];
+    const b = new GraphBuilder();
+    b.input('input', 'float32', [1, fin]);
+    b.initializer('w1', f32([hidden, fin], Array.from({ length: hidden * fin }, (_, i) => 0.1 + (i % 7) * 0.05)));
+    b.initializer('w2', f32([3, hidden], Array.from({ length: 3 * hidden }, (_, i) => ((i % 5) - 2) * 0.1)));
+    b.initializer('ratio', f32([], [0.5]));
+    const h = b.op('Gemm', ['input', 'w1'], { transB: attr.int(1) });
+    b.opN('Gemm', [b.op('Dropout', [h, 'ratio']), 'w2'], { transB: attr.int(1) }, ['logits']);
+    b.output('logits', 'float32', [1, 3]);
+    const step = buildTrainingStep(b.toModel(), { loss: { kind: 'cross_entropy' }, trainable: ['w1', 'w2'], optimizer: { kind: 'sgd' }, exposeGradients: true });
+    const g = step.model.graph;
+    const drop = g.nodes.find((n) => n.opType === 'Dropout');
+    expect(drop?.inputs).toHaveLength(3);
+    const on = g.initializers.get(drop?.inputs[2] ?? '');
+    expect(on?.dtype).toBe('bool');
+    expect(Array.from(on?.data as Uint8Array)).toEqual([1]);
+    const session = await createSession(step.model, { threads: 1 });
+    const out = await session.run({
+      input: f32([1, fin], new Array(fin).fill(1)), [step.inputs.target]: i64([1], [1]), [step.inputs.lr]: f32([], [0.1]),
+      w1: b.graph.initializers.get('w1')!, w2: b.graph.initializers.get('w2')!,
+    });
+    await session.release();
+    const grads = step.outputs.grads!;
+    const dw1 = values(out[grads.w1]);
+    const dw2 = values(out[grads.w2]);
+    // a dropped hidden unit passes no gradient: its row of dW1 and its column of dW2 are zero
+    const dropped = Array.from({ length: hidden }, (_, j) => dw1.slice(j * fin, (j + 1) * fin).every((v) => v === 0));
+    const n = dropped.filter(Boolean).length;
+    expect(n).toBeGreaterThan(hidden * 0.2);
+    expect(n).toBeLessThan(hidden * 0.8);
+    for (let j = 0; j < hidden; j++) {
+      const col = [0, 1, 2].map((o) => dw2[o * hidden + j]);
+      expect(col.every((v) => v === 0), `unit ${j}`).toBe(dropped[j]);
+    }
   });
 });
 

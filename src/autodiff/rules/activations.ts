@@ -9,8 +9,9 @@ const gate = (ctx: GradContext, mask: string, g = g0(ctx)): string => ctx.op('Wh
 const softmaxAxis = (ctx: GradContext): string => ctx.ints([getInt(ctx.node, 'axis', -1)]);
 
 export const activationRules: RuleTable = {
-  // dX = dY·[X > 0]
-  Relu: rule((ctx) => [gate(ctx, ctx.op('Greater', [ctx.x(0), ctx.scalar(0, ctx.x(0))]))]),
+  // dX = dY·[Y > 0] (= [X > 0]): reading the output, not the input, lets the runtime free the
+  // input (typically a batch norm's output) after the forward pass, as PyTorch's in-place ReLU does.
+  Relu: rule((ctx) => [gate(ctx, ctx.op('Greater', [ctx.y(0), ctx.scalar(0, ctx.x(0))]))]),
   // dX = dY·(X > 0 ? 1 : alpha)
   LeakyRelu: rule((ctx) => {
     const alpha = getFloat(ctx.node, 'alpha', 0.01);

@@ -128,13 +128,54 @@ function weightGradByTaps(ctx: GradContext, x: string, channels: number, dy: str
 }
 
 /**
+ * dW of an ungrouped conv as batched MatMuls on NCHW, for outputs with more positions than channels
+ * (L = out positions ≥ C and O), where it ran about twice as fast as the GEMM per tap above
+ * (32×64→64×56×56 1×1: 10 ms against 20 ms of CPU; bench/engine/conv-dw-1x1.ts):
+ *   dW[:, :, k] = (Σ_n X_k[n] · dY[n]ᵀ)ᵀ,  X_k[n] as [C, L], dY[n]ᵀ as [L, O] (transposed once)
+ * A 1×1 stride-1 conv transposes whichever of X and dY has fewer channels.
+ */
+function weightGradBatched(ctx: GradContext, x: string, channels: number, outChannels: number, dy: string, g: ConvGeometry, inSize: number[], outSize: number[]): string {
+  const r = g.kernel.length;
+  const spatialAxes = range(r).map((i) => i + 2);
+  const batch0 = ctx.ints([0]);
+  const asRows = (v: string, c: number) => ctx.op('Reshape', [v, ctx.ints([0, c, -1])]);
+  const swapLast = { perm: attr.ints([0, 2, 1]) };
+  const dyRows = asRows(dy, outChannels);
+  const whole = g.kernel.every((k) => k === 1) && g.strides.every((s) => s === 1) && g.pads.every((p) => p === 0);
+  if (whole && channels <= outChannels) {
+    // Σ_n dY[n] · X[n]ᵀ → [O, C]
+    const prod = ctx.op('MatMul', [dyRows, ctx.op('Transpose', [asRows(x, channels)], swapLast)]);
+    return ctx.op('Reshape', [ctx.op('ReduceSum', [prod, batch0], { keepdims: attr.int(0) }), ctx.ints([outChannels, channels, ...g.kernel])]);
+  }
+  const dyT = ctx.op('Transpose', [dyRows], swapLast);
+  const padded = g.pads.some((p) => p !== 0) ? ctx.op('Pad', [x, ctx.ints([0, 0, ...g.pads.slice(0, r), 0, 0, ...g.pads.slice(r)])]) : x;
+  const taps: number[][] = [[]];
+  for (const k of g.kernel) taps.splice(0, taps.length, ...taps.flatMap((t) => range(k).map((i) => [...t, i])));
+  const last = ctx.ints([2]);
+  const parts = taps.map((tap) => {
+    const starts = tap.map((t, i) => t * g.dilations[i]);
+    const ends = starts.map((st, i) => st + g.strides[i] * (outSize[i] - 1) + 1);
+    const window = whole ? padded : ctx.op('Slice', [padded, ctx.ints(starts), ctx.ints(ends), ctx.ints(spatialAxes), ctx.ints(g.strides)]);
+    const prod = ctx.op('MatMul', [asRows(window, channels), dyT]);
+    return ctx.op('Unsqueeze', [ctx.op('ReduceSum', [prod, batch0], { keepdims: attr.int(0) }), last]);
+  });
+  const stacked = parts.length === 1 ? parts[0] : ctx.op('Concat', parts, { axis: attr.int(2) });
+  return ctx.op('Reshape', [ctx.op('Transpose', [stacked], { perm: attr.ints([1, 0, 2]) }), ctx.ints([outChannels, channels, ...g.kernel])]);
+}
+
+/**
  * dW of a conv Y = conv(X, W) (used for groups > 1): a convolution of X (batch and channel axes
  * swapped) with dY (likewise) as the kernel; stride and dilation trade places. Groups: X's channels are regrouped so that
  * each group's N images become that group's input channels.
  *   Xt[c, j·N + n] = X[n, j·C/g + c],  dYt[o, n] = dY[n, o],  dW = transpose(conv(Xt, dYt, group g))
  */
-export function weightGrad(ctx: GradContext, x: string, channels: number, dy: string, g: ConvGeometry, inSize: number[], outSize: number[]): string {
-  if (g.group === 1) return weightGradByTaps(ctx, x, channels, dy, g, inSize, outSize);
+export function weightGrad(ctx: GradContext, x: string, channels: number, dy: string, g: ConvGeometry, inSize: number[], outSize: number[], outChannels?: number): string {
+  if (g.group === 1) {
+    const positions = outSize.reduce((a, b) => a * b, 1);
+    return outChannels !== undefined && positions >= Math.max(channels, outChannels)
+      ? weightGradBatched(ctx, x, channels, outChannels, dy, g, inSize, outSize)
+      : weightGradByTaps(ctx, x, channels, dy, g, inSize, outSize);
+  }
   const r = g.kernel.length;
   const swap = [1, 0, ...range(r).map((i) => i + 2)];
   const perGroup = channels / g.group;
@@ -176,7 +217,7 @@ export const convRules: RuleTable = {
     const g = geometry(ctx, xs.spatial, kernel);
     return [
       ctx.needs(0) ? flippedConv(ctx, dy, w, g, ys.channels, xs.channels) ?? transposedConv(ctx, dy, w, g, xs.spatial, ys.spatial) : null,
-      ctx.needs(1) ? weightGrad(ctx, x, xs.channels, dy, g, xs.spatial, ys.spatial) : null,
+      ctx.needs(1) ? weightGrad(ctx, x, xs.channels, dy, g, xs.spatial, ys.spatial, ys.channels) : null,
       ...(ctx.node.inputs.length > 2 ? [ctx.needs(2) ? biasGrad(ctx, dy, kernel.length) : null] : []),
     ];
   }),

@@ -1,16 +1,61 @@
 import { AppError } from '../../core/errors.ts';
 import { attr, getFloat, getInt } from '../../onnx/ir.ts';
-import { isTrainingBatchNorm } from '../batchnorm.ts';
-import { type RuleTable, range, rule } from '../context.ts';
+import { BN_BATCH_VAR, BN_CENTERED, BN_TRAINING_DOMAIN, isTrainingBatchNorm } from '../batchnorm.ts';
+import { type GradContext, type RuleTable, range, rule } from '../context.ts';
+
+/**
+ * Training-mode batch norm (the node decomposeBatchNormForTraining marks), with x̂ = (X−μ)·r,
+ * r = 1/√(σ²+ε), m = N·H·W, sums over batch and spatial axes:
+ *   db = Σ dY,  ds = r·Σ dY·(X−μ),  dX = s·r·(dY − db/m − (X−μ)·r²·Σ dY·(X−μ)/m)
+ * Passes over X-sized tensors: dY·(X−μ), its sum, Σ dY, then dY − (X−μ)·k and one per-channel
+ * affine map done by an inference-form BatchNormalization (mean 0, variance 1, ε 0).
+ */
+function trainingBatchNormGrad(ctx: GradContext): (string | null)[] {
+  const node = ctx.node;
+  if (ctx.dY.slice(1).some((g) => g !== null)) {
+    throw new AppError('INTERNAL', `autodiff: gradient through the running statistics of '${node.name}'`);
+  }
+  const [x, scale] = [ctx.x(0), ctx.x(1)];
+  const dy = ctx.dY[0] as string;
+  const centered = ctx.y(BN_CENTERED);
+  const shape = ctx.type(x).shape;
+  const axes = ctx.ints([0, ...range(shape.length - 2).map((i) => i + 2)]);
+  const flat = ctx.ints([-1]);
+  const sumOver = (v: string) => ctx.op('ReduceSum', [v, axes], { keepdims: attr.int(1) });
+  const invStd = ctx.op('Reciprocal', [ctx.op('Sqrt', [ctx.op('Add', [ctx.y(BN_BATCH_VAR), ctx.scalar(getFloat(node, 'epsilon', 1e-5), x)])])]);
+  const sumDy = sumOver(dy);
+  const sumDyC = ctx.needs(0) || ctx.needs(1) ? sumOver(ctx.op('Mul', [dy, centered])) : '';
+  const dX = () => {
+    const invM = ctx.op('Reciprocal', [ctx.op('CastLike', [ctx.op('Div', [ctx.op('Size', [dy]), ctx.op('Size', [sumDy])]), dy])]);
+    const k1 = ctx.op('Mul', [ctx.op('Reshape', [scale, ctx.ints([1, -1, ...new Array<number>(shape.length - 2).fill(1)])]), invStd]);
+    const kc = ctx.op('Mul', [ctx.op('Mul', [sumDyC, ctx.op('Mul', [invStd, invStd])]), invM]);
+    const u = ctx.op('Sub', [dy, ctx.op('Mul', [centered, kc])]);
+    const shift = ctx.op('Neg', [ctx.op('Mul', [ctx.op('Mul', [k1, sumDy]), invM])]);
+    const channels = shape[1];
+    if (typeof channels !== 'number') return ctx.op('Add', [ctx.op('Mul', [u, k1]), shift]);
+    return ctx.op('BatchNormalization', [
+      u, ctx.op('Reshape', [k1, flat]), ctx.op('Reshape', [shift, flat]),
+      ctx.constant(new Array<number>(channels).fill(0), [channels], x), ctx.constant(new Array<number>(channels).fill(1), [channels], x),
+    ], { epsilon: attr.float(0) });
+  };
+  return [
+    ctx.needs(0) ? dX() : null,
+    ctx.needs(1) ? ctx.op('Reshape', [ctx.op('Mul', [sumDyC, invStd]), flat]) : null,
+    ctx.needs(2) ? ctx.op('Reshape', [sumDy, flat]) : null,
+    null,
+    null,
+  ];
+}
 
 /**
  * BatchNormalization in inference mode (fixed mean and variance), Y = (X − μ)·s/√(σ²+ε) + b.
- * Training mode is rewritten into primitive ops by decomposeBatchNormForTraining before backward,
- * so that the batch statistics are differentiated exactly.
+ * Training mode is marked by decomposeBatchNormForTraining before backward and differentiated
+ * through its batch statistics by trainingBatchNormGrad.
  */
 export const normalizationRules: RuleTable = {
   BatchNormalization: rule((ctx) => {
     const node = ctx.node;
+    if (node.domain === BN_TRAINING_DOMAIN) return trainingBatchNormGrad(ctx);
     if (isTrainingBatchNorm(node)) {
       throw new AppError('UNSUPPORTED_OP', `autodiff: training-mode BatchNormalization '${node.name}': call decomposeBatchNormForTraining before backward`);
     }

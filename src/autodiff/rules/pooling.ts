@@ -26,6 +26,71 @@ function divisors(inSize: number, outSize: number, k: number, s: number, padBegi
   });
 }
 
+/**
+ * MaxPool's dX without the Indices output, whose kernel is onnxruntime's slow path (32×64×112×112,
+ * 3×3/2, one thread: 182 ms of CPU with Indices, 38 ms without). Each kernel tap's window of the
+ * −∞-padded input is compared with Y; the first tap (row-major) holding the maximum takes dY, as
+ * PyTorch's first-max rule. A tap's contribution lands on a stride-spaced lattice of dX: the
+ * padded dX is assembled as one grid per stride phase (tap mod stride), each the sum of its taps'
+ * contributions shifted by tap div stride, then the grids are interleaved by Reshape–Transpose.
+ * Null where the geometry is outside what this covers (dilation, auto_pad, storage order).
+ */
+function maxPoolGradByMasks(ctx: GradContext): string | null {
+  const node = ctx.node;
+  const kernel = getInts(node, 'kernel_shape') ?? [];
+  const r = kernel.length;
+  if ((node.outputs[1] ?? '') !== '' || getString(node, 'auto_pad', 'NOTSET') !== 'NOTSET' || getInt(node, 'storage_order', 0) !== 0) return null;
+  if ((getInts(node, 'dilations') ?? []).some((d) => d !== 1)) return null;
+  const x = ctx.x(0);
+  const y = ctx.y(0);
+  const dy = ctx.dY[0] as string;
+  const inSize = ctx.typeIfKnown(x)?.shape.slice(2);
+  const outSize = ctx.typeIfKnown(y)?.shape.slice(2);
+  if (!inSize?.every((d): d is number => typeof d === 'number') || !outSize?.every((d): d is number => typeof d === 'number')) return null;
+  const strides = getInts(node, 'strides') ?? new Array<number>(r).fill(1);
+  const pads = getInts(node, 'pads') ?? new Array<number>(2 * r).fill(0);
+  const spatial = range(r).map((i) => i + 2);
+  // every window fits the padded input (ceil_mode may reach past the declared end pad)
+  const padEnd = range(r).map((i) => Math.max(pads[i + r], (outSize[i] - 1) * strides[i] + kernel[i] - inSize[i] - pads[i]));
+  const grid = range(r).map((i) => Math.max(Math.ceil((pads[i] + inSize[i] + padEnd[i]) / strides[i]), outSize[i] + Math.floor((kernel[i] - 1) / strides[i])));
+  const padded = pads.some((p) => p !== 0) || padEnd.some((p, i) => p !== pads[i + r])
+    ? ctx.op('Pad', [x, ctx.ints([0, 0, ...pads.slice(0, r), 0, 0, ...padEnd]), ctx.scalar(-Infinity, x)])
+    : x;
+  const taps: number[][] = [[]];
+  for (const k of kernel) taps.splice(0, taps.length, ...taps.flatMap((t) => range(k).map((i) => [...t, i])));
+  const axes = ctx.ints(spatial);
+  const zero = ctx.scalar(0, x);
+  const phases = new Map<string, string[]>();
+  let taken = '';
+  for (const tap of taps) {
+    const ends = tap.map((t, i) => t + strides[i] * (outSize[i] - 1) + 1);
+    const eq = ctx.op('Equal', [ctx.op('Slice', [padded, ctx.ints(tap), ctx.ints(ends), axes, ctx.ints(strides)]), y]);
+    const first = taken ? ctx.op('And', [eq, ctx.op('Not', [taken])]) : eq;
+    taken = taken ? ctx.op('Or', [taken, eq]) : eq;
+    const shift = tap.map((t, i) => Math.floor(t / strides[i]));
+    const placed = ctx.op('Pad', [ctx.op('Where', [first, dy, zero]), ctx.ints([0, 0, ...shift, 0, 0, ...shift.map((o, i) => grid[i] - o - outSize[i])])]);
+    const key = tap.map((t, i) => t % strides[i]).join(',');
+    phases.set(key, [...(phases.get(key) ?? []), placed]);
+  }
+  let phaseList: number[][] = [[]];
+  for (const s of strides) phaseList = phaseList.flatMap((t) => range(s).map((i) => [...t, i]));
+  const gridShape = ctx.op('Concat', [ctx.op('Slice', [ctx.op('Shape', [dy]), ctx.ints([0]), ctx.ints([2])]), ctx.ints(grid)], { axis: attr.int(0) });
+  const sums = phaseList.map((ph) => {
+    const parts = phases.get(ph.join(',')) ?? [];
+    if (parts.length === 0) return ctx.op('CastLike', [ctx.op('ConstantOfShape', [gridShape]), x]);
+    return parts.length === 1 ? parts[0] : ctx.op('Sum', parts);
+  });
+  let full: string;
+  if (sums.length === 1) full = sums[0];
+  else {
+    // [N, C, s…, g…] → [N, C, g₁, s₁, g₂, s₂, …] → [N, C, g₁·s₁, …]
+    const stacked = ctx.op('Reshape', [ctx.op('Concat', sums.map((v) => ctx.op('Unsqueeze', [v, ctx.ints([2])])), { axis: attr.int(2) }), ctx.ints([0, 0, ...strides, ...grid])]);
+    const perm = [0, 1, ...range(r).flatMap((i) => [2 + r + i, 2 + i])];
+    full = ctx.op('Reshape', [ctx.op('Transpose', [stacked], { perm: attr.ints(perm) }), ctx.ints([0, 0, ...grid.map((g, i) => g * strides[i])])]);
+  }
+  return ctx.op('Slice', [full, ctx.ints(pads.slice(0, r)), ctx.ints(range(r).map((i) => pads[i] + inSize[i])), axes]);
+}
+
 export const poolingRules: RuleTable = {
   // MaxPool: the forward node is asked for its Indices output (flat positions in X) and dY is
   // put back there with MaxUnpool. MaxUnpool writes rather than adds, so the outputs are split
@@ -37,6 +102,8 @@ export const poolingRules: RuleTable = {
     if (getInt(node, 'storage_order', 0) !== 0) {
       throw new AppError('UNSUPPORTED_OP', `autodiff: MaxPool with storage_order=1 (node ${node.name})`);
     }
+    const byMasks = maxPoolGradByMasks(ctx);
+    if (byMasks) return [byMasks];
     const indices = ctx.requireOutput(1);
     const dy = ctx.dY[0] as string;
     const kernel = getInts(node, 'kernel_shape') ?? [];
