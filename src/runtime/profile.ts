@@ -1,7 +1,7 @@
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import ort from 'onnxruntime-node';
+import * as ort from 'onnxruntime-node';
 import { z } from 'zod';
 import { AppError } from '../core/errors.ts';
 import { encodeModel } from '../onnx/codec.ts';

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
-import ort from 'onnxruntime-node';
+import * as ort from 'onnxruntime-node';
 import { AppError } from '../core/errors.ts';
 import { encodeModel } from '../onnx/codec.ts';
 import type { DataType, Dim, Model, TensorData, TypedArray, ValueInfo } from '../onnx/ir.ts';

@@ -1,4 +1,3 @@
-import './train-interop.ts';
 import { createHash } from 'node:crypto';
 import os from 'node:os';
 import { AppError, toErrorData, type ErrorData } from '../core/errors.ts';
