@@ -1,4 +1,3 @@
-// First: onnxruntime-node's default export for the CommonJS graph piscina loads in a worker thread.
 import { isAppError, toErrorData, type ErrorData } from '../core/errors.ts';
 import { runEvaluation, selectItems, type EvalItem, type EvalProblem } from '../evaluation/run-evaluation.ts';
 import type { WorkerControl, WorkerTask } from '../jobs/pool.ts';

@@ -1,4 +1,3 @@
-// First: onnxruntime-node's default export for the CommonJS graph piscina loads in a worker thread.
 import { AppError, isAppError, toErrorData, type ErrorData } from '../core/errors.ts';
 import { selectItems } from '../evaluation/run-evaluation.ts';
 import { DEFAULT_BENCHMARK, runExport, type BenchmarkSizes, type ExportImage } from '../export/run-export.ts';
