@@ -3,8 +3,8 @@
  * throughput per variant (int8: static QDQ, and weight-only as `int8-weights`), through onnxruntime-node
  * on all cores (or --threads N).
  *   npm run bench:export [-- --models mobilenet_v3_small,resnet18 --size 224 --threads 2 --runs 30]
- * Prints one JSON line per figure. PyTorch's eval figures on the same machine:
- *   python3 ../shared/bench/torch_reference.py resnet18 224 32
+ * Prints one JSON line per figure, then PyTorch's eval figures for the same model, measured right after
+ * on the same machine by ../shared/bench/torch_reference.py (`--torch off` skips them).
  */
 import os from 'node:os';
 import { parseArgs } from 'node:util';
@@ -18,15 +18,17 @@ import { modelStats } from '../src/export/stats.ts';
 import { createModel } from '../src/models/index.ts';
 import { encodeModel } from '../src/onnx/codec.ts';
 import { f32 } from '../src/onnx/ir.ts';
+import { torchReference } from './torch-reference.ts';
 
 const Args = z.object({
   models: z.string().default('mobilenet_v3_small,resnet18'),
   size: z.coerce.number().int().min(16).max(1024).default(224),
   threads: z.coerce.number().int().min(1).max(256).default(os.availableParallelism()),
   runs: z.coerce.number().int().min(1).max(10_000).default(30),
+  torch: z.enum(['on', 'off']).default('on'),
 });
 
-const { values } = parseArgs({ options: { models: { type: 'string' }, size: { type: 'string' }, threads: { type: 'string' }, runs: { type: 'string' } } });
+const { values } = parseArgs({ options: { models: { type: 'string' }, size: { type: 'string' }, threads: { type: 'string' }, runs: { type: 'string' }, torch: { type: 'string' } } });
 const args = Args.parse(values);
 const NUM_CLASSES = 10;
 
@@ -64,5 +66,10 @@ for (const name of args.models.split(',')) {
     console.log(JSON.stringify({ ...line, b1_latency_ms_p99: +t.latency_b1.p99_ms.toFixed(2) }));
     console.log(JSON.stringify({ ...line, batch: 32, infer_img_per_s: +t.throughput[0].images_per_s.toFixed(2) }));
     console.log(JSON.stringify({ ...line, peak_rss_mb: +(r.peak_rss_bytes / 2 ** 20).toFixed(0) }));
+  }
+  if (args.torch === 'on') {
+    const ref = await torchReference(name, args.size, 32);
+    if ('unavailable' in ref) console.log(JSON.stringify({ reference: 'pytorch', model: name, unavailable: ref.unavailable }));
+    else for (const line of ref.lines) if ('infer_img_per_s' in line) console.log(JSON.stringify({ ...line, reference: 'pytorch eval (torch_reference.py)' }));
   }
 }

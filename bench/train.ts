@@ -3,8 +3,9 @@
  * (the Trainer's compiled training step; a plain inference session for the forward figures).
  *   npm run bench:train -- --model resnet18 --size 224 --batch 32 [--steps 5] [--threads 2]
  * `--model` is a catalog name or a path to an .onnx file (imported as a backbone).
- * Prints ONE JSON line; compare with `python3 ../shared/bench/torch_reference.py MODEL SIZE BATCH`
- * (same protocol: SGD momentum 0.9, cross-entropy, 10 classes, 2 warm-up steps).
+ * Prints our JSON line, then PyTorch's lines from `python3 ../shared/bench/torch_reference.py MODEL
+ * SIZE BATCH` run right after (same protocol: SGD momentum 0.9, cross-entropy, 10 classes, 2 warm-up
+ * steps) and the ratios; `--torch off` skips the reference.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -15,6 +16,7 @@ import { Rng } from '../src/models/init.ts';
 import { f32, i64 } from '../src/onnx/ir.ts';
 import { createSession } from '../src/runtime/session.ts';
 import { Trainer } from '../src/training/trainer.ts';
+import { torchReference } from './torch-reference.ts';
 
 const Args = z.object({
   model: z.string().min(1),
@@ -22,6 +24,7 @@ const Args = z.object({
   batch: z.coerce.number().int().min(1).max(1024).default(32),
   steps: z.coerce.number().int().min(1).max(1000).default(5),
   threads: z.coerce.number().int().min(1).max(256).default(os.availableParallelism()),
+  torch: z.enum(['on', 'off']).default('on').transform((v) => v === 'on'),
 });
 
 const NUM_CLASSES = 10;
@@ -49,7 +52,7 @@ const round = (v: number, d: number) => Math.round(v * 10 ** d) / 10 ** d;
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
-    options: { model: { type: 'string' }, size: { type: 'string' }, batch: { type: 'string' }, steps: { type: 'string' }, threads: { type: 'string' } },
+    options: { model: { type: 'string' }, size: { type: 'string' }, batch: { type: 'string' }, steps: { type: 'string' }, threads: { type: 'string' }, torch: { type: 'string' } },
     strict: true,
   });
   const a = Args.parse(values);
@@ -74,7 +77,7 @@ async function main(): Promise<void> {
   const latency = median(await time(LATENCY_RUNS, () => session.run({ input: x1 })));
   await session.release();
 
-  process.stdout.write(`${JSON.stringify({
+  const ours = {
     model: spec.name,
     size: s,
     batch: a.batch,
@@ -85,7 +88,24 @@ async function main(): Promise<void> {
     b1_latency_ms_p50: round(latency, 2),
     // maxRSS is in kibibytes.
     peak_rss_mb: round(process.resourceUsage().maxRSS / 1024, 1),
-  })}\n`);
+  };
+  process.stdout.write(`${JSON.stringify(ours)}\n`);
+  // The reference, measured right after ours on the same machine (a catalog name only).
+  if (a.torch && !a.model.endsWith('.onnx')) {
+    const ref = await torchReference(a.model, s, a.batch);
+    if ('unavailable' in ref) {
+      process.stdout.write(`${JSON.stringify({ reference: 'pytorch', unavailable: ref.unavailable })}\n`);
+      return;
+    }
+    for (const line of ref.lines) process.stdout.write(`${JSON.stringify(line)}\n`);
+    const train = ref.lines.find((l) => typeof l.train_img_per_s === 'number')?.train_img_per_s;
+    const infer = ref.lines.find((l) => typeof l.infer_img_per_s === 'number')?.infer_img_per_s;
+    process.stdout.write(`${JSON.stringify({
+      model: spec.name,
+      train_ratio_vs_pytorch: typeof train === 'number' ? round(ours.train_img_per_s / train, 3) : null,
+      infer_ratio_vs_pytorch: typeof infer === 'number' ? round(ours.infer_img_per_s / infer, 3) : null,
+    })}\n`);
+  }
 }
 
 try {
