@@ -1,8 +1,7 @@
-import { createWriteStream, promises as fs } from 'node:fs';
-import { pipeline } from 'node:stream/promises';
 import multipart from '@fastify/multipart';
 import type { FastifyInstance } from 'fastify';
 import { AppError } from '../core/errors.ts';
+import type { Workspace } from '../storage/workspace.ts';
 import { ok } from './envelope.ts';
 import { parse, parseParams } from './parse.ts';
 import { ProjectParams, UploadFields } from './schemas.ts';
@@ -46,8 +45,7 @@ export default async function uploadRoutes(app: FastifyInstance): Promise<void> 
             part.file.resume();
             throw new AppError('VALIDATION_ERROR', `unexpected file field '${part.fieldname.slice(0, 64)}'`);
           }
-          tempPath = await store.tempFile('upload');
-          await pipeline(part.file, createWriteStream(tempPath, { flags: 'wx' }));
+          tempPath = await store.writeTempFrom(part.file, 'upload');
           if (part.file.truncated) throw new AppError('PAYLOAD_TOO_LARGE', 'the upload exceeds the size limit');
         } else {
           if (typeof part.value !== 'string') throw new AppError('VALIDATION_ERROR', `field '${part.fieldname}' must be text`);
@@ -56,26 +54,20 @@ export default async function uploadRoutes(app: FastifyInstance): Promise<void> 
       }
       if (tempPath === undefined) throw new AppError('VALIDATION_ERROR', 'missing the zip in field `file`');
       const body = parse(UploadFields, { ...fields }, 'form fields');
-      await checkZip(tempPath);
+      await checkZip(store, tempPath);
       const started = await imports.start(project_id, { name: body.name, task: body.task, source: { kind: 'zip', path: tempPath } });
       tempPath = undefined; // the import owns it now
       reply.code(202);
       return ok(started);
     } finally {
-      if (tempPath !== undefined) await fs.rm(tempPath, { force: true });
+      if (tempPath !== undefined) await store.removeTemp(tempPath);
     }
   });
 }
 
-async function checkZip(file: string): Promise<void> {
-  const fh = await fs.open(file, 'r');
-  try {
-    const head = Buffer.alloc(4);
-    const { bytesRead } = await fh.read(head, 0, 4, 0);
-    if (bytesRead < 4 || !ZIP_MAGIC.some((m) => m.equals(head))) {
-      throw new AppError('BAD_ARCHIVE', 'the upload is not a zip archive');
-    }
-  } finally {
-    await fh.close();
+async function checkZip(store: Workspace, file: string): Promise<void> {
+  const head = await store.readHead(file, 4, 'uploaded archive');
+  if (head.length < 4 || !ZIP_MAGIC.some((m) => m.equals(head))) {
+    throw new AppError('BAD_ARCHIVE', 'the upload is not a zip archive');
   }
 }

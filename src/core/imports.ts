@@ -62,19 +62,24 @@ export function createImportsService({ settings, store, datasets, jobs }: Import
     await jobs.wait(jobId);
   }
 
+  /** A zip source is always the upload's temp file (see datasets/types.ts); the import owns it. */
+  async function dropUpload(source: ImportSource): Promise<void> {
+    if (source.kind === 'zip') await store.removeTemp(source.path);
+  }
+
   return {
     async start(projectId, req) {
       try {
         await checkSource(req.source);
       } catch (e) {
-        if (req.source.kind === 'zip') await fs.rm(req.source.path, { force: true });
+        await dropUpload(req.source);
         throw e;
       }
       let dataset: DatasetSummary;
       try {
         dataset = await datasets.create(projectId, { name: req.name, task: req.task });
       } catch (e) {
-        if (req.source.kind === 'zip') await fs.rm(req.source.path, { force: true });
+        await dropUpload(req.source);
         throw e;
       }
       const payload: ImportWorkerPayload = {
@@ -103,7 +108,7 @@ export function createImportsService({ settings, store, datasets, jobs }: Import
         },
         onSettled: async (outcome) => {
           running.delete(key(projectId, dataset.id));
-          if (req.source.kind === 'zip') await fs.rm(req.source.path, { force: true });
+          await dropUpload(req.source);
           if (outcome.status === 'succeeded') {
             await finishDataset(store, projectId, dataset.id, outcome.result);
           } else {

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
+import type { Readable } from 'node:stream';
 import { threadId } from 'node:worker_threads';
 import type { DocType } from '../schemas/common.ts';
 import { DatasetIdSchema, JobIdSchema, ProjectIdSchema } from '../schemas/common.ts';
@@ -9,6 +10,7 @@ import { JobDoc, type JobFile } from '../schemas/job.ts';
 import { AppError, notFound } from '../core/errors.ts';
 import { writeFileAtomic } from './atomic.ts';
 import { removeOrphanTemps } from './cleanup.ts';
+import { openRead, readHead, readWhole, writeNewFrom } from './files.ts';
 import { DocCache } from './json-doc.ts';
 import { DEFAULT_LOCK_OPTIONS, withFileLock, type LockOptions } from './lock.ts';
 import { isInside, realpathInside, resolveInside } from './safe-path.ts';
@@ -35,6 +37,8 @@ export class Workspace {
   readonly root: string;
   private readonly cache = new DocCache();
   private readonly lockOptions: LockOptions;
+  /** The workspace's real location, resolved on first need (see `insideReal`). */
+  private realRoot: Promise<string> | undefined;
 
   constructor(root: string, opts: WorkspaceOptions = {}) {
     this.root = path.resolve(root);
@@ -222,6 +226,37 @@ export class Workspace {
     await fs.rm(resolveInside(dsDir, rel), { force: true });
   }
 
+  // ── raw bytes of stored files ────────────────────────────────────────────────────────────
+  // For paths the workspace itself handed out (`datasetFilePath`, `tempFile`, `writeTempFrom`):
+  // image and thumbnail bytes, upload heads. A missing file is NOT_FOUND(`what`).
+
+  /** The first `n` bytes of a workspace file (fewer when it is shorter). */
+  async readHead(file: string, n: number, what = 'file'): Promise<Buffer> {
+    return readHead(await this.insideReal(file), n, what);
+  }
+
+  /** The whole of a workspace file. */
+  async readFile(file: string, what = 'file'): Promise<Buffer> {
+    return readWhole(await this.insideReal(file), what);
+  }
+
+  /** A stream of a workspace file, opened before it is returned (a vanished file is NOT_FOUND here). */
+  async openReadStream(file: string, what = 'file'): Promise<Readable> {
+    return openRead(await this.insideReal(file), what);
+  }
+
+  /**
+   * `inside`, but also accepting a path below the workspace's real location: `datasetFilePath`
+   * returns real paths, which leave the configured root lexically when that root runs through a symlink.
+   */
+  private async insideReal(p: string): Promise<string> {
+    const full = path.resolve(p);
+    if (isInside(this.root, full)) return full;
+    this.realRoot ??= fs.realpath(this.root);
+    if (isInside(await this.realRoot, full)) return full;
+    throw new AppError('PATH_OUTSIDE_ROOT', `path outside the workspace: ${p}`);
+  }
+
   // ── temp files ───────────────────────────────────────────────────────────────────────────
   /**
    * A fresh path in `tmp/` for an upload or scratch file (not created). Its name carries our pid,
@@ -237,6 +272,18 @@ export class Workspace {
     const dir = path.join(this.tmpDir(), this.tempName(label));
     await fs.mkdir(dir, { recursive: true });
     return dir;
+  }
+
+  /**
+   * Streams `source` (an upload) into a fresh temp file and returns its path; the caller deletes it
+   * with `removeTemp`. Size limits are the source's (multipart's `fileSize` ends or truncates the
+   * stream); when the copy fails — client abort, limit error, full disk — the partial file is
+   * already gone when this rejects.
+   */
+  async writeTempFrom(source: Readable, label = 'upload'): Promise<string> {
+    const file = await this.tempFile(label);
+    await writeNewFrom(file, source);
+    return file;
   }
 
   /** Deletes a temp file or folder made by `tempFile`/`tempDir` (and nothing outside tmp/). */

@@ -1,5 +1,4 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import { promises as fs } from 'node:fs';
 import { z } from 'zod';
 import { isAppError } from '../core/errors.ts';
 import { DatasetIdSchema } from '../schemas/common.ts';
@@ -29,7 +28,7 @@ const SplitCheckQuery = z.object({
 });
 
 export default async function experimentPages(app: FastifyInstance): Promise<void> {
-  const { projects, datasets, models, experiments, runs } = app.studio;
+  const { projects, datasets, models, experiments, runs, store } = app.studio;
 
   /** Ready classification datasets that have a split: the ones an experiment can train on. */
   async function trainable(projectId: string) {
@@ -118,7 +117,7 @@ export default async function experimentPages(app: FastifyInstance): Promise<voi
     if (page.items.length === 0) return { error: 'The training set has no images to preview.', samples: [], image: null };
     const seed = Number.parseInt(form.preview_seed ?? '0', 10) || 0;
     const image = page.items[seed % page.items.length];
-    const bytes = await fs.readFile(await datasets.imageFilePath(projectId, datasetId, image.id));
+    const bytes = await store.readFile(await datasets.imageFilePath(projectId, datasetId, image.id), 'image file');
     const inputSize = typeof (body.model as Record<string, unknown> | undefined)?.input_size === 'number' ? Number((body.model as Record<string, unknown>).input_size) : 224;
     const size = Math.max(16, Math.min(PREVIEW_MAX_SIDE, Math.round(inputSize)));
     const pngs = await renderAugmentationPreview(bytes, { size, augmentation: aug.data, count: PREVIEW_COUNT, seed });
