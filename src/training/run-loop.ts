@@ -140,6 +140,7 @@ export async function runTrainingLoop(o: RunLoopOptions, inputSize: number): Pro
     trainable: o.trainable,
     optimizer: h.optimizer === 'sgd' ? { kind: 'sgd', momentum: h.momentum, weightDecay: h.weight_decay } : { kind: 'adamw', weightDecay: h.weight_decay },
     threads: o.threads,
+    seed: h.seed,
   });
   try {
     return await loop(trainer, o, inputSize);

@@ -3,7 +3,8 @@ import { badInput } from '../core/errors.ts';
 import { GraphBuilder } from '../onnx/builder.ts';
 import { batchNormToInference, foldBatchNorm } from '../onnx/fold-batchnorm.ts';
 import { eliminateDeadNodes, renameValues } from '../onnx/graph-utils.ts';
-import { attr, type Dim, type Graph, type Model, type TensorData } from '../onnx/ir.ts';
+import { attr, type Dim, type Graph, type Model, type Node, type TensorData } from '../onnx/ir.ts';
+import { inferShapes } from '../onnx/shape-inference.ts';
 import { cloneModel, liftToInput, trainingOpsets } from './graph-copy.ts';
 import { appendLoss, type LossSpec, lossTarget } from './losses.ts';
 import { appendGradClip, appendOptimizer, needsStep, type OptimizerSpec } from './optimizers.ts';
@@ -40,6 +41,8 @@ export interface TrainingStep {
   stateDims: Record<string, number[]>;
   /** batch-norm running statistic input → its next value */
   bnStats: Record<string, string>;
+  /** The masks to feed every step, one per Dropout of the model. */
+  dropout: DropoutMask[];
 }
 
 function batchInput(g: Graph): string {
@@ -73,15 +76,97 @@ class Exposed {
   }
 }
 
+/** A mask dimension: a fixed size, or the size of an axis of the batch input, known per step. */
+export type MaskDim = number | { batchAxis: number };
+
 /**
- * Dropout trains as nn.Dropout under model.train(): training_mode is set true, so each step draws
- * a mask (onnxruntime's own generator) that the Dropout gradient rule reads back.
+ * One Dropout of the model as the step graph runs it: `y = x · mask`, the mask a float32 graph
+ * input the caller feeds every step (0 where dropped, 1/(1 − ratio) where kept: PyTorch's inverted
+ * dropout). Drawing the masks outside onnxruntime, from a generator seeded by (seed, step), is what
+ * makes a resumed run draw the masks an uninterrupted one would (onnxruntime's own generator
+ * restarts with every session).
  */
-function activateDropout(b: GraphBuilder): void {
-  const drops = b.graph.nodes.filter((n) => n.opType === 'Dropout');
-  if (drops.length === 0) return;
-  const on = b.initializer(b.fresh('dropout_training'), { dtype: 'bool', dims: [], data: Uint8Array.of(1) });
-  for (const n of drops) n.inputs = [n.inputs[0], n.inputs[1] ?? '', on];
+export interface DropoutMask {
+  input: string;
+  ratio: number;
+  dims: MaskDim[];
+}
+
+/** onnx.TensorProto.BOOL */
+const DTYPE_BOOL = 9;
+
+/** Marks the batch input's free axes so shape inference carries them through to each Dropout. */
+const BATCH_AXIS = '\u0000batch_axis:';
+
+function dropoutRatio(g: Graph, n: Node): number {
+  const name = n.inputs[1] ?? '';
+  if (name === '') return 0.5;
+  const t = g.initializers.get(name);
+  if (!t || t.data.length !== 1 || (t.dtype !== 'float32' && t.dtype !== 'float64')) {
+    throw badInput(`Dropout '${n.name}': its ratio must be a constant float scalar to train`);
+  }
+  const ratio = Number(t.data[0]);
+  if (!(ratio >= 0 && ratio < 1)) throw badInput(`Dropout '${n.name}': ratio ${ratio} is outside [0, 1)`);
+  return ratio;
+}
+
+/**
+ * Dropout trains as nn.Dropout under model.train(), every one active: each becomes `x · mask` (Mul
+ * has a gradient rule, so dX = dY · mask) with the mask fed as a graph input. A mask output the
+ * model reads is rebuilt as `mask ≠ 0`.
+ */
+function replaceDropout(b: GraphBuilder, batch: string): DropoutMask[] {
+  const drops = b.graph.nodes.filter((n) => n.opType === 'Dropout' && (n.domain ?? '') === '');
+  if (drops.length === 0) return [];
+  const declared = b.graph.inputs.find((v) => v.name === batch)?.shape;
+  const marked = declared?.map((d, i) => (typeof d === 'number' ? d : `${BATCH_AXIS}${i}`));
+  const types = inferShapes(b.graph, marked ? { inputs: { [batch]: marked } } : {});
+  return drops.map((n) => {
+    const ratio = dropoutRatio(b.graph, n);
+    const [x] = n.inputs;
+    const [y, keep = ''] = n.outputs;
+    const t = types.get(x);
+    if (!t) throw badInput(`Dropout '${n.name}': the shape of its input '${x}' cannot be inferred`);
+    if (t.dtype !== 'float32') throw badInput(`Dropout '${n.name}': its input is ${t.dtype}; only float32 trains`);
+    const dims = t.shape.map((d, axis): MaskDim => {
+      if (typeof d === 'number') return d;
+      if (typeof d === 'string' && d.startsWith(BATCH_AXIS)) return { batchAxis: Number(d.slice(BATCH_AXIS.length)) };
+      throw badInput(`Dropout '${n.name}': axis ${axis} of its input has a size only known at run time`);
+    });
+    const mask = b.input(b.fresh(`${n.name || 'dropout'}.mask`), 'float32', dims.map((d) => (typeof d === 'number' ? d : null)));
+    n.opType = 'Mul';
+    n.inputs = [x, mask];
+    n.outputs = [y];
+    n.attrs = {};
+    if (keep !== '') {
+      b.opN('Cast', [mask], { to: attr.int(DTYPE_BOOL) }, [keep]);
+      // the Cast reads only a graph input: placed right after the Mul, it precedes every reader
+      const cast = b.graph.nodes.pop()!;
+      b.graph.nodes.splice(b.graph.nodes.indexOf(n) + 1, 0, cast);
+    }
+    return { input: mask, ratio, dims };
+  });
+}
+
+/**
+ * The graph without its Dropouts (identities outside training), so evaluation and the exported
+ * model carry none. A Dropout whose output is a graph output, or whose mask is read, stays.
+ */
+function removeDropout(g: Graph): Graph {
+  const outputs = new Set(g.outputs.map((v) => v.name));
+  const alias = new Map<string, string>();
+  const nodes = g.nodes.filter((n) => {
+    const removable = n.opType === 'Dropout' && (n.domain ?? '') === '' && !outputs.has(n.outputs[0]) && (n.outputs[1] ?? '') === '';
+    if (removable) alias.set(n.outputs[0], n.inputs[0]);
+    return !removable;
+  });
+  if (alias.size === 0) return g;
+  // a chain of Dropouts resolves to the first one's input
+  const r = (v: string) => {
+    while (alias.has(v)) v = alias.get(v)!;
+    return v;
+  };
+  return { ...g, nodes: nodes.map((n) => ({ ...n, inputs: n.inputs.map(r) })) };
 }
 
 export function buildTrainingStep(model: Model, opts: TrainingStepOptions): TrainingStep {
@@ -108,7 +193,7 @@ export function buildTrainingStep(model: Model, opts: TrainingStepOptions): Trai
   for (const node of b.graph.nodes) {
     if (node.opType === 'BatchNormalization') node.attrs = { ...node.attrs, training_mode: attr.int(1) };
   }
-  activateDropout(b);
+  const dropout = replaceDropout(b, batch);
   const exposed = new Exposed(b);
   const bnStats: Record<string, string> = {};
   for (const bn of decomposeBatchNormForTraining(b)) {
@@ -171,6 +256,7 @@ export function buildTrainingStep(model: Model, opts: TrainingStepOptions): Trai
     state,
     stateDims,
     bnStats,
+    dropout,
   };
 }
 
@@ -180,8 +266,8 @@ export interface EvalGraphOptions {
 }
 
 /**
- * The evaluation graph: batch-norm in inference mode (running statistics), `params` written over
- * the model's initializers, logits as the only output.
+ * The evaluation graph: batch-norm in inference mode (running statistics), no Dropout, `params`
+ * written over the model's initializers, logits as the only output.
  */
 export function buildEvalGraph(model: Model, params: Record<string, TensorData>, opts: EvalGraphOptions = {}): Model {
   const copy = cloneModel(model);
@@ -189,7 +275,7 @@ export function buildEvalGraph(model: Model, params: Record<string, TensorData>,
   copy.graph.outputs = copy.graph.outputs.filter((o) => o.name === logits.name);
   // a model exported in training form gets its batch-norms switched to running statistics
   const inference = batchNormToInference(copy);
-  const b = new GraphBuilder(inference.graph);
+  const b = new GraphBuilder(removeDropout(inference.graph));
   setParams(b.graph, params);
   for (const name of opts.asInputs ?? []) liftToInput(b, name);
   return { ...inference, graph: eliminateDeadNodes(b.graph) };

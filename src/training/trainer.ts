@@ -10,7 +10,7 @@ import {
   type SessionOptions,
   toRuntimeTensor,
 } from '../runtime/session.ts';
-import { buildEvalGraph, buildTrainingStep, type TrainingStep, type TrainingStepOptions } from './step-graph.ts';
+import { buildEvalGraph, buildTrainingStep, type DropoutMask, type TrainingStep, type TrainingStepOptions } from './step-graph.ts';
 
 /**
  * Runs training steps in memory. Parameters, optimizer state and batch-norm statistics live as
@@ -23,6 +23,8 @@ export interface TrainerOptions extends TrainingStepOptions {
   /** Idle runtime threads spin for work (default false: a step's thousands of short ops would
    *  otherwise burn about as much CPU spinning as computing, which other jobs could use). */
   spinning?: boolean;
+  /** Seeds the dropout masks (default 0): step k's masks depend on (seed, k) alone. */
+  seed?: number;
 }
 
 /**
@@ -55,11 +57,13 @@ export class Trainer {
   /** Every value carried from step to step, by its step-graph input name. */
   #values = new Map<string, RuntimeTensor>();
   #step = 0;
+  readonly #masks: DropoutMasks;
 
-  private constructor(graph: TrainingStep, train: Session, evalSession: Session, initial: TrainerState) {
+  private constructor(graph: TrainingStep, train: Session, evalSession: Session, initial: TrainerState, seed: number) {
     this.graph = graph;
     this.#train = train;
     this.#eval = evalSession;
+    this.#masks = new DropoutMasks(graph.dropout, seed);
     this.setState(initial);
   }
 
@@ -82,7 +86,7 @@ export class Trainer {
       bnStats: Object.fromEntries(Object.keys(graph.bnStats).map((s) => [s, init(s)])),
       step: 0,
     };
-    return new Trainer(graph, train, evalSession, initial);
+    return new Trainer(graph, train, evalSession, initial, opts.seed ?? 0);
   }
 
   get stepCount(): number {
@@ -94,6 +98,7 @@ export class Trainer {
     const g = this.graph;
     const feeds: Feeds = { [g.inputs.batch]: batch, [g.inputs.target]: target, [g.inputs.lr]: f32([], [lr]) };
     if (g.inputs.step) feeds[g.inputs.step] = f32([], [this.#step + 1]);
+    Object.assign(feeds, this.#masks.feeds(batch.dims, this.#step + 1));
     for (const [name, h] of this.#values) feeds[name] = h;
     const out = await this.#train.runHandles(feeds);
     for (const map of [g.params, g.state, g.bnStats]) {
@@ -164,6 +169,75 @@ export class Trainer {
     const h = this.#values.get(name);
     if (!h) throw badInput(`no value for '${name}'`);
     return h;
+  }
+}
+
+/**
+ * The dropout masks of each step, drawn from sfc32 seeded by (seed, step, mask index): a resumed
+ * run needs only its step count to draw what an uninterrupted run would, whatever the session.
+ * One buffer per mask is reused across steps (a smaller last batch takes a view of it).
+ */
+export class DropoutMasks {
+  readonly #buffers = new Map<string, Float32Array>();
+  readonly #seed: number;
+  constructor(
+    readonly masks: readonly DropoutMask[],
+    seed: number,
+  ) {
+    if (!Number.isSafeInteger(seed)) throw badInput(`the dropout seed must be an integer, got ${seed}`);
+    this.#seed = seed >>> 0;
+  }
+
+  /** Feeds for the masks of 1-based `step` and a batch of `batchDims`; valid until the next call. */
+  feeds(batchDims: readonly number[], step: number): Record<string, TensorData> {
+    const feeds: Record<string, TensorData> = {};
+    this.masks.forEach((m, index) => {
+      const dims = m.dims.map((d) => {
+        if (typeof d === 'number') return d;
+        const size = batchDims[d.batchAxis];
+        if (size === undefined) throw badInput(`the batch has rank ${batchDims.length}; dropout mask '${m.input}' needs axis ${d.batchAxis}`);
+        return size;
+      });
+      const n = dims.reduce((a, v) => a * v, 1);
+      let buf = this.#buffers.get(m.input);
+      if (!buf || buf.length < n) this.#buffers.set(m.input, (buf = new Float32Array(n)));
+      const data = buf.subarray(0, n);
+      fillDropoutMask(data, m.ratio, this.#seed, step, index);
+      feeds[m.input] = { dtype: 'float32', dims, data };
+    });
+    return feeds;
+  }
+}
+
+/** splitmix32's finalizer: spreads related words (step k, k + 1) over unrelated generator states. */
+function mix32(x: number): number {
+  x = Math.imul(x ^ (x >>> 16), 0x85ebca6b);
+  x = Math.imul(x ^ (x >>> 13), 0xc2b2ae35);
+  return (x ^ (x >>> 16)) >>> 0;
+}
+
+/**
+ * Writes one mask: each entry kept with probability 1 − ratio (to 2⁻³²), as 1/(1 − ratio), else 0.
+ * sfc32 inlined: the generator runs once per masked activation every step.
+ */
+export function fillDropoutMask(out: Float32Array, ratio: number, seed: number, step: number, index: number): void {
+  if (!(ratio >= 0 && ratio < 1)) throw badInput(`dropout ratio ${ratio} is outside [0, 1)`);
+  if (!Number.isSafeInteger(step) || step < 0) throw badInput(`step must be a non-negative integer, got ${step}`);
+  let a = mix32((seed + 0x9e3779b9) >>> 0);
+  let b = mix32((step >>> 0) ^ 0x7f4a7c15);
+  let c = mix32((mix32((Math.floor(step / 2 ** 32) + 0x632be5ab) >>> 0) ^ index) >>> 0);
+  let d = 1;
+  const threshold = Math.round(ratio * 2 ** 32);
+  const scale = 1 / (1 - ratio);
+  for (let i = -12; i < out.length; i++) {
+    const t = (((a + b) >>> 0) + d) >>> 0;
+    d = (d + 1) >>> 0;
+    a = b ^ (b >>> 9);
+    b = (c + (c << 3)) >>> 0;
+    c = ((c << 21) | (c >>> 11)) >>> 0;
+    c = (c + t) >>> 0;
+    // the first 12 outputs warm the state up and are discarded
+    if (i >= 0) out[i] = t >= threshold ? scale : 0;
   }
 }
 

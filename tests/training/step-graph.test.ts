@@ -8,7 +8,7 @@ import { decodeModel } from '../../src/onnx/codec.ts';
 import { attr, f32, i64 } from '../../src/onnx/ir.ts';
 import { createSession } from '../../src/runtime/session.ts';
 import { buildEvalGraph, buildInferenceModel, buildTrainingStep } from '../../src/training/step-graph.ts';
-import { Trainer } from '../../src/training/trainer.ts';
+import { fillDropoutMask, Trainer } from '../../src/training/trainer.ts';
 import { expectClose, FIXTURES, values } from './helpers.ts';
 
 const INTEROP = path.resolve(FIXTURES, '../onnx-interop');
@@ -56,41 +56,87 @@ describe('buildTrainingStep', () => {
 });
 
 describe('dropout in the training step', () => {
-  it('is active (training_mode true) and its mask gates the gradients', async () => {
-    const [fin, hidden] = [8, 64];
+  const [fin, hidden] = [8, 64];
+  function mlp(readMask = false) {
     const b = new GraphBuilder();
-    b.input('input', 'float32', [1, fin]);
+    b.input('input', 'float32', ['batch', fin]);
     b.initializer('w1', f32([hidden, fin], Array.from({ length: hidden * fin }, (_, i) => 0.1 + (i % 7) * 0.05)));
     b.initializer('w2', f32([3, hidden], Array.from({ length: 3 * hidden }, (_, i) => ((i % 5) - 2) * 0.1)));
     b.initializer('ratio', f32([], [0.5]));
     const h = b.op('Gemm', ['input', 'w1'], { transB: attr.int(1) });
-    b.opN('Gemm', [b.op('Dropout', [h, 'ratio']), 'w2'], { transB: attr.int(1) }, ['logits']);
-    b.output('logits', 'float32', [1, 3]);
-    const step = buildTrainingStep(b.toModel(), { loss: { kind: 'cross_entropy' }, trainable: ['w1', 'w2'], optimizer: { kind: 'sgd' }, exposeGradients: true });
+    const [y, keep] = b.opN('Dropout', [h, 'ratio'], {}, readMask ? 2 : 1);
+    // y·keep = y: a reader of the mask output that changes nothing
+    const z = keep ? b.op('Mul', [y, b.op('Cast', [keep], { to: attr.int(1) })]) : y;
+    b.opN('Gemm', [z, 'w2'], { transB: attr.int(1) }, ['logits']);
+    b.output('logits', 'float32', ['batch', 3]);
+    return { b, model: b.toModel() };
+  }
+
+  it('multiplies by a fed mask, which gates the gradients', async () => {
+    const { b, model } = mlp();
+    const step = buildTrainingStep(model, { loss: { kind: 'cross_entropy' }, trainable: ['w1', 'w2'], optimizer: { kind: 'sgd' }, exposeGradients: true });
     const g = step.model.graph;
-    const drop = g.nodes.find((n) => n.opType === 'Dropout');
-    expect(drop?.inputs).toHaveLength(3);
-    const on = g.initializers.get(drop?.inputs[2] ?? '');
-    expect(on?.dtype).toBe('bool');
-    expect(Array.from(on?.data as Uint8Array)).toEqual([1]);
+    expect(g.nodes.some((n) => n.opType === 'Dropout')).toBe(false);
+    expect(step.dropout).toHaveLength(1);
+    const [m] = step.dropout;
+    expect(m.ratio).toBe(0.5);
+    expect(m.dims).toEqual([{ batchAxis: 0 }, hidden]);
+    expect(g.inputs.find((v) => v.name === m.input)?.shape).toEqual([null, hidden]);
+    const mask = new Float32Array(hidden);
+    fillDropoutMask(mask, m.ratio, 1, 1, 0);
     const session = await createSession(step.model, { threads: 1 });
-    const out = await session.run({
+    const run = (maskData: Float32Array) => session.run({
       input: f32([1, fin], new Array(fin).fill(1)), [step.inputs.target]: i64([1], [1]), [step.inputs.lr]: f32([], [0.1]),
-      w1: b.graph.initializers.get('w1')!, w2: b.graph.initializers.get('w2')!,
+      w1: b.graph.initializers.get('w1')!, w2: b.graph.initializers.get('w2')!, [m.input]: f32([1, hidden], maskData),
     });
+    const out = await run(mask);
+    const all = await run(new Float32Array(hidden).fill(2));
     await session.release();
     const grads = step.outputs.grads!;
     const dw1 = values(out[grads.w1]);
     const dw2 = values(out[grads.w2]);
-    // a dropped hidden unit passes no gradient: its row of dW1 and its column of dW2 are zero
-    const dropped = Array.from({ length: hidden }, (_, j) => dw1.slice(j * fin, (j + 1) * fin).every((v) => v === 0));
+    const dw1All = values(all[grads.w1]);
+    const dropped = Array.from(mask, (v) => v === 0);
     const n = dropped.filter(Boolean).length;
     expect(n).toBeGreaterThan(hidden * 0.2);
     expect(n).toBeLessThan(hidden * 0.8);
+    // a dropped hidden unit passes no gradient: its row of dW1 and its column of dW2 are zero
     for (let j = 0; j < hidden; j++) {
-      const col = [0, 1, 2].map((o) => dw2[o * hidden + j]);
-      expect(col.every((v) => v === 0), `unit ${j}`).toBe(dropped[j]);
+      const row = dw1.slice(j * fin, (j + 1) * fin);
+      expect(row.every((v) => v === 0), `unit ${j}`).toBe(dropped[j]);
+      expect([0, 1, 2].map((o) => dw2[o * hidden + j]).every((v) => v === 0), `unit ${j}`).toBe(dropped[j]);
+      if (!dropped[j]) expect(row.some((v) => v !== 0)).toBe(true);
     }
+    // with nothing dropped every unit passes gradient
+    expect(dw1All.every((v) => v !== 0)).toBe(true);
+  });
+
+  it('rebuilds a mask output the model reads, and leaves evaluation without dropout', async () => {
+    const { b, model } = mlp(true);
+    const opts = { loss: { kind: 'cross_entropy' as const }, trainable: ['w2'], optimizer: { kind: 'sgd' as const } };
+    const step = buildTrainingStep(model, opts);
+    const plainStep = buildTrainingStep(mlp().model, opts);
+    expect(step.model.graph.nodes.filter((n) => n.opType === 'Cast').map((n) => n.inputs[0])).toContain(step.dropout[0].input);
+    const mask = new Float32Array(2 * hidden);
+    fillDropoutMask(mask, 0.5, 2, 1, 0);
+    const losses = await Promise.all([step, plainStep].map(async (st) => {
+      const session = await createSession(st.model, { threads: 1 });
+      const out = await session.run({
+        input: f32([2, fin], Array.from({ length: 2 * fin }, (_, i) => Math.sin(i))), [st.inputs.target]: i64([2], [1, 2]),
+        [st.inputs.lr]: f32([], [0.1]), w2: b.graph.initializers.get('w2')!, [st.dropout[0].input]: f32([2, hidden], mask),
+      });
+      await session.release();
+      return values(out[st.outputs.loss])[0];
+    }));
+    expect(losses[0]).toBe(losses[1]);
+
+    const plain = mlp().model;
+    const evalGraph = buildEvalGraph(plain, {});
+    expect(evalGraph.graph.nodes.map((n) => n.opType)).toEqual(['Gemm', 'Gemm']);
+    const x = f32([2, fin], Array.from({ length: 2 * fin }, (_, i) => Math.cos(i)));
+    const [withDrop, without] = await Promise.all([createSession(plain, { threads: 1 }), createSession(evalGraph, { threads: 1 })]);
+    expect(values((await without.run({ input: x })).logits)).toEqual(values((await withDrop.run({ input: x })).logits));
+    await Promise.all([withDrop.release(), without.release()]);
   });
 });
 
