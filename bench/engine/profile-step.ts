@@ -11,6 +11,7 @@ import { f32, i64, type TensorData } from '../../src/onnx/ir.ts';
 import { profileModel } from '../../src/runtime/profile.ts';
 import { createSession } from '../../src/runtime/session.ts';
 import { buildTrainingStep } from '../../src/training/step-graph.ts';
+import { DropoutMasks } from '../../src/training/trainer.ts';
 
 const [name = 'mobilenet_v3_small', sizeArg = '112', batchArg = '8', runsArg = '3'] = process.argv.slice(2);
 const [size, batch, runs] = [Number(sizeArg), Number(batchArg), Number(runsArg)];
@@ -33,6 +34,7 @@ const feeds: Record<string, TensorData> = {
   [step.inputs.target]: i64([batch], Array.from({ length: batch }, () => Math.floor(rng.uniform() * 10))),
   [step.inputs.lr]: f32([], [0.01]),
 };
+Object.assign(feeds, new DropoutMasks(step.dropout, 0).feeds([batch, 3, size, size], 1));
 for (const v of step.model.graph.inputs) {
   if (feeds[v.name]) continue;
   const init = spec.model.graph.initializers.get(v.name);
