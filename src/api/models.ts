@@ -2,6 +2,7 @@ import multipart from '@fastify/multipart';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { AppError } from '../core/errors.ts';
+import { MAX_MODEL_BYTES } from '../core/models.ts';
 import { BackboneIdSchema } from '../schemas/common.ts';
 import { DisplayNameSchema } from '../schemas/common.ts';
 import { ok } from './envelope.ts';
@@ -22,7 +23,8 @@ export default async function modelsRoutes(app: FastifyInstance): Promise<void> 
   const { models, settings } = app.studio;
 
   await app.register(multipart, {
-    limits: { fileSize: settings.maxUploadBytes, files: 1, fields: 4, parts: 8, fieldNameSize: 64, fieldSize: 4096, headerPairs: 32 },
+    // A model file is held in memory whole: the model limit applies to uploads as to path imports.
+    limits: { fileSize: Math.min(settings.maxUploadBytes, MAX_MODEL_BYTES), files: 1, fields: 4, parts: 8, fieldNameSize: 64, fieldSize: 4096, headerPairs: 32 },
     throwFileSizeLimit: true,
   });
 

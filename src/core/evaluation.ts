@@ -23,6 +23,7 @@ import {
   type EvaluationFile,
   type EvaluationProblem,
   type EvaluationRef,
+  type LastAttempt,
 } from '../storage/evaluation.ts';
 import { readExperiment } from '../storage/experiments.ts';
 import { checkpointExists, listRunIds, readRun, readRunConfig } from '../storage/runs.ts';
@@ -71,6 +72,11 @@ export interface EvaluationView {
   aggregate: AggregateMetrics | null;
   job_id: string | null;
   error?: { code: string; message: string };
+  /**
+   * Set when the latest re-evaluation failed or was interrupted: the view is still the previous,
+   * succeeded evaluation (it is kept), and this says what became of the attempt to replace it.
+   */
+  last_attempt?: LastAttempt;
   /** Images that could not be evaluated (at most MAX_STORED_PROBLEMS; `problems_total` counts all). */
   problems: EvaluationProblem[];
   problems_total: number;
@@ -135,17 +141,37 @@ export function createEvaluationService({ store, jobs, threads, pool: givenPool 
       if (live.has(keyOf(r))) return staged;
       const job = staged.job_id ? await jobs.get(staged.job_id).catch(() => null) : null;
       if (job && !FINISHED.has(job.status)) return staged;
-      await clearStagedResults(store, r);
-      await modifyEvaluation(store, r, 'staging', (cur) => ({
-        ...cur,
-        status: 'failed',
-        error: job?.error ?? { code: 'INTERRUPTED', message: 'the studio stopped during this evaluation' },
-        finished_at: new Date().toISOString(),
-      }));
+      await settleFailed(r, job?.error ?? { code: 'INTERRUPTED', message: 'the studio stopped during this evaluation' }, new Date().toISOString());
+    } else if (staged.status === 'failed') {
+      // A crash after the failure was written to the staging folder, before it was settled.
+      await settleFailed(r, staged.error ?? { code: 'INTERRUPTED', message: 'the studio stopped while recording this evaluation' }, staged.finished_at ?? staged.updated_at);
+    } else {
+      await promoteStaging(store, r);
     }
-    await promoteStaging(store, r);
     await removeAsideFolders(store, r);
     return null;
+  }
+
+  /**
+   * A failed (or interrupted) evaluation in the staging folder. Over a succeeded evaluation it is
+   * recorded as that one's `last_attempt` and the staging folder goes, so the last good evaluation
+   * stays; otherwise (a first evaluation, or one replacing a failed one) it becomes the evaluation,
+   * shown as failed. Either step may be repeated after a crash: the staging folder goes last.
+   */
+  async function settleFailed(r: EvaluationRef, error: { code: string; message: string }, finished_at: string): Promise<void> {
+    const cur = await readEvaluation(store, r);
+    if (cur?.status === 'succeeded') {
+      const staged = await readEvaluation(store, r, 'staging');
+      if (staged) {
+        const last_attempt: LastAttempt = { status: 'failed', config: staged.config, error, finished_at };
+        await modifyEvaluation(store, r, 'current', (c) => ({ ...c, last_attempt }));
+      }
+      await removeEvaluation(store, r, 'staging');
+      return;
+    }
+    await clearStagedResults(store, r);
+    await modifyEvaluation(store, r, 'staging', (c) => ({ ...c, status: 'failed', error, finished_at }));
+    await promoteStaging(store, r);
   }
 
   function view(f: EvaluationFile, aggregate: AggregateMetrics | null): EvaluationView {
@@ -155,6 +181,7 @@ export function createEvaluationService({ store, jobs, threads, pool: givenPool 
       aggregate,
       job_id: f.job_id,
       ...(f.error ? { error: f.error } : {}),
+      ...(f.last_attempt ? { last_attempt: f.last_attempt } : {}),
       problems: f.problems,
       problems_total: f.problems_total,
       evaluated: f.evaluated,
@@ -163,11 +190,18 @@ export function createEvaluationService({ store, jobs, threads, pool: givenPool 
     };
   }
 
+  /**
+   * The current evaluation when it succeeded. A queued or running re-evaluation writes beside it,
+   * so the previous results stay served until the new ones replace them.
+   */
+  async function succeededCurrent(r: EvaluationRef): Promise<EvaluationFile | null> {
+    await activeStaging(r);
+    const cur = await readEvaluation(store, r);
+    return cur?.status === 'succeeded' ? cur : null;
+  }
+
   async function succeededResults(r: EvaluationRef): Promise<ResultRecord[]> {
-    if ((await activeStaging(r)) === null) {
-      const cur = await readEvaluation(store, r);
-      if (cur?.status === 'succeeded') return readResults(store, r);
-    }
+    if (await succeededCurrent(r)) return readResults(store, r);
     throw notFound('evaluation results of experiment', r.experimentId);
   }
 
@@ -189,11 +223,10 @@ export function createEvaluationService({ store, jobs, threads, pool: givenPool 
         error: null,
         finished_at,
       }));
+      await promoteStaging(store, r);
     } else {
-      await clearStagedResults(store, r);
-      await modifyEvaluation(store, r, 'staging', (cur) => ({ ...cur, status: 'failed', error: outcome.error, finished_at }));
+      await settleFailed(r, outcome.error, finished_at);
     }
-    await promoteStaging(store, r);
   }
 
   interface Reservation {
@@ -381,8 +414,7 @@ export function createEvaluationService({ store, jobs, threads, pool: givenPool 
 
     async metrics(projectId, experimentId) {
       const r = await requireExperiment(projectId, experimentId);
-      const v = await this.get(projectId, experimentId);
-      const agg = v.status === 'succeeded' ? await readAggregate(store, r) : null;
+      const agg = (await succeededCurrent(r)) ? await readAggregate(store, r) : null;
       if (!agg) throw notFound('evaluation metrics of experiment', experimentId);
       return agg;
     },

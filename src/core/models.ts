@@ -11,9 +11,10 @@ import {
   sha256Hex,
   writeModel,
 } from '../storage/models.ts';
+import { listExperimentIds, readExperiment } from '../storage/experiments.ts';
 import { newId } from '../storage/ids.ts';
 import type { Workspace } from '../storage/workspace.ts';
-import { AppError, badInput, validation } from './errors.ts';
+import { AppError, badInput, conflict, validation } from './errors.ts';
 
 /**
  * The "Models" list: the catalog's architectures and the ONNX backbones imported into this
@@ -106,6 +107,18 @@ function importedEntry(rec: ModelFile): ModelEntry {
 }
 
 export function createModelsService(store: Workspace): ModelsService {
+  /** Experiments (as `proj-…/exp-…`) whose settings name the backbone: deleting it would break their next run. */
+  async function experimentsUsing(id: string): Promise<string[]> {
+    const out: string[] = [];
+    for (const projectId of await store.listDirs(store.projectsDir())) {
+      for (const experimentId of await listExperimentIds(store, projectId).catch(() => [])) {
+        const exp = await readExperiment(store, projectId, experimentId).catch(() => null);
+        if (exp?.model.backbone_id === id) out.push(`${projectId}/${experimentId}`);
+      }
+    }
+    return out;
+  }
+
   async function store_(bytes: Uint8Array, name: string, source: ModelFile['source'], sourcePath: string | null): Promise<ModelEntry> {
     const parsedName = DisplayNameSchema.safeParse(name);
     if (!parsedName.success) throw validation(`invalid name: ${parsedName.error.issues[0]?.message ?? 'bad name'}`);
@@ -164,10 +177,16 @@ export function createModelsService(store: Workspace): ModelsService {
       return store_(new Uint8Array(await fs.readFile(real)), req.name, 'path', real);
     },
     async importUpload(data, name) {
+      if (data.length > MAX_MODEL_BYTES) throw new AppError('PAYLOAD_TOO_LARGE', `the model file is larger than ${MAX_MODEL_BYTES} bytes`);
       return store_(data, name, 'upload', null);
     },
     async remove(id) {
       await readModelRecord(store, id);
+      const users = await experimentsUsing(id);
+      if (users.length > 0) {
+        const shown = users.slice(0, 10).join(', ');
+        throw conflict(`the model is used by ${users.length} experiment(s) (${shown}${users.length > 10 ? ', …' : ''}): change or delete them first`);
+      }
       await removeModel(store, id);
     },
     bytes: (id) => readModelBytes(store, id),

@@ -5,12 +5,14 @@ import { createDedicatedPool, type DedicatedPools } from '../jobs/pool.ts';
 import { createJobsService, type JobsService, type JobOutcome } from '../jobs/service.ts';
 import type { JobView } from '../jobs/registry.ts';
 import type { CheckpointInfo, ExperimentSettings, MetricsLine, RunConfigFile, RunFile, RunStatus } from '../schemas/experiment.ts';
+import { DatasetDoc } from '../schemas/dataset.ts';
 import { newId } from '../storage/ids.ts';
+import { readModelRecord } from '../storage/models.ts';
 import { listExperimentIds, readExperiment } from '../storage/experiments.ts';
 import { listRunIds, modifyRun, readMetrics, readRun, readRunConfig, writeRun, type RunRef } from '../storage/runs.ts';
 import type { Workspace } from '../storage/workspace.ts';
 import type { TrainWorkerPayload, TrainWorkerResult } from '../workers/train.ts';
-import { AppError, conflict, fromErrorData } from './errors.ts';
+import { AppError, conflict, fromErrorData, validation } from './errors.ts';
 import type { ExperimentsService } from './experiments.ts';
 
 /**
@@ -104,6 +106,42 @@ export function createRunsService({ store, jobs, experiments, threads, pool: giv
     const backlog = trainingJobs.events.since(jobId, 0);
     const unsubscribe = trainingJobs.events.subscribe(jobId, fwd);
     backlog.forEach(fwd);
+  }
+
+  /**
+   * The settings a run was started with, read back from its config.json. Only what the resumed
+   * worker cannot do without is checked: its dataset and split (missing images are the loader's
+   * to report) and an imported backbone.
+   */
+  async function backboneExists(id: string): Promise<boolean> {
+    try {
+      await readModelRecord(store, id);
+      return true;
+    } catch (e) {
+      if (e instanceof AppError && e.code === 'NOT_FOUND') return false;
+      throw e;
+    }
+  }
+
+  async function settingsOfConfig(projectId: string, experimentId: string, cfg: RunConfigFile): Promise<ExperimentSettings> {
+    const exp = await readExperiment(store, projectId, experimentId);
+    const ds = await store.read(DatasetDoc, store.datasetFile(projectId, cfg.dataset.id));
+    if (!ds) throw validation(`the run's dataset '${cfg.dataset.id}' no longer exists`);
+    if (!ds.split_names.includes(cfg.split.name)) throw validation(`the run's dataset no longer has the split '${cfg.split.name}'`);
+    const { name: _n, num_classes: _c, param_count: _p, trainable_param_count: _t, ...model } = cfg.model;
+    if (model.backbone_id !== undefined && !(await backboneExists(model.backbone_id))) {
+      throw validation(`the run's imported model '${model.backbone_id}' no longer exists`);
+    }
+    return {
+      name: exp.name,
+      description: exp.description,
+      dataset_id: cfg.dataset.id,
+      split_name: cfg.split.name,
+      task: cfg.task,
+      model,
+      hyperparameters: cfg.hyperparameters,
+      augmentation: cfg.augmentation,
+    };
   }
 
   async function submit(r: RunRef, settings: ExperimentSettings, resume: boolean): Promise<JobView> {
@@ -233,9 +271,11 @@ export function createRunsService({ store, jobs, experiments, threads, pool: giv
       if (!RESUMABLE.has(run.status) || live.has(keyOf(r))) {
         throw conflict(`run '${runId}' is ${run.status}: only a cancelled, interrupted or failed run can be resumed`);
       }
-      // A run keeps the settings it started with (config.json); one interrupted before it wrote
-      // them takes the experiment's current ones.
-      const settings = await experiments.settingsForRun(projectId, experimentId);
+      // A run keeps the settings it started with (config.json, what the worker reads on resume), so
+      // later edits of the experiment neither block nor change it; one interrupted before it wrote
+      // them takes the experiment's current ones, validated as for a new run.
+      const cfg = await readRunConfig(store, r);
+      const settings = cfg ? await settingsOfConfig(projectId, experimentId, cfg) : await experiments.settingsForRun(projectId, experimentId);
       await modifyRun(store, r, (cur) => ({ ...cur, status: 'queued', error: null, finished_at: null, stop_reason: null, resumes: cur.resumes + 1 }));
       const job = await submit(r, settings, true);
       const saved = await modifyRun(store, r, (cur) => ({ ...cur, job_id: job.id }));

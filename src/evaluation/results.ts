@@ -29,14 +29,20 @@ export type ResultRecord = z.infer<typeof ResultRecordSchema>;
 export const ResultSortSchema = z.enum(['confidence_desc', 'confidence_asc', 'mistakes_first', 'file']);
 export type ResultSort = z.infer<typeof ResultSortSchema>;
 
-/** The query string of `GET …/evaluation/results` (values arrive as strings, hence the coercion). */
+/** The same bound as the images query's `label` filter (src/schemas/dataset.ts). */
+export const MAX_FILTER_LABEL = 200;
+
+/**
+ * The query string of `GET …/evaluation/results` (values arrive as strings, hence the coercion).
+ * Strict, as every request schema: a misspelt filter is an error, not silently ignored.
+ */
 export const ResultsQuerySchema = z
-  .object({
+  .strictObject({
     page: z.coerce.number().int().min(1).default(1),
     page_size: z.coerce.number().int().min(1).max(500).default(50),
     only: z.enum(['misclassified', 'correct']).optional(),
-    label: z.string().min(1).optional(),
-    predicted: z.string().min(1).optional(),
+    label: z.string().min(1).max(MAX_FILTER_LABEL).optional(),
+    predicted: z.string().min(1).max(MAX_FILTER_LABEL).optional(),
     subset: EvaluatedSubsetSchema.optional(),
     min_conf: z.coerce.number().min(0).max(1).optional(),
     max_conf: z.coerce.number().min(0).max(1).optional(),

@@ -45,6 +45,18 @@ export type EvaluationProblem = z.infer<typeof EvaluationProblemSchema>;
 /** Stored problems are capped; `problems_total` counts them all. */
 export const MAX_STORED_PROBLEMS = 1000;
 
+/**
+ * A re-evaluation that failed (or was interrupted) while a succeeded evaluation was in place: recorded
+ * beside that one instead of replacing it, so the last good metrics are never lost to a failure.
+ */
+export const LastAttemptSchema = z.object({
+  status: z.literal('failed'),
+  config: EvaluationConfigSchema,
+  error: z.object({ code: z.string(), message: z.string() }),
+  finished_at: TimestampSchema,
+});
+export type LastAttempt = z.infer<typeof LastAttemptSchema>;
+
 export const EvaluationFileSchema = z.object({
   schema_version: z.literal(1),
   status: EvaluationStatusSchema,
@@ -57,6 +69,8 @@ export const EvaluationFileSchema = z.object({
   error: z.object({ code: z.string(), message: z.string() }).nullable(),
   created_at: TimestampSchema,
   finished_at: TimestampSchema.nullable(),
+  /** Only on a succeeded evaluation: the failed attempt to replace it, if the latest one failed. */
+  last_attempt: LastAttemptSchema.optional(),
   updated_at: TimestampSchema,
 });
 export type EvaluationFile = z.infer<typeof EvaluationFileSchema>;

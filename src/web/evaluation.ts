@@ -212,6 +212,15 @@ export default async function evaluationPages(app: FastifyInstance): Promise<voi
         problems: state.problems.slice(0, PROBLEMS_SHOWN),
         problems_total: state.problems_total,
         finished_label: state.finished_at ? timeAgo(state.finished_at) : null,
+        // The latest re-evaluation failed: the evaluation shown is the previous one, kept.
+        last_attempt: state.last_attempt
+          ? {
+              run: labels.get(state.last_attempt.config.run_id) ?? state.last_attempt.config.run_id,
+              checkpoint: state.last_attempt.config.checkpoint,
+              error: state.last_attempt.error,
+              finished_label: timeAgo(state.last_attempt.finished_at),
+            }
+          : null,
         ...liveOf(live ? state.job_id : null),
       },
       form: {

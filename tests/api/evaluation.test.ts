@@ -17,6 +17,7 @@ interface EvaluationBody {
   aggregate: AggregateMetrics | null;
   job_id: string | null;
   error?: { code: string; message: string };
+  last_attempt?: { status: string; config: { run_id: string; checkpoint: string; subsets: string[] }; error: { code: string; message: string }; finished_at: string };
   problems: Array<{ image_id: string; file: string; reason: string }>;
   problems_total: number;
   evaluated: number;
@@ -247,6 +248,102 @@ describe('evaluation API: a full evaluation', () => {
     const events = parseSse(sse.body);
     expect(events.some((e) => e.event === 'progress')).toBe(true);
     expect(events.at(-1)?.event).toBe('done');
+  });
+});
+
+describe('evaluation API: a failed or pending re-evaluation keeps the last good one', () => {
+  let before: EvaluationBody;
+  let resultsBefore: ResultRecord[];
+  let csvBefore: string;
+  const evalNames = async () => (await fs.readdir(expDir)).filter((n) => n.includes('evaluation')).sort();
+  const stagedFile = (status: string, jobId: string) => {
+    const now = new Date().toISOString();
+    return {
+      schema_version: 1,
+      status,
+      config: { run_id: runId, checkpoint: 'last', subsets: ['train'], tta: false, batch_size: 8, dataset_id: p.datasetId, split_name: 'main', model: 'small_cnn', input_size: 32, classes: CLASSES },
+      job_id: jobId,
+      problems: [], problems_total: 0, evaluated: 0, error: null, created_at: now, finished_at: null, updated_at: now,
+    };
+  };
+  /** What a client can read of the evaluation: must stay the previous one. */
+  async function expectPreviousServed(): Promise<void> {
+    const res = await call<{ items: ResultRecord[]; total: number }>(s.app, 'GET', `${evalUrl}/results?page_size=500&sort=file`);
+    expect(res.status).toBe(200);
+    expect(res.body.data.items).toEqual(resultsBefore);
+    const one = await call<ResultRecord>(s.app, 'GET', `${evalUrl}/results/${resultsBefore[0].image_id}`);
+    expect(one.body.data).toEqual(resultsBefore[0]);
+    const csv = await s.app.inject({ method: 'GET', url: `${evalUrl}/results.csv` });
+    expect([csv.statusCode, csv.body]).toEqual([200, csvBefore]);
+    const json = await s.app.inject({ method: 'GET', url: `${evalUrl}/metrics.json` });
+    expect(json.statusCode).toBe(200);
+    expect(json.json()).toEqual(before.aggregate);
+  }
+
+  beforeAll(async () => {
+    before = (await call<EvaluationBody>(s.app, 'GET', evalUrl)).body.data;
+    expect(before.status).toBe('succeeded');
+    resultsBefore = (await call<{ items: ResultRecord[] }>(s.app, 'GET', `${evalUrl}/results?page_size=500&sort=file`)).body.data.items;
+    csvBefore = (await s.app.inject({ method: 'GET', url: `${evalUrl}/results.csv` })).body;
+  });
+
+  it('a re-evaluation that fails leaves the previous evaluation in place, with the failure beside it', async () => {
+    const ckpt = path.join(expDir, 'runs', runId, 'checkpoints', 'last.ckpt');
+    const saved = await fs.readFile(ckpt);
+    await fs.writeFile(ckpt, Buffer.from('not a checkpoint'));
+    try {
+      const started = await call<{ job: { id: string } }>(s.app, 'POST', evalUrl, { run_id: runId, checkpoint: 'last', subsets: ['val'] });
+      expect(started.status, JSON.stringify(started.body)).toBe(202);
+      expect((await waitForJob(s.app, started.body.data.job.id, 60_000)).status).toBe('failed');
+      await s.app.studio.evaluation.wait(p.pid, expId);
+    } finally {
+      await fs.writeFile(ckpt, saved);
+    }
+    const after = (await call<EvaluationBody>(s.app, 'GET', evalUrl)).body.data;
+    expect(after).toMatchObject({ status: 'succeeded', config: before.config, aggregate: before.aggregate, job_id: before.job_id, evaluated: before.evaluated });
+    expect(after.error).toBeUndefined();
+    expect(after.last_attempt).toMatchObject({ status: 'failed', config: { run_id: runId, checkpoint: 'last', subsets: ['val'] } });
+    expect(after.last_attempt!.error.code).toMatch(/^[A-Z_]+$/);
+    expect(Date.parse(after.last_attempt!.finished_at)).toBeGreaterThan(0);
+    await expectPreviousServed();
+    expect(await evalNames()).toEqual(['evaluation']);
+  }, 60_000);
+
+  it('so does one the studio was stopped during (found on the next read)', async () => {
+    await fs.mkdir(path.join(expDir, '.evaluation-next'), { recursive: true });
+    await fs.writeFile(path.join(expDir, '.evaluation-next', 'evaluation.json'), JSON.stringify(stagedFile('running', 'job-zzzzzzzz')));
+    await fs.writeFile(path.join(expDir, '.evaluation-next', 'results.jsonl'), '{"half a line');
+    const after = (await call<EvaluationBody>(s.app, 'GET', evalUrl)).body.data;
+    expect(after).toMatchObject({ status: 'succeeded', aggregate: before.aggregate, last_attempt: { status: 'failed', error: { code: 'INTERRUPTED' }, config: { subsets: ['train'] } } });
+    expect(await evalNames()).toEqual(['evaluation']);
+    await expectPreviousServed();
+  });
+
+  it('while a re-evaluation is queued or running, results, CSV and metrics.json still serve the previous one', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const job = await s.app.studio.jobs.submit({ kind: 'evaluate', project_id: p.pid, run: async () => gate });
+    try {
+      await fs.mkdir(path.join(expDir, '.evaluation-next'), { recursive: true });
+      await fs.writeFile(path.join(expDir, '.evaluation-next', 'evaluation.json'), JSON.stringify(stagedFile('running', job.id)));
+      const got = (await call<EvaluationBody>(s.app, 'GET', evalUrl)).body.data;
+      expect(got).toMatchObject({ status: 'running', job_id: job.id, aggregate: null });
+      await expectPreviousServed();
+      expect(await evalNames()).toEqual(['.evaluation-next', 'evaluation']);
+    } finally {
+      release();
+      await s.app.studio.jobs.wait(job.id);
+      await fs.rm(path.join(expDir, '.evaluation-next'), { recursive: true, force: true });
+    }
+  });
+
+  it('refuses unknown or over-long results query parameters', async () => {
+    for (const qs of ['bogus=1', 'sort=file&pge=2', `label=${'x'.repeat(201)}`, `predicted=${'x'.repeat(201)}`]) {
+      const res = await call(s.app, 'GET', `${evalUrl}/results?${qs}`);
+      expect([res.status, res.body.error?.code], qs).toEqual([400, 'VALIDATION_ERROR']);
+    }
+    const ok = await call<{ total: number }>(s.app, 'GET', `${evalUrl}/results?label=${'x'.repeat(200)}`);
+    expect([ok.status, ok.body.data.total]).toEqual([200, 0]);
   });
 });
 

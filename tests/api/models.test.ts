@@ -66,6 +66,33 @@ describe('models', () => {
     expect((await call(s.app, 'POST', '/api/models/import', { path: '/nonexistent/x.onnx', name: 'x' })).body.error.message).toContain('no such file');
   });
 
+  it('refuses to delete an imported model that an experiment uses, naming the experiment', async () => {
+    const bb = (await call<ModelEntry>(s.app, 'POST', '/api/models/import', { path: TINY, name: 'tiny in use' })).body.data;
+    const exps = `/api/projects/${p.pid}/experiments`;
+    const exp = await call<{ id: string }>(s.app, 'POST', exps, { name: 'uses tiny', dataset_id: p.datasetId, split_name: 'main', model: { backbone_id: bb.id } });
+    expect(exp.status, JSON.stringify(exp.body)).toBe(201);
+    const refused = await call(s.app, 'DELETE', `/api/models/${bb.id}`);
+    expect([refused.status, refused.body.error?.code]).toEqual([409, 'CONFLICT']);
+    expect(refused.body.error.message).toContain(exp.body.data.id);
+    expect(refused.body.error.message).toContain('1 experiment');
+    expect((await call(s.app, 'GET', `/api/models/${bb.id}`)).status).toBe(200);
+    // Once no experiment names it, it can go.
+    expect((await call(s.app, 'PATCH', `${exps}/${exp.body.data.id}`, { model: { architecture: 'small_cnn', input_size: 32 } })).status).toBe(200);
+    expect((await call(s.app, 'DELETE', `/api/models/${bb.id}`)).status).toBe(200);
+    expect((await call(s.app, 'DELETE', `${exps}/${exp.body.data.id}`)).status).toBe(200);
+  });
+
+  it('refuses an upload over the size limit with PAYLOAD_TOO_LARGE', async () => {
+    const small = await makeStudio({ maxUploadBytes: 1024 });
+    try {
+      const form = multipart([{ name: 'file', filename: 'tiny.onnx', data: await fs.readFile(TINY), type: 'application/octet-stream' }]);
+      const res = await small.app.inject({ method: 'POST', url: '/api/models/import', ...form });
+      expect([res.statusCode, (res.json() as { error: { code: string } }).error.code]).toEqual([413, 'PAYLOAD_TOO_LARGE']);
+    } finally {
+      await small.close();
+    }
+  });
+
   it('fine-tunes an imported MobileNetV3-Small through the API', async () => {
     const imported = await call<ModelEntry>(s.app, 'POST', '/api/models/import', { path: MOBILENET, name: 'mobilenet v3 small (torchvision)' });
     expect(imported.status, JSON.stringify(imported.body)).toBe(201);

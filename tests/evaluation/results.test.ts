@@ -86,6 +86,11 @@ describe('filtering, sorting and paging', () => {
     expect(ResultsQuerySchema.safeParse({ page: '0' }).success).toBe(false);
     expect(ResultsQuerySchema.safeParse({ page_size: '10000' }).success).toBe(false);
     expect(ResultsQuerySchema.safeParse({ min_conf: 'abc' }).success).toBe(false);
+    // strict: a misspelt parameter is an error, not a silently unfiltered answer
+    expect(ResultsQuerySchema.safeParse({ lable: 'cat' }).success).toBe(false);
+    expect(ResultsQuerySchema.safeParse({ label: 'x'.repeat(201) }).success).toBe(false);
+    expect(ResultsQuerySchema.safeParse({ predicted: 'x'.repeat(201) }).success).toBe(false);
+    expect(ResultsQuerySchema.safeParse({ label: 'x'.repeat(200), predicted: 'y'.repeat(200) }).success).toBe(true);
   });
 });
 

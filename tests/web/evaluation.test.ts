@@ -1,4 +1,5 @@
 import { promises as fs } from 'node:fs';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { count, get, hx, makePageStudio, type PageStudio } from './helpers.ts';
 import { trainedExperiment, type TrainedExperiment } from './evaluation-fixtures.ts';
@@ -219,6 +220,28 @@ describe('starting and resetting from the page', () => {
     expect(res.body).toContain(`title="${victim.file}">${victim.file}</td>`);
     expect(res.body).toContain(`of <b data-eval-total>${done.evaluated}</b> results`);
     expect(res.body).not.toContain(`id="result-${victim.image_id}"`);
+  }, 60_000);
+
+  it('a failed re-evaluation keeps the metrics on the page, with the failure shown above them', async () => {
+    const { evaluation } = s.app.studio;
+    const before = await evaluation.get(t.projectId, t.experimentId);
+    expect(before.status).toBe('succeeded');
+    const ckpt = path.join(s.dir, 'ws', 'projects', t.projectId, 'experiments', t.experimentId, 'runs', t.runId, 'checkpoints', 'best.ckpt');
+    const saved = await fs.readFile(ckpt);
+    await fs.writeFile(ckpt, 'not a checkpoint');
+    try {
+      await evaluation.start(t.projectId, t.experimentId, { run_id: t.runId, checkpoint: 'best', subsets: ['val'] });
+      const done = await evaluation.wait(t.projectId, t.experimentId);
+      expect(done).toMatchObject({ status: 'succeeded', aggregate: before.aggregate, last_attempt: { status: 'failed', config: { checkpoint: 'best' } } });
+    } finally {
+      await fs.writeFile(ckpt, saved);
+    }
+    const res = await get(s.app, `${pageUrl}?experiment=${t.experimentId}`);
+    expect(res.body).toContain('id="eval-last-attempt"');
+    expect(res.body).toMatch(/The latest evaluation \([^)]* · best\) failed [^;]*; the previous one is shown\./);
+    expect(res.body).toContain('id="eval-metrics"');
+    expect(res.body).toContain('id="eval-results"');
+    expect(res.body).toContain(`of <b data-eval-total>${before.evaluated}</b> results`);
   }, 60_000);
 
   it('a project without trained experiments gets the empty state; an unknown experiment is a 404 page', async () => {
