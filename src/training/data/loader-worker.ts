@@ -1,4 +1,5 @@
 import { parentPort } from 'node:worker_threads';
+import sharp from 'sharp';
 import { loadBatches, type Batch } from './loader.ts';
 import { transformFor, type ThreadMessage, type ThreadRequest } from './loader-protocol.ts';
 
@@ -8,6 +9,9 @@ import { transformFor, type ThreadMessage, type ThreadRequest } from './loader-p
  */
 
 if (!parentPort) throw new Error('loader-worker.ts must run in a worker thread');
+// Images are decoded several at a time already; libvips' own per-image threads would only fight
+// the training step's threads for the same cores.
+sharp.concurrency(1);
 const port = parentPort;
 
 interface Active {
