@@ -36,6 +36,8 @@
   function autoDismiss(el) {
     setTimeout(function () { el.remove(); }, 9000);
   }
+  // The other page scripts (training.js, …) show their refusals through the same toast.
+  window.studioToast = toast;
 
   // ---- tabs -----------------------------------------------------------------------------------
   function initTabs(root) {

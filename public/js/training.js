@@ -195,35 +195,9 @@
     });
   }
 
-  /** The same toast markup as studio.js, built from text nodes only. */
+  /** studio.js's toast (loaded first by the layout). */
   function showToast(title, message, code) {
-    var box = document.getElementById('toasts');
-    if (!box) return;
-    var el = document.createElement('div');
-    el.className = 'toast';
-    el.setAttribute('role', 'alert');
-    el.setAttribute('data-toast', '');
-    var head = document.createElement('div');
-    head.className = 'title';
-    var t = document.createElement('span');
-    t.textContent = title;
-    var close = document.createElement('button');
-    close.type = 'button';
-    close.setAttribute('data-close-toast', '');
-    close.setAttribute('aria-label', 'Dismiss');
-    close.textContent = '×';
-    head.append(t, close);
-    var body = document.createElement('div');
-    body.textContent = message;
-    el.append(head, body);
-    if (code) {
-      var c = document.createElement('div');
-      c.className = 'small faint mono';
-      c.textContent = code;
-      el.append(c);
-    }
-    box.append(el);
-    setTimeout(function () { el.remove(); }, 9000);
+    if (window.studioToast) window.studioToast(title, message, code);
   }
 
   // ---- charts -----------------------------------------------------------------------------------
