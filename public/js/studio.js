@@ -79,26 +79,8 @@
     form.dataset.ready = '1';
     form.addEventListener('submit', function (e) {
       e.preventDefault();
-      var bar = form.querySelector('[data-upload-progress]');
-      var fill = bar.firstElementChild;
-      var button = form.querySelector('button[type=submit]');
-      var data = new FormData(form);
-      // The API reads text fields before the file, so the file part goes last.
-      var file = data.get('file');
-      data.delete('file');
-      data.append('file', file);
-      var xhr = new XMLHttpRequest();
-      xhr.open('POST', form.dataset.upload);
-      xhr.setRequestHeader('Accept', 'application/json');
-      xhr.upload.addEventListener('progress', function (ev) {
-        if (ev.lengthComputable) fill.style.width = Math.round((ev.loaded / ev.total) * 100) + '%';
-      });
-      xhr.addEventListener('loadend', function () {
-        button.disabled = false;
-        bar.hidden = true;
-        var body = null;
-        try { body = JSON.parse(xhr.responseText); } catch (_) { /* not JSON: reported below */ }
-        if (xhr.status === 202 && body && body.status === 'ok') {
+      upload(form, form.dataset.upload, function (status, body) {
+        if (status === 202 && body && body.status === 'ok') {
           form.reset();
           form.querySelector('[data-file-name]').textContent = '';
           showJob(form.dataset.jobsUrl + encodeURIComponent(body.data.job.id));
@@ -106,15 +88,44 @@
         } else if (body && body.error) {
           toast('Upload refused', body.error.message, body.error.code);
         } else {
-          toast('Upload failed', xhr.status ? 'HTTP ' + xhr.status : 'the connection was lost');
+          toast('Upload failed', status ? 'HTTP ' + status : 'the connection was lost');
         }
       });
-      button.disabled = true;
-      fill.style.width = '0%';
-      bar.hidden = false;
-      xhr.send(data);
     });
   }
+
+  /**
+   * Posts a form with a `file` field to a JSON API route, showing upload progress in the form's
+   * [data-upload-progress] bar; calls done(status, parsed body or null) when the request ends.
+   */
+  function upload(form, url, done) {
+    var bar = form.querySelector('[data-upload-progress]');
+    var fill = bar.firstElementChild;
+    var button = form.querySelector('button[type=submit]');
+    var data = new FormData(form);
+    // The API reads text fields before the file, so the file part goes last.
+    var file = data.get('file');
+    data.delete('file');
+    data.append('file', file);
+    var xhr = new XMLHttpRequest();
+    xhr.open('POST', url);
+    xhr.setRequestHeader('Accept', 'application/json');
+    xhr.upload.addEventListener('progress', function (ev) {
+      if (ev.lengthComputable) fill.style.width = Math.round((ev.loaded / ev.total) * 100) + '%';
+    });
+    xhr.addEventListener('loadend', function () {
+      button.disabled = false;
+      bar.hidden = true;
+      var body = null;
+      try { body = JSON.parse(xhr.responseText); } catch (_) { /* not JSON: the caller reports the status */ }
+      done(xhr.status, body);
+    });
+    button.disabled = true;
+    fill.style.width = '0%';
+    bar.hidden = false;
+    xhr.send(data);
+  }
+  window.studioUpload = upload;
 
   function showJob(url) {
     var empty = document.getElementById('jobs-empty');

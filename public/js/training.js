@@ -161,36 +161,16 @@
       form.dataset.ready = '1';
       form.addEventListener('submit', function (e) {
         e.preventDefault();
-        var bar = form.querySelector('[data-upload-progress]');
-        var fill = bar.firstElementChild;
-        var button = form.querySelector('button[type=submit]');
-        var data = new FormData(form);
-        var file = data.get('file');
-        data.delete('file');
-        data.append('file', file);
-        var xhr = new XMLHttpRequest();
-        xhr.open('POST', form.dataset.modelUpload);
-        xhr.setRequestHeader('Accept', 'application/json');
-        xhr.upload.addEventListener('progress', function (ev) {
-          if (ev.lengthComputable) fill.style.width = Math.round((ev.loaded / ev.total) * 100) + '%';
-        });
-        xhr.addEventListener('loadend', function () {
-          button.disabled = false;
-          bar.hidden = true;
-          var body = parse(xhr.responseText, null);
-          if (xhr.status >= 200 && xhr.status < 300 && body && body.status === 'ok') {
+        window.studioUpload(form, form.dataset.modelUpload, function (status, body) {
+          if (status >= 200 && status < 300 && body && body.status === 'ok') {
             form.reset();
             form.querySelector('[data-file-name]').textContent = '';
             document.body.dispatchEvent(new CustomEvent('models-changed'));
           } else {
             var err = body && body.error;
-            showToast('Import refused', err ? err.message : xhr.status ? 'HTTP ' + xhr.status : 'the connection was lost', err && err.code);
+            showToast('Import refused', err ? err.message : status ? 'HTTP ' + status : 'the connection was lost', err && err.code);
           }
         });
-        button.disabled = true;
-        fill.style.width = '0%';
-        bar.hidden = false;
-        xhr.send(data);
       });
     });
   }
