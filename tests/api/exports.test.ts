@@ -3,14 +3,13 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import ort from 'onnxruntime-node';
-import sharp from 'sharp';
-import yauzl from 'yauzl';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ExportView } from '../../src/core/exports.ts';
 import type { ResultRecord } from '../../src/evaluation/results.ts';
 import type { Manifest } from '../../src/export/manifest.ts';
 import { call, makeStudio, multipart, shapeImage, waitForJob, type TestStudio } from './helpers.ts';
 import { GENTLE_AUGMENTATION, makeShapesProject, SHAPE_CLASSES, waitForRun, type ShapesProject } from './runs-fixtures.ts';
+import { preprocessFromManifest, unzip } from '../export/deployer.ts';
 
 /**
  * Exports end to end through the API: a small_cnn trained through the runs API and evaluated, then
@@ -54,49 +53,6 @@ function predict(exportId: string, parts: Parameters<typeof multipart>[0], query
 }
 
 const image = (data: Buffer, type = 'image/png') => ({ name: 'image', filename: 'x.png', data, type });
-
-/** The manifest's preprocessing written from its fields alone, with sharp. */
-async function preprocess(files: string[], m: Manifest): Promise<Float32Array> {
-  const pp = m.preprocessing;
-  const { width, height } = pp.resize;
-  const plane = width * height;
-  const x = new Float32Array(files.length * 3 * plane);
-  for (let n = 0; n < files.length; n++) {
-    let img = sharp(await fs.readFile(files[n]), { pages: 1 });
-    if (pp.exif_orientation) img = img.autoOrient();
-    const { data } = await img
-      .resize(width, height, { fit: 'fill', kernel: 'linear', fastShrinkOnLoad: false })
-      .flatten({ background: '#000000' })
-      .toColourspace('srgb')
-      .raw({ depth: 'uchar' })
-      .toBuffer({ resolveWithObject: true });
-    for (let c = 0; c < 3; c++) for (let i = 0; i < plane; i++) x[(n * 3 + c) * plane + i] = (data[i * 3 + c] * pp.scale - pp.mean[c]) / pp.std[c];
-  }
-  return x;
-}
-
-function unzip(buf: Buffer): Promise<Map<string, Buffer>> {
-  return new Promise((resolve, reject) => {
-    yauzl.fromBuffer(buf, { lazyEntries: true }, (err, zip) => {
-      if (err || !zip) return reject(err ?? new Error('no zip'));
-      const files = new Map<string, Buffer>();
-      zip.on('entry', (e: yauzl.Entry) => {
-        zip.openReadStream(e, (err2, st) => {
-          if (err2 || !st) return reject(err2 ?? new Error('no stream'));
-          const chunks: Buffer[] = [];
-          st.on('data', (c: Buffer) => chunks.push(c));
-          st.on('end', () => {
-            files.set(e.fileName, Buffer.concat(chunks));
-            zip.readEntry();
-          });
-        });
-      });
-      zip.on('end', () => resolve(files));
-      zip.on('error', reject);
-      zip.readEntry();
-    });
-  });
-}
 
 beforeAll(async () => {
   s = await makeStudio();
@@ -202,7 +158,7 @@ describe('exports API: an export of every variant', () => {
     const session = await ort.InferenceSession.create(model.rawPayload);
     try {
       const size = manifest.preprocessing.resize.width;
-      const x = await preprocess(evaluated.map((r) => datasetFile(r.file)), manifest);
+      const x = await preprocessFromManifest(evaluated.map((r) => datasetFile(r.file)), manifest);
       const probs = (await session.run({ input: new ort.Tensor('float32', x, [evaluated.length, 3, size, size]) })).probabilities.data as Float32Array;
       const c = manifest.labels.length;
       evaluated.forEach((rec, i) => {
@@ -244,7 +200,7 @@ describe('exports API: predict', () => {
     const file = path.join(s.dir, 'try.png');
     await fs.writeFile(file, png);
     const session = await ort.InferenceSession.create((await s.app.inject({ method: 'GET', url: `${base}/${ex.id}/files/model.onnx` })).rawPayload);
-    const probs = (await session.run({ input: new ort.Tensor('float32', await preprocess([file], ex.manifest!), [1, 3, 32, 32]) })).probabilities.data as Float32Array;
+    const probs = (await session.run({ input: new ort.Tensor('float32', await preprocessFromManifest([file], ex.manifest!), [1, 3, 32, 32]) })).probabilities.data as Float32Array;
     await session.release();
     expected = Array.from(probs, (score, i) => ({ label: ex.manifest!.labels[i], score })).sort((a, b) => b.score - a.score);
   });

@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import yauzl from 'yauzl';
 import { buildManifest, type ManifestInput, parseManifest, preprocessingFromEval } from '../../src/export/manifest.ts';
 import { buildPackage, checksumsText, labelsText, zipPackage } from '../../src/export/package.ts';
 import { evalPreprocessing } from '../../src/training/data/eval-transform.ts';
+import { unzip } from './deployer.ts';
 
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
@@ -22,28 +22,6 @@ function input(): Omit<ManifestInput, 'files'> {
     },
     createdAt: new Date('2026-01-02T03:04:05Z'),
   };
-}
-
-function unzip(buf: Buffer): Promise<Map<string, Buffer>> {
-  return new Promise((resolve, reject) => {
-    yauzl.fromBuffer(buf, { lazyEntries: true }, (err, zip) => {
-      if (err || !zip) return reject(err);
-      const files = new Map<string, Buffer>();
-      zip.on('entry', (e: yauzl.Entry) => {
-        zip.openReadStream(e, (err2, stream) => {
-          if (err2 || !stream) return reject(err2);
-          const chunks: Buffer[] = [];
-          stream.on('data', (c: Buffer) => chunks.push(c));
-          stream.on('end', () => {
-            files.set(e.fileName, Buffer.concat(chunks));
-            zip.readEntry();
-          });
-        });
-      });
-      zip.on('end', () => resolve(files));
-      zip.readEntry();
-    });
-  });
 }
 
 describe('manifest', () => {

@@ -3,8 +3,6 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import ort from 'onnxruntime-node';
-import sharp from 'sharp';
-import yauzl from 'yauzl';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { renderShapeImage } from '../../src/datasets/synthetic.ts';
 import { runEvaluation } from '../../src/evaluation/run-evaluation.ts';
@@ -12,6 +10,7 @@ import type { Manifest } from '../../src/export/manifest.ts';
 import { runExport, type ExportImage, type RunExportInput, type RunExportOutput } from '../../src/export/run-export.ts';
 import { createModel } from '../../src/models/index.ts';
 import { LABELS, SIZE, trainedSmallCnn, type TrainedModel } from './trained-model.ts';
+import { preprocessFromManifest, unzip } from './deployer.ts';
 
 /**
  * The export orchestration on a briefly trained small_cnn: every variant built, validated against
@@ -35,50 +34,6 @@ let dir: string;
 let trained: TrainedModel;
 let images: ExportImage[];
 let out: RunExportOutput;
-
-/** What a deployer writes from the manifest alone: sharp calls named by its fields, then scale/mean/std. */
-async function preprocessFromManifest(files: string[], m: Manifest): Promise<Float32Array> {
-  const p = m.preprocessing;
-  expect([p.resize.mode, p.resize.interpolation, p.alpha, p.color, p.layout]).toEqual(['stretch', 'bilinear', 'flatten_on_black', 'RGB', 'NCHW']);
-  const { width, height } = p.resize;
-  const plane = width * height;
-  const x = new Float32Array(files.length * 3 * plane);
-  for (let n = 0; n < files.length; n++) {
-    let img = sharp(await fs.readFile(files[n]), { pages: 1 });
-    if (p.exif_orientation) img = img.autoOrient();
-    const { data } = await img
-      .resize(width, height, { fit: 'fill', kernel: 'linear', fastShrinkOnLoad: false })
-      .flatten({ background: '#000000' })
-      .toColourspace('srgb')
-      .raw({ depth: 'uchar' })
-      .toBuffer({ resolveWithObject: true });
-    for (let c = 0; c < 3; c++) for (let i = 0; i < plane; i++) x[(n * 3 + c) * plane + i] = (data[i * 3 + c] * p.scale - p.mean[c]) / p.std[c];
-  }
-  return x;
-}
-
-function unzip(buf: Buffer): Promise<Map<string, Buffer>> {
-  return new Promise((resolve, reject) => {
-    yauzl.fromBuffer(buf, { lazyEntries: true }, (err, zip) => {
-      if (err || !zip) return reject(err ?? new Error('no zip'));
-      const files = new Map<string, Buffer>();
-      zip.on('entry', (e: yauzl.Entry) => {
-        zip.openReadStream(e, (err2, s) => {
-          if (err2 || !s) return reject(err2 ?? new Error('no stream'));
-          const chunks: Buffer[] = [];
-          s.on('data', (c: Buffer) => chunks.push(c));
-          s.on('end', () => {
-            files.set(e.fileName, Buffer.concat(chunks));
-            zip.readEntry();
-          });
-        });
-      });
-      zip.on('end', () => resolve(files));
-      zip.on('error', reject);
-      zip.readEntry();
-    });
-  });
-}
 
 const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 const fileOf = (o: RunExportOutput, name: string) => {
@@ -137,6 +92,8 @@ describe('runExport', () => {
     expect(ev.records).toHaveLength(images.length);
     const session = await ort.InferenceSession.create(fileOf(out, 'model.onnx'));
     try {
+      const pp = out.manifest.preprocessing;
+      expect([pp.resize.mode, pp.resize.interpolation, pp.alpha, pp.color, pp.layout]).toEqual(['stretch', 'bilinear', 'flatten_on_black', 'RGB', 'NCHW']);
       const x = await preprocessFromManifest(images.map((im) => im.path), out.manifest);
       const res = await session.run({ input: new ort.Tensor('float32', x, [images.length, 3, SIZE, SIZE]) });
       const probs = res.probabilities.data as Float32Array;
