@@ -152,12 +152,14 @@ describe.skipIf(!existsSync(CHROMIUM))('training in a browser', () => {
     await page.click('#cancel-run');
     await expect.poll(status, { timeout: 60_000 }).toBe('cancelled');
     await page.locator('#compare canvas').waitFor();
-    const lines = await page.evaluate(() => {
-      const canvas = document.querySelector<HTMLCanvasElement>('#compare canvas');
-      const chart = canvas ? (window as unknown as { Chart: { getChart(c: HTMLCanvasElement): { data: { datasets: unknown[] } } | undefined } }).Chart.getChart(canvas) : undefined;
-      return chart?.data.datasets.length ?? 0;
-    });
-    expect(lines).toBe(2);
+    // The canvas is in the page before Chart.js has drawn on it: wait for the chart itself.
+    const lines = () =>
+      page.evaluate(() => {
+        const canvas = document.querySelector<HTMLCanvasElement>('#compare canvas');
+        const chart = canvas ? (window as unknown as { Chart: { getChart(c: HTMLCanvasElement): { data: { datasets: unknown[] } } | undefined } }).Chart.getChart(canvas) : undefined;
+        return chart?.data.datasets.length ?? 0;
+      });
+    await expect.poll(lines, { timeout: 10_000, interval: 100 }).toBe(2);
     await shot('training-08-compare');
     // One column on a small laptop.
     await page.setViewportSize({ width: 1024, height: 800 });
