@@ -4,10 +4,15 @@
  * Generates a shapes dataset (default 2,000 JPEGs at 224×224, 4 classes), imports it through the
  * API of an in-process studio listening on loopback, and for each model (default
  * mobilenet_v3_small and resnet18, batch 32, input 224) measures:
- *   - the engine's bare step rate: Trainer.step on one fixed batch, nothing else running;
- *   - the run's training images/s (metrics.jsonl: loader + steps, as a user sees it) and the
- *     loader's cost relative to the bare rate (the goal is ≤ 10 %);
- *   - API and page latency p50/p99 while the run trains (undici against loopback, sequential);
+ *   - the engine's bare step rate: Trainer.step on one fixed batch, nothing else running, before
+ *     and after the run (their mean is the reference);
+ *   - the run's training images/s in its first epoch (metrics.jsonl: loader + steps, as a user
+ *     sees it), while the run is only followed once a second as a script or the live page would,
+ *     and the loader's cost relative to the bare rate (the goal is ≤ 10 %);
+ *   - from the second epoch on, API and page latency p50/p99 while the run trains (undici against
+ *     loopback, sequential, a request pair every 50 ms), and the training rate under that load:
+ *     on 2 cores the server's own work for those requests competes with the step, so it is kept
+ *     apart from the loader's figure;
  *   - the process's peak RSS (the training thread lives in it).
  * Prints one JSON line per figure on stdout: {"figure", "model", "value", "unit", "reference"}.
  * Options: --images N, --epochs E, --batch B, --size S, --models a,b, --threads T, --keep.
@@ -29,7 +34,7 @@ import { Trainer } from '../src/training/trainer.ts';
 
 const Args = z.object({
   images: z.coerce.number().int().min(8).max(100_000).default(2000),
-  epochs: z.coerce.number().int().min(1).max(100).default(1),
+  epochs: z.coerce.number().int().min(2).max(100).default(2),
   batch: z.coerce.number().int().min(1).max(1024).default(32),
   size: z.coerce.number().int().min(32).max(1024).default(224),
   models: z.string().default('mobilenet_v3_small,resnet18'),
@@ -50,7 +55,9 @@ const { values } = parseArgs({
 });
 const a = Args.parse(values);
 const CLASSES = SHAPES.slice(0, 4);
-const BARE_STEPS = 3;
+// The bare rate is taken before and after the run and averaged: on a shared 2-core machine it
+// drifts by a few per cent over minutes, as much as the loader's cost itself.
+const BARE_STEPS = 10;
 
 const round = (v: number, d = 2) => Math.round(v * 10 ** d) / 10 ** d;
 const emit = (figure: string, model: string | null, value: number, unit: string, reference: string | null) =>
@@ -121,8 +128,7 @@ async function main(): Promise<void> {
 
     for (const model of a.models.split(',').map((m) => m.trim()).filter(Boolean)) {
       log(`${model}: bare step rate …`);
-      const bare = await bareStepRate(model);
-      emit('bare_step_images_per_s', model, bare, 'img/s', `Trainer.step on a fixed batch of ${a.batch} at ${a.size}, ${a.threads} threads`);
+      const bareBefore = await bareStepRate(model);
 
       const exp = await api<{ id: string }>('POST', `/api/projects/${pid}/experiments`, {
         name: `bench ${model}`,
@@ -141,7 +147,13 @@ async function main(): Promise<void> {
       let status = 'queued';
       while (status === 'queued' || status === 'running') {
         let t = performance.now();
-        status = (await api<{ status: string }>('GET', runUrl)).status;
+        const now = await api<{ status: string; metrics: unknown[] }>('GET', runUrl);
+        status = now.status;
+        // First epoch: followed once a second. Later ones: the latency probe.
+        if (now.metrics.length === 0) {
+          await new Promise((r) => setTimeout(r, 1000));
+          continue;
+        }
         if (status === 'running') apiMs.push(performance.now() - t);
         t = performance.now();
         const page = await request(`${base}/projects/${pid}`, { method: 'GET' });
@@ -152,9 +164,17 @@ async function main(): Promise<void> {
       const wall = (performance.now() - t0) / 1000;
       const run = await api<{ status: string; error: unknown; metrics: Array<{ images_per_s: number; seconds: number }>; config: { split: { train_count: number } } }>('GET', runUrl);
       if (run.status !== 'succeeded') throw new Error(`${model}: run ${run.status}: ${JSON.stringify(run.error)}`);
-      const trainIps = run.metrics.reduce((s, m) => s + m.images_per_s, 0) / run.metrics.length;
-      emit('run_train_images_per_s', model, trainIps, 'img/s', 'metrics.jsonl images_per_s (loader + steps), mean over epochs');
-      emit('loader_cost_pct', model, (1 - trainIps / bare) * 100, '%', 'run vs bare step rate; goal ≤ 10');
+      log(`${model}: bare step rate again …`);
+      const bareAfter = await bareStepRate(model);
+      const bare = (bareBefore + bareAfter) / 2;
+      emit('bare_step_images_per_s', model, bare, 'img/s', `Trainer.step on a fixed batch of ${a.batch} at ${a.size}, ${a.threads} threads; mean of ${round(bareBefore)} before and ${round(bareAfter)} after the run`);
+      const trainIps = run.metrics[0].images_per_s;
+      emit('run_train_images_per_s', model, trainIps, 'img/s', 'metrics.jsonl images_per_s of epoch 1 (loader + steps; run followed once a second)');
+      emit('loader_cost_pct', model, (1 - trainIps / bare) * 100, '%', 'epoch 1 vs bare step rate; goal ≤ 10');
+      const probed = run.metrics.slice(1);
+      const probedIps = probed.reduce((s, m) => s + m.images_per_s, 0) / probed.length;
+      emit('run_train_images_per_s_probed', model, probedIps, 'img/s', 'epochs 2+, while the latency probe sends a request pair every 50 ms');
+      emit('probed_cost_pct', model, (1 - probedIps / bare) * 100, '%', 'epochs 2+ vs bare step rate: loader and the server answering the probe');
       emit('run_wall_images_per_s', model, (run.config.split.train_count * a.epochs) / wall, 'img/s', 'train images × epochs / wall time from start (queue, set-up, validation included)');
       emit('api_p50_ms', model, pct(apiMs, 50), 'ms', `GET run JSON while training (${apiMs.length} requests)`);
       emit('api_p99_ms', model, pct(apiMs, 99), 'ms', 'goal < 100');
