@@ -72,3 +72,14 @@ export const axisOf = (axis: number, rank: number): number => (axis < 0 ? axis +
 
 /** [0, 1, …, n-1] */
 export const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
+
+/**
+ * `grad` where the boolean `mask` holds and 0 elsewhere, as grad · float(mask). onnxruntime's
+ * Where runs on one thread: on 32×72×56×56, Where(Greater) took 10.3 ms against 3.9 ms for
+ * Mul(Cast(Greater)) at 2 threads (bench/engine/masks.ts). The one difference, a NaN or ±Inf in
+ * `grad` where the mask is off becoming NaN instead of 0, only arises once training has diverged,
+ * and the loss is non-finite by then.
+ */
+export function masked(ctx: GradContext, mask: string, grad: string): string {
+  return ctx.op('Mul', [grad, ctx.op('CastLike', [mask, grad])]);
+}

@@ -121,6 +121,10 @@ export const CASES: OpCase[] = [
   one('Conv 1x1', 'Conv', [image(2, 3, 4, 3), X([2, 3, 1, 1]), X([2])]),
   one('Conv 1x1 s2', 'Conv', [image(2, 3, 6, 5), X([2, 3, 1, 1])], { strides: ints([2, 2]) }),
   one('Conv 2x3 s(2,1) asymmetric pads dil(1,2)', 'Conv', [image(1, 2, 7, 8), X([3, 2, 2, 3])], { strides: ints([2, 1]), pads: ints([0, 1, 1, 2]), dilations: ints([1, 2]) }),
+  // 8+ input channels take the per-tap weight-gradient forms (conv.ts); fewer, the convolution form
+  one('Conv 8ch 3x3 s2 p1 dil 1 (batched MatMul dW)', 'Conv', [image(1, 8, 6, 5), X([8, 8, 3, 3]), X([8])], { strides: ints([2, 2]), pads: ints([1, 1, 1, 1]) }),
+  one('Conv 8ch 3x3 s2 dil 2 (per-tap GEMM dW)', 'Conv', [image(2, 8, 5, 5), X([9, 8, 3, 3])], { strides: ints([2, 2]), pads: ints([2, 1, 2, 1]), dilations: ints([2, 2]) }),
+  one('Conv 8ch 1x1 8→10 (whole-X MatMul dW)', 'Conv', [image(1, 8, 3, 4), X([10, 8, 1, 1])]),
   one('Conv groups 2 dil 2', 'Conv', [image(2, 4, 7, 7), X([6, 2, 3, 3]), X([6])], { group: int(2), dilations: ints([2, 2]), pads: ints([2, 2, 2, 2]) }),
   one('Conv depthwise s2 k5 p2', 'Conv', [image(2, 4, 9, 9), X([4, 1, 5, 5])], { group: int(4), strides: ints([2, 2]), pads: ints([2, 2, 2, 2]) }),
   one('Conv depthwise multiplier 2, s3', 'Conv', [image(1, 2, 8, 8), X([4, 1, 3, 3])], { group: int(2), strides: ints([3, 3]) }),
@@ -132,6 +136,7 @@ export const CASES: OpCase[] = [
   one('Conv frozen weights', 'Conv', [image(1, 2, 5, 5), { shape: [3, 2, 3, 3], frozen: true }]),
   one('ConvTranspose s2 p1 op1 bias', 'ConvTranspose', [image(2, 4, 3, 3), X([4, 3, 3, 3]), X([3])], { strides: ints([2, 2]), pads: ints([1, 1, 1, 1]), output_padding: ints([1, 1]) }),
   one('ConvTranspose groups 2 dil 2', 'ConvTranspose', [image(1, 4, 4, 4), X([4, 1, 3, 3])], { group: int(2), dilations: ints([2, 2]) }),
+  one('ConvTranspose 8 out channels k3 s2', 'ConvTranspose', [image(1, 3, 3, 3), X([3, 8, 3, 3])], { strides: ints([2, 2]) }),
   one('ConvTranspose k2 s2', 'ConvTranspose', [image(2, 3, 3, 4), X([3, 2, 2, 2])], { strides: ints([2, 2]) }),
   // ---- pooling
   one('MaxPool k3 s2 p1', 'MaxPool', [image(2, 3, 7, 7, distinct)], { kernel_shape: ints([3, 3]), strides: ints([2, 2]), pads: ints([1, 1, 1, 1]) }),

@@ -1,6 +1,6 @@
 import { AppError } from '../../core/errors.ts';
 import { attr, getInt, getInts, getString } from '../../onnx/ir.ts';
-import { type GradContext, type RuleTable, range, rule } from '../context.ts';
+import { type GradContext, type RuleTable, masked, range, rule } from '../context.ts';
 import { transposedConv } from './conv.ts';
 import { groupSize } from './reduce.ts';
 
@@ -59,7 +59,6 @@ function maxPoolGradByMasks(ctx: GradContext): string | null {
   const taps: number[][] = [[]];
   for (const k of kernel) taps.splice(0, taps.length, ...taps.flatMap((t) => range(k).map((i) => [...t, i])));
   const axes = ctx.ints(spatial);
-  const zero = ctx.scalar(0, x);
   const phases = new Map<string, string[]>();
   let taken = '';
   for (const tap of taps) {
@@ -68,7 +67,7 @@ function maxPoolGradByMasks(ctx: GradContext): string | null {
     const first = taken ? ctx.op('And', [eq, ctx.op('Not', [taken])]) : eq;
     taken = taken ? ctx.op('Or', [taken, eq]) : eq;
     const shift = tap.map((t, i) => Math.floor(t / strides[i]));
-    const placed = ctx.op('Pad', [ctx.op('Where', [first, dy, zero]), ctx.ints([0, 0, ...shift, 0, 0, ...shift.map((o, i) => grid[i] - o - outSize[i])])]);
+    const placed = ctx.op('Pad', [masked(ctx, first, dy), ctx.ints([0, 0, ...shift, 0, 0, ...shift.map((o, i) => grid[i] - o - outSize[i])])]);
     const key = tap.map((t, i) => t % strides[i]).join(',');
     phases.set(key, [...(phases.get(key) ?? []), placed]);
   }

@@ -1,6 +1,6 @@
 import { AppError } from '../../core/errors.ts';
 import { attr, getInt, getInts, getString } from '../../onnx/ir.ts';
-import { type GradContext, type RuleTable, axisOf, range, rule } from '../context.ts';
+import { type GradContext, type RuleTable, axisOf, masked, range, rule } from '../context.ts';
 import { scatterBack } from './scatter.ts';
 
 /** Shape and indexing ops: gradients move values back to where they came from. */
@@ -66,7 +66,7 @@ export const shapeRules: RuleTable = {
     if (ratio === undefined) throw new AppError('UNSUPPORTED_OP', `autodiff: Dropout with non-constant ratio (node ${ctx.node.name})`);
     const mask = ctx.requireOutput(1);
     const scaled = ctx.op('Mul', [g0(ctx), ctx.scalar(1 / (1 - ratio), ctx.x(0))]);
-    return [ctx.op('Where', [mask, scaled, ctx.scalar(0, ctx.x(0))]), ...rest];
+    return [masked(ctx, mask, scaled), ...rest];
   }),
 };
 
