@@ -90,6 +90,8 @@ function zoo() {
   op.constant(b, f32([2, 2], [1, 2, 3, 4]));
   op.oneHot(b, op.argMax(b, gm, 1), 5);
   op.reduceSumSquare(b, x, [1]);
+  const d2s = b.op('DepthToSpace', [x], { blocksize: attr.int(2), mode: attr.string('CRD') });
+  b.op('SpaceToDepth', [d2s], { blocksize: attr.int(2) });
   b.output(bn, 'float32');
   return { model: b.toModel(), feeds: { x: rand([2, 4, 8, 8], 42) }, flat2 };
 }

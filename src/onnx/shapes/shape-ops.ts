@@ -53,6 +53,18 @@ const transpose: Rule = (n, c) => {
   c.set(n.outputs[0], c.dtype(n.inputs[0]), perm.map((p) => x[p]));
 };
 
+/** DepthToSpace: [N, C·b², H, W] → [N, C, H·b, W·b]; SpaceToDepth the reverse. */
+const blocks = (toSpace: boolean): Rule => (n, c) => {
+  const x = c.shape(n.inputs[0]);
+  if (!x || x.length !== 4) return;
+  const b = getInt(n, 'blocksize', 1);
+  const scale = (d: Dim, up: boolean): Dim => (isNum(d) ? (up ? d * b : d / b) : null);
+  const [batch, ch, h, w] = x;
+  c.set(n.outputs[0], c.dtype(n.inputs[0]), toSpace
+    ? [batch, isNum(ch) ? ch / (b * b) : null, scale(h, true), scale(w, true)]
+    : [batch, isNum(ch) ? ch * b * b : null, scale(h, false), scale(w, false)]);
+};
+
 const concat: Rule = (n, c) => {
   const shapes = n.inputs.map((i) => c.shape(i));
   if (shapes.some((s) => !s)) return;
@@ -248,6 +260,8 @@ export const shapeOpRules: Record<string, Rule> = {
   Flatten: flatten,
   Reshape: reshape,
   Transpose: transpose,
+  DepthToSpace: blocks(true),
+  SpaceToDepth: blocks(false),
   Concat: concat,
   Split: split,
   Slice: slice,
