@@ -1,5 +1,6 @@
 import { parentPort } from 'node:worker_threads';
 import sharp from 'sharp';
+import { DecodedCache } from './decoded-cache.ts';
 import { loadBatches, type Batch } from './loader.ts';
 import { transformFor, type ThreadMessage, type ThreadRequest } from './loader-protocol.ts';
 
@@ -13,6 +14,8 @@ if (!parentPort) throw new Error('loader-worker.ts must run in a worker thread')
 // the training step's threads for the same cores.
 sharp.concurrency(1);
 const port = parentPort;
+// One per thread, and a thread per run: training images decoded in epoch 1 are reused after.
+const decoded = new DecodedCache();
 
 interface Active {
   controller: AbortController;
@@ -32,6 +35,7 @@ async function serve(req: Extract<ThreadRequest, { type: 'start' }>): Promise<vo
       ...rest,
       size: transform.size,
       transform: transformFor(transform),
+      ...(transform.kind === 'train' ? { cache: decoded } : {}),
       signal: state.controller.signal,
       onWarning: (warning) => send({ type: 'warning', id: req.id, warning }),
     });

@@ -1,8 +1,9 @@
 import fs from 'node:fs/promises';
 import { mulberry32, shuffleInPlace } from '../../datasets/prng.ts';
 import type { ResolvedAugmentation } from '../../schemas/experiment.ts';
-import { augmentImage } from './augment.ts';
+import { augmentDecoded, augmentImage, decodeForAugment } from './augment.ts';
 import { ImageDecodeError, type RgbImage } from './decode.ts';
+import type { DecodedCache } from './decoded-cache.ts';
 import { evalImage } from './eval-transform.ts';
 import { imageSeed, mixSeed } from './rng.ts';
 import { normalizeInto, type Normalization } from './tensor.ts';
@@ -13,7 +14,10 @@ import { normalizeInto, type Normalization } from './tensor.ts';
  * `concurrency` images decoding at once (sharp works on libuv's threadpool, so decoding overlaps
  * whatever the consuming thread does meanwhile, including an onnxruntime step). The order of an
  * epoch depends only on (seed, epoch); an image's augmentation only on (seed, epoch, its index in
- * `items`), so prefetch depth and concurrency never change a batch.
+ * `items`), so prefetch depth and concurrency never change a batch. With a `cache`, training images
+ * decoded once are kept for later epochs (decoded-cache.ts); the batches are the same either way.
+ * The crop-resize of resample.ts runs on the calling thread: the training worker calls this from
+ * its own loader thread (loader-thread.ts).
  */
 
 export interface LoaderItem {
@@ -24,7 +28,14 @@ export interface LoaderItem {
 }
 
 /** Bytes → `size`×`size` RGB; `seed` is the image's own (see rng.ts). */
-export type ImageTransform = (bytes: Buffer, seed: number) => Promise<RgbImage>;
+export interface ImageTransform {
+  (bytes: Buffer, seed: number): Promise<RgbImage>;
+  /** The same transform in two stages, where the first (a decode, or null: not kept) may be cached between epochs. */
+  staged?: {
+    decode(bytes: Buffer): Promise<RgbImage | null>;
+    apply(img: RgbImage, seed: number): Promise<RgbImage>;
+  };
+}
 
 export interface LoaderWarning {
   id: string;
@@ -48,6 +59,8 @@ export interface LoaderOptions {
   /** Images decoding at once (default: libuv's threadpool size, where sharp runs; 4 unless UV_THREADPOOL_SIZE says). */
   concurrency?: number;
   signal?: AbortSignal;
+  /** Keeps decoded images between epochs, for transforms with a `staged` form (default: none). */
+  cache?: DecodedCache;
   /** An image that cannot be read or decoded is skipped and reported here (default: console.warn). */
   onWarning?: (w: LoaderWarning) => void;
   readFile?: (path: string) => Promise<Buffer>;
@@ -68,7 +81,13 @@ export interface Batch {
 // Measured (bench/loader.ts, 2 cores): 4 images in flight beat 1 or 2 by 20–40 %; more only queue.
 const DEFAULT_CONCURRENCY = Math.max(1, Number.parseInt(process.env.UV_THREADPOOL_SIZE ?? '', 10) || 4);
 
-export const trainTransform = (size: number, aug: ResolvedAugmentation): ImageTransform => (bytes, seed) => augmentImage(bytes, size, aug, seed);
+export const trainTransform = (size: number, aug: ResolvedAugmentation): ImageTransform =>
+  Object.assign((bytes: Buffer, seed: number) => augmentImage(bytes, size, aug, seed), {
+    staged: {
+      decode: (bytes: Buffer) => decodeForAugment(bytes, size),
+      apply: (img: RgbImage, seed: number) => augmentDecoded(img, size, aug, seed),
+    },
+  });
 export const evalTransform = (size: number): ImageTransform => (bytes) => evalImage(bytes, size);
 
 /** The item indices of an epoch in the order they are served. */
@@ -145,14 +164,32 @@ export async function* loadBatches(o: LoaderOptions): AsyncGenerator<Batch, void
   const plane = 3 * size * size;
   let closed = false;
 
+  const staged = o.transform.staged;
+  const cache = o.cache;
+  /** The transform, through the decoded cache where there is one (same result either way). */
+  const transformItem = async (path: string, seed: number): Promise<RgbImage> => {
+    if (!staged || !cache) return o.transform(await read(path), seed);
+    const hit = cache.get(path);
+    if (hit) return staged.apply(hit, seed);
+    const bytes = await read(path);
+    if (!cache.isLarge(path)) {
+      const decoded = await staged.decode(bytes);
+      if (decoded) {
+        cache.set(path, decoded);
+        return staged.apply(decoded, seed);
+      }
+      cache.markLarge(path);
+    }
+    return o.transform(bytes, seed);
+  };
+
   /** The image at `index` written into `out` at slot `slot`; false when it was skipped. */
   const loadInto = (index: number, out: Float32Array, slot: number): Promise<boolean> =>
     sem.run(async () => {
       if (closed || signal?.aborted) return false;
       const item = items[index];
       try {
-        const bytes = await read(item.path);
-        const img = await o.transform(bytes, imageSeed(o.seed, o.epoch, index));
+        const img = await transformItem(item.path, imageSeed(o.seed, o.epoch, index));
         if (img.width !== size || img.height !== size) throw new RangeError(`transform gave ${img.width}×${img.height}, expected ${size}×${size}`);
         if (closed) return false;
         normalizeInto(img, o.normalization, out, slot * plane);

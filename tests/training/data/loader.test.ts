@@ -3,6 +3,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { renderShapeImage } from '../../../src/datasets/synthetic.ts';
 import { batchCount, epochOrder, evalTransform, loadBatches, trainTransform, type Batch, type LoaderItem, type LoaderOptions, type LoaderWarning } from '../../../src/training/data/loader.ts';
+import { DecodedCache } from '../../../src/training/data/decoded-cache.ts';
 import { augmentation, gradientImage, tempDir } from './helpers.ts';
 
 const SIZE = 16;
@@ -13,6 +14,8 @@ const AUG = augmentation({
   color_jitter: { enabled: true },
   rotation: { enabled: true, degrees: 10 },
 });
+
+const AUG_NO_ROTATION = augmentation({ random_resized_crop: { enabled: true }, horizontal_flip: { enabled: true } });
 
 let dir: string;
 let items: LoaderItem[];
@@ -80,6 +83,30 @@ describe('loadBatches', () => {
     const sameEpochUnshuffled = await collect({ shuffle: false });
     // Same images, same order, but epoch 1 draws other augmentations.
     expect(Buffer.from(otherEpoch[0].input.buffer).equals(Buffer.from(sameEpochUnshuffled[0].input.buffer))).toBe(false);
+  });
+
+  it('gives the same batches with decoded images kept between epochs, and reads no file once they are', async () => {
+    const cache = new DecodedCache();
+    const plain = AUG_NO_ROTATION;
+    for (const epoch of [0, 1]) {
+      const without = await collect({ epoch, transform: trainTransform(SIZE, plain) });
+      let reads = 0;
+      const withCache = await collect({ epoch, transform: trainTransform(SIZE, plain), cache, readFile: (p) => (reads++, fs.readFile(p)) });
+      expect(withCache.map((b) => b.ids)).toEqual(without.map((b) => b.ids));
+      for (let k = 0; k < without.length; k++) expect(Buffer.from(withCache[k].input.buffer).equals(Buffer.from(without[k].input.buffer))).toBe(true);
+      expect(reads).toBe(epoch === 0 ? items.length : 0);
+    }
+    expect(cache.count).toBe(items.length);
+    // with rotation on, images still come from the cache (libvips works from the decoded pixels)
+    const rotated = await collect({ epoch: 2, cache });
+    const rotatedPlain = await collect({ epoch: 2 });
+    for (let k = 0; k < rotated.length; k++) expect(Buffer.from(rotated[k].input.buffer).equals(Buffer.from(rotatedPlain[k].input.buffer))).toBe(true);
+    // a budget of 0 keeps nothing and changes nothing
+    const none = new DecodedCache(0);
+    const zero = await collect({ transform: trainTransform(SIZE, plain), cache: none });
+    const ref = await collect({ transform: trainTransform(SIZE, plain) });
+    expect(none.count).toBe(0);
+    for (let k = 0; k < ref.length; k++) expect(Buffer.from(zero[k].input.buffer).equals(Buffer.from(ref[k].input.buffer))).toBe(true);
   });
 
   it('evaluates without randomness', async () => {
