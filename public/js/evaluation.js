@@ -136,33 +136,26 @@
     });
   }
 
-  // ---- a running evaluation: progress over SSE, then the board again ---------------------------
-  var stream = null;
-  function stopStream() {
-    if (stream) stream.close();
-    stream = null;
-  }
-
+  // ---- a running evaluation: progress over SSE (studio.js follows the job), then the board again -
   function initProgress(root) {
     each(root, '#eval-progress', function (box) {
-      stopStream();
-      var after = Number(box.dataset.lastEventId || 0);
-      var es = new EventSource(box.dataset.events + (after > 0 ? '?last_event_id=' + after : ''));
-      stream = es;
       var set = function (sel, v) { var n = box.querySelector(sel); if (n && v !== undefined && v !== null) n.textContent = String(v); };
       // The job reports images done of total; the rate and ETA are measured here from the first report.
       var first = null;
-      es.addEventListener('progress', function (ev) {
-        var p = parse(ev.data, null);
-        if (!p || stream !== es) return;
-        if (typeof p.progress === 'number') {
-          var bar = box.querySelector('[data-eval-bar]');
-          bar.classList.remove('indeterminate');
-          bar.firstElementChild.style.width = Math.round(p.progress * 1000) / 10 + '%';
-        }
-        set('[data-eval-done]', p.done);
-        set('[data-eval-total]', p.total);
-        if (typeof p.done === 'number' && typeof p.total === 'number') {
+      window.studioFollowJob(box, {
+        board: '#evaluation',
+        bar: '[data-eval-bar]',
+        // The box's own figure and the note over the previous metrics, kept on view meanwhile.
+        percent: '[data-eval-pct]',
+        status: '[data-eval-status]',
+        running: 'evaluating',
+        progress: function (p) {
+          // The experiment's head badge was rendered with the box; it follows the box's.
+          var head = document.getElementById('eval-status');
+          if (head && head.textContent === 'queued') { head.textContent = 'evaluating'; head.className = 'badge running'; }
+          set('[data-eval-done]', p.done);
+          set('[data-eval-total]', p.total);
+          if (typeof p.done !== 'number' || typeof p.total !== 'number') return;
           var now = Date.now();
           if (!first) first = { t: now, done: p.done };
           var dt = (now - first.t) / 1000;
@@ -171,24 +164,7 @@
             set('[data-eval-ips]', ips.toFixed(1));
             set('[data-eval-eta]', fmtDuration((p.total - p.done) / ips));
           }
-        }
-        var badge = box.querySelector('[data-eval-status]');
-        if (badge && badge.textContent === 'queued') { badge.textContent = 'evaluating'; badge.className = 'badge running'; }
-      });
-      var settled = false;
-      var settle = function () {
-        if (settled) return;
-        settled = true;
-        es.close();
-        if (stream === es) stream = null;
-        if (!document.body.contains(box)) return;
-        htmx.ajax('GET', box.dataset.refresh, { target: '#evaluation', swap: 'outerHTML' });
-      };
-      es.addEventListener('done', settle);
-      es.addEventListener('error', function (ev) {
-        // A named `error` event carries data; a transport error does not (EventSource reconnects
-        // by itself with Last-Event-ID unless the stream was closed for good).
-        if (ev.data !== undefined || es.readyState === EventSource.CLOSED) settle();
+        },
       });
     });
   }
@@ -230,13 +206,10 @@
     });
   }
 
-  // A board swap replaces the charts and the progress box: their charts and stream go with them.
+  // A board swap replaces the charts (and the progress box, whose stream studio.js closes).
   document.addEventListener('htmx:beforeSwap', function (e) {
     var target = e.detail.target;
-    if (target && target.id === 'evaluation') {
-      destroyCharts();
-      stopStream();
-    }
+    if (target && target.id === 'evaluation') destroyCharts();
   });
   htmx.onLoad(init);
 })();

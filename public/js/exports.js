@@ -18,60 +18,23 @@
     return n;
   }
 
-  // ---- a running export: progress over SSE, then the board again -------------------------------
-  var stream = null;
-  function stopStream() {
-    if (stream) stream.close();
-    stream = null;
-  }
-
+  // ---- a running export: progress over SSE (studio.js follows the job), then the board again ----
   function initProgress(root) {
     each(root, '#export-progress', function (box) {
-      stopStream();
-      // Queued without its job yet: look again shortly instead of following a stream.
-      if (!box.dataset.events) {
-        setTimeout(function () {
-          if (document.body.contains(box)) htmx.ajax('GET', box.dataset.refresh, { target: '#exports', swap: 'outerHTML' });
-        }, 1500);
-        return;
-      }
-      var after = Number(box.dataset.lastEventId || 0);
-      var es = new EventSource(box.dataset.events + (after > 0 ? '?last_event_id=' + after : ''));
-      stream = es;
-      es.addEventListener('progress', function (ev) {
-        var p = parse(ev.data, null);
-        if (!p || stream !== es) return;
-        var fraction = typeof p.progress === 'number' ? p.progress : typeof p.fraction === 'number' ? p.fraction : p.total ? p.done / p.total : null;
-        if (typeof fraction === 'number') {
-          var bar = box.querySelector('[data-export-bar]');
-          bar.classList.remove('indeterminate');
-          bar.firstElementChild.style.width = Math.round(Math.min(1, Math.max(0, fraction)) * 1000) / 10 + '%';
-          var pctEl = box.querySelector('[data-export-pct]');
-          if (pctEl) pctEl.textContent = Math.round(fraction * 100) + '%';
-        }
-        var badge = box.querySelector('[data-export-status]');
-        if (badge && badge.textContent === 'queued') { badge.textContent = 'running'; badge.className = 'badge running'; }
-      });
-      // The worker names what it is doing in its log lines; the latest one is the step shown.
-      es.addEventListener('log', function (ev) {
-        var m = parse(ev.data, null);
-        var stepEl = box.querySelector('[data-export-step]');
-        if (m && typeof m.message === 'string' && stepEl && stream === es) stepEl.textContent = m.message.charAt(0).toUpperCase() + m.message.slice(1);
-      });
-      var settled = false;
-      var settle = function () {
-        if (settled) return;
-        settled = true;
-        es.close();
-        if (stream === es) stream = null;
-        if (!document.body.contains(box)) return;
-        htmx.ajax('GET', box.dataset.refresh, { target: '#exports', swap: 'outerHTML' });
-      };
-      es.addEventListener('done', settle);
-      es.addEventListener('error', function (ev) {
-        // A named `error` event carries data; a transport error does not (EventSource reconnects
-        // by itself with Last-Event-ID unless the stream was closed for good).
-        if (ev.data !== undefined || es.readyState === EventSource.CLOSED) settle();
+      var stepEl = box.querySelector('[data-export-step]');
+      window.studioFollowJob(box, {
+        board: '#exports',
+        bar: '[data-export-bar]',
+        percent: '[data-export-pct]',
+        status: '[data-export-status]',
+        running: 'running',
+        on: {
+          // The worker names what it is doing in its log lines; the latest one is the step shown.
+          log: function (ev) {
+            var m = parse(ev.data, null);
+            if (m && typeof m.message === 'string' && stepEl) stepEl.textContent = m.message.charAt(0).toUpperCase() + m.message.slice(1);
+          },
+        },
       });
     });
   }
@@ -173,10 +136,5 @@
     initTry(root);
   }
 
-  // A board swap replaces the progress box: its stream goes with it.
-  document.addEventListener('htmx:beforeSwap', function (e) {
-    var target = e.detail.target;
-    if (target && target.id === 'exports') stopStream();
-  });
   htmx.onLoad(init);
 })();

@@ -184,6 +184,80 @@
     });
   }
 
+  // ---- a page's running job: its progress box follows the SSE stream, then the board comes again --
+  /**
+   * Follows the job of a progress box (`data-events`, `data-last-event-id`, `data-refresh`) for a
+   * board that is swapped whole (`o.board`, e.g. '#evaluation'): the stream resumes after the
+   * event the page was rendered up to; each `progress` event moves the box's bar (`o.bar`), writes
+   * the percentage into every `o.percent` element of the board and turns a `queued` badge
+   * (`o.status`) into `o.running`, then calls `o.progress(p, fraction)`; `o.on` adds handlers for
+   * other named events. On `done` or `error` the board is fetched again from `data-refresh`. A box
+   * without `data-events` (queued, its job not made yet) fetches the board again after a moment.
+   * One follower per board: following again, or swapping the board, closes the last stream.
+   */
+  var followers = {};
+  function followJob(box, o) {
+    unfollow(o.board);
+    var board = box.closest(o.board) || document;
+    var refresh = function () {
+      if (document.body.contains(box)) htmx.ajax('GET', box.dataset.refresh, { target: o.board, swap: 'outerHTML' });
+    };
+    if (!box.dataset.events) {
+      var timer = setTimeout(refresh, 1500);
+      followers[o.board] = { close: function () { clearTimeout(timer); } };
+      return;
+    }
+    var after = Number(box.dataset.lastEventId || 0);
+    var es = new EventSource(box.dataset.events + (after > 0 ? '?last_event_id=' + after : ''));
+    var live = function () { return followers[o.board] && followers[o.board].es === es; };
+    followers[o.board] = { es: es, close: function () { es.close(); } };
+    es.addEventListener('progress', function (ev) {
+      var p;
+      try { p = JSON.parse(ev.data); } catch (_) { return; }
+      if (!p || !live()) return;
+      var fraction = typeof p.progress === 'number' ? p.progress : typeof p.fraction === 'number' ? p.fraction : p.total ? p.done / p.total : null;
+      if (typeof fraction === 'number') {
+        fraction = Math.min(1, Math.max(0, fraction));
+        var bar = o.bar ? box.querySelector(o.bar) : null;
+        if (bar) {
+          bar.classList.remove('indeterminate');
+          bar.firstElementChild.style.width = Math.round(fraction * 1000) / 10 + '%';
+        }
+        if (o.percent) board.querySelectorAll(o.percent).forEach(function (n) { n.textContent = Math.round(fraction * 100) + '%'; });
+      }
+      var badge = o.status ? box.querySelector(o.status) : null;
+      if (badge && badge.textContent === 'queued') { badge.textContent = o.running || 'running'; badge.className = 'badge running'; }
+      if (o.progress) o.progress(p, fraction);
+    });
+    Object.keys(o.on || {}).forEach(function (name) {
+      es.addEventListener(name, function (ev) { if (live()) o.on[name](ev); });
+    });
+    var settled = false;
+    var settle = function () {
+      if (settled) return;
+      settled = true;
+      es.close();
+      if (live()) delete followers[o.board];
+      refresh();
+    };
+    es.addEventListener('done', settle);
+    es.addEventListener('error', function (ev) {
+      // A named `error` event carries data; a transport error does not (EventSource reconnects
+      // by itself with Last-Event-ID unless the stream was closed for good).
+      if (ev.data !== undefined || es.readyState === EventSource.CLOSED) settle();
+    });
+  }
+  function unfollow(board) {
+    if (followers[board]) followers[board].close();
+    delete followers[board];
+  }
+  window.studioFollowJob = followJob;
+  // A board swap replaces the progress box: its stream goes with it.
+  document.addEventListener('htmx:beforeSwap', function (e) {
+    var target = e.detail.target;
+    if (target && target.id) unfollow('#' + target.id);
+  });
+
   // ---- class histogram -----------------------------------------------------------------------
   var chart = null;
   function initChart(root) {

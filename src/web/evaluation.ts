@@ -30,9 +30,10 @@ import { fixed, pct } from './training-view.ts';
  * The evaluation page: experiments with a finished run on the left; on the right the selected
  * experiment's evaluation in three sections — configuration and actions (start, reset, exports),
  * metrics and charts (a clickable confusion matrix, per-class bars, ROC/PR curves, reliability),
- * and the per-image results grid with its filters. public/js/evaluation.js draws the charts and
- * follows a running evaluation's job over SSE; actions answer with HX-Location, so the board
- * (#evaluation) is fetched again and the URL names the selection.
+ * and the per-image results grid with its filters; while a re-evaluation runs, the previous
+ * metrics and grid stay, marked as previous. public/js/evaluation.js draws the charts and follows a
+ * running evaluation's job over SSE; actions answer with HX-Location, so the board (#evaluation)
+ * is fetched again and the URL names the selection.
  */
 
 const optional = <T extends z.ZodType>(schema: T) => z.preprocess((v) => (v === '' ? undefined : v), schema.optional());
@@ -114,6 +115,16 @@ export default async function evaluationPages(app: FastifyInstance): Promise<voi
     };
   }
 
+  /** The succeeded evaluation a running one is to replace, if there is one. */
+  async function previousAggregate(projectId: string, experimentId: string) {
+    try {
+      return await evaluation.metrics(projectId, experimentId);
+    } catch (e) {
+      if (isAppError(e) && e.code === 'NOT_FOUND') return null;
+      throw e;
+    }
+  }
+
   async function resultsOf(projectId: string, experimentId: string, datasetId: string, filters: ResultFilters, page: number) {
     const res = await evaluation.results(projectId, experimentId, {
       page,
@@ -177,10 +188,13 @@ export default async function evaluationPages(app: FastifyInstance): Promise<voi
     const subsets = EVAL_SUBSETS.map((name) => ({ name, count: counts ? counts[name] : null, checked: defaults.includes(name) }));
 
     const base = `/projects/${projectId}/experiments/${exp.id}/evaluation`;
-    const agg = state.status === 'succeeded' ? state.aggregate : null;
+    const live = ACTIVE.has(state.status);
+    // While a re-evaluation runs, the last good one stays on view (marked as previous) until the
+    // new one replaces it: the service keeps serving its metrics and results meanwhile.
+    const previous = live ? await previousAggregate(projectId, exp.id) : null;
+    const agg = state.status === 'succeeded' ? state.aggregate : previous;
     const datasetId = config?.dataset_id ?? exp.dataset_id;
     const images = agg ? agg.confusion_matrix.matrix.reduce((s, row) => s + row.reduce((a, b) => a + b, 0), 0) : 0;
-    const live = ACTIVE.has(state.status);
     const results = agg ? await resultsOf(projectId, exp.id, datasetId, filters, q.page ?? 1) : null;
     return {
       project_id: projectId,
@@ -199,6 +213,7 @@ export default async function evaluationPages(app: FastifyInstance): Promise<voi
       state: {
         status: state.status,
         live,
+        previous: previous !== null,
         error: state.error ?? null,
         config: config
           ? {
@@ -238,6 +253,7 @@ export default async function evaluationPages(app: FastifyInstance): Promise<voi
           : { csv: null, json: null, reset: base },
       metrics: agg
         ? {
+            previous: previous !== null,
             images,
             headline: headlineMetrics(agg, images),
             confusion: confusionView(
@@ -252,6 +268,7 @@ export default async function evaluationPages(app: FastifyInstance): Promise<voi
       grid: results
         ? {
             ...results,
+            previous: previous !== null,
             filters,
             filtered: hasFilters(filters),
             clear_url: evaluationUrl(projectId, exp.id, { sort: filters.sort }),

@@ -5,15 +5,15 @@ import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildApp } from '../../src/app.ts';
 import { loadSettings } from '../../src/config.ts';
-import { trainedExperiment, type TrainedExperiment } from './evaluation-fixtures.ts';
+import { heldEvaluationStudio, trainedExperiment, type HeldEvaluationStudio, type TrainedExperiment } from './evaluation-fixtures.ts';
 
 /**
  * The evaluation page in a real browser (Debian's chromium, driven by playwright-core): open the
  * page of a trained experiment, run an evaluation from the form (progress over SSE, then the
  * metrics), click a confusion-matrix cell and see the grid filtered to that pair, open a result's
- * top predictions, fold a section away (Alpine.js), reset. Screenshots land in tmp/screenshots/.
+ * top predictions, fold a section away (Alpine.js), re-evaluate (the previous metrics stay on
+ * view, dimmed, until the new ones arrive), reset. Screenshots land in tmp/screenshots/.
  */
 const CHROMIUM = '/usr/bin/chromium';
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
@@ -21,6 +21,7 @@ const SHOTS = path.join(REPO, 'tmp', 'screenshots');
 
 describe.skipIf(!existsSync(CHROMIUM))('the evaluation page in a browser', () => {
   let dir: string;
+  let studio: HeldEvaluationStudio;
   let app: FastifyInstance;
   let browser: Browser;
   let page: Page;
@@ -31,7 +32,8 @@ describe.skipIf(!existsSync(CHROMIUM))('the evaluation page in a browser', () =>
   beforeAll(async () => {
     dir = await fs.mkdtemp(path.join(os.tmpdir(), 'studio-eval-web-'));
     await fs.mkdir(SHOTS, { recursive: true });
-    app = await buildApp(loadSettings({ STUDIO_WORKSPACE: path.join(dir, 'ws'), STUDIO_EXAMPLE: 'off' }));
+    studio = await heldEvaluationStudio(loadSettings({ STUDIO_WORKSPACE: path.join(dir, 'ws'), STUDIO_EXAMPLE: 'off' }));
+    app = studio.app;
     base = await app.listen({ host: '127.0.0.1', port: 0 });
     t = await trainedExperiment(app, { name: 'Shapes <quick> CNN', perClass: 16 });
     browser = await chromium.launch({
@@ -45,7 +47,7 @@ describe.skipIf(!existsSync(CHROMIUM))('the evaluation page in a browser', () =>
 
   afterAll(async () => {
     await browser?.close();
-    await app?.close();
+    await studio?.close();
     if (dir) await fs.rm(dir, { recursive: true, force: true });
   });
 
@@ -130,6 +132,35 @@ describe.skipIf(!existsSync(CHROMIUM))('the evaluation page in a browser', () =>
     expect(await page.locator('#eval-metrics .eval-toggle').getAttribute('aria-expanded')).toBe('false');
     await page.click('#eval-metrics .eval-toggle');
     await expect.poll(() => page.locator('#eval-metrics-body').isVisible()).toBe(true);
+
+    // Re-evaluating with TTA: the previous metrics and results stay on view, dimmed and labelled
+    // with the new one's progress (the evaluation is held at 3 of 10 images until released).
+    const accuracyTile = page.locator('#eval-metrics .eval-stats .stat .value').first();
+    const previousAccuracy = await accuracyTile.textContent();
+    studio.hold();
+    await page.check('#eval-form input[name=tta]');
+    await page.click('#eval-start');
+    await page.locator('#eval-progress').waitFor();
+    await page.locator('#eval-metrics[data-previous] [data-eval-previous]', { hasText: /Previous evaluation — re-evaluating… 30%/ }).waitFor();
+    expect(await page.locator('#eval-images[data-previous] [data-eval-previous]').count()).toBe(1);
+    expect(await accuracyTile.textContent()).toBe(previousAccuracy);
+    await expect.poll(() => page.locator('#eval-charts').getAttribute('data-drawn')).toBe('4');
+    expect(await page.locator('#eval-results .tile').count()).toBe(Math.min(48, state.evaluated));
+    // A progress event moves the box's bar and every percentage on the board (studio.js's follower).
+    studio.report(7, 10);
+    await expect.poll(() => page.locator('[data-eval-pct]').allTextContents()).toEqual(['70%', '70%', '70%']);
+    await expect.poll(() => page.locator('#eval-progress [data-eval-bar] > div').evaluate((d) => (d as HTMLElement).style.width)).toBe('70%');
+    await imagesLoaded();
+    await shot('eval-05-re-evaluating');
+    studio.release();
+    // On the job's `done` the board comes again: the new metrics, nothing marked previous.
+    await page.locator('#eval-progress').waitFor({ state: 'detached', timeout: 90_000 });
+    expect(await page.locator('[data-previous], [data-eval-previous]').count()).toBe(0);
+    await page.locator('#eval-status', { hasText: 'evaluated' }).waitFor();
+    await expect.poll(() => page.locator('.eval-summary').textContent()).toContain('flip TTA on');
+    const again = await app.studio.evaluation.get(t.projectId, t.experimentId);
+    expect(again.config).toMatchObject({ tta: true });
+    expect(await accuracyTile.textContent()).toBe(`${(again.aggregate!.accuracy * 100).toFixed(1)}%`);
 
     // Reset asks first, then the evaluation is gone at once.
     page.once('dialog', (d) => void d.accept());
