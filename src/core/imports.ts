@@ -5,6 +5,8 @@ import { AppError, fromErrorData } from './errors.ts';
 import type { Workspace } from '../storage/workspace.ts';
 import { DatasetDoc, type DatasetSummary, type ImportReport, type Task } from '../schemas/index.ts';
 import { applyImportReport } from '../storage/import-sink.ts';
+import { checkUpload } from '../storage/uploads.ts';
+import { removeUnrecordedImages } from '../storage/cleanup.ts';
 import { DEFAULT_IMPORT_LIMITS, type ImportLimits, type ImportProgress, type ImportSource } from '../datasets/types.ts';
 import { realDirectory, realFile } from '../datasets/sources/fsutil.ts';
 import type { JobsService } from '../jobs/service.ts';
@@ -30,7 +32,10 @@ export interface ImportsService {
   removeDataset(projectId: string, datasetId: string): Promise<void>;
   /** Cancels every running import of a project (before the project is deleted). */
   cancelProject(projectId: string): Promise<void>;
-  /** Datasets whose import job was interrupted by a restart are marked failed. */
+  /**
+   * At start-up, before any import starts: datasets whose import job was interrupted by a restart
+   * are marked failed, then image/thumbnail files that no dataset.json records are removed.
+   */
   settleInterrupted(interrupted: JobView[]): Promise<void>;
 }
 
@@ -70,7 +75,7 @@ export function createImportsService({ settings, store, datasets, jobs }: Import
   return {
     async start(projectId, req) {
       try {
-        await checkSource(req.source);
+        await checkSource(store, req.source);
       } catch (e) {
         await dropUpload(req.source);
         throw e;
@@ -140,6 +145,9 @@ export function createImportsService({ settings, store, datasets, jobs }: Import
         const error = job.error ?? { code: 'INTERRUPTED', message: 'the studio stopped during the import' };
         await datasets.markFailed(job.project_id, job.dataset_id, error).catch(() => undefined);
       }
+      // No import runs yet, and every interrupted one is settled: files a killed import wrote
+      // before their records reached dataset.json can go now (storage/cleanup.ts).
+      await removeUnrecordedImages(store);
     },
   };
 }
@@ -159,13 +167,14 @@ function fraction(p: ImportProgress): number {
 }
 
 /** Source paths are the user's: they must exist before a dataset is created for them. */
-async function checkSource(source: ImportSource): Promise<void> {
+async function checkSource(store: Workspace, source: ImportSource): Promise<void> {
   switch (source.kind) {
     case 'folder':
       await realDirectory(source.path, 'source folder');
       return;
     case 'zip':
-      await realFile(source.path, 'uploaded archive');
+      // The upload's temp file: a workspace path, so storage checks it.
+      await checkUpload(store, source.path);
       return;
     case 'csv':
       await realFile(source.path, 'CSV file');

@@ -63,7 +63,7 @@ export async function runImport(source: ImportSource, sink: ImportSink, opts: Im
   const limits: ImportLimits = { ...DEFAULT_IMPORT_LIMITS, ...opts.limits };
   const signal = opts.signal;
   signal?.throwIfAborted();
-  const scan = await scanSource(parsed, { task: opts.task ?? 'classification', limits, signal });
+  const scan = await scanSource(parsed, { task: opts.task ?? 'classification', limits, signal, openUpload: (file, adopt) => sink.openUpload(file, adopt) });
   try {
     const skipped: SkippedFile[] = [...scan.skipped];
     // hash → the file that claimed it and whether it made it in: only a copy of an imported file is

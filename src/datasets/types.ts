@@ -61,6 +61,12 @@ export interface ImportedImage {
 /** Where imported images go; implemented by storage and handed in by the import worker. */
 export interface ImportSink {
   addImage(rec: ImportedImage): Promise<void>;
+  /**
+   * Opens an uploaded archive (a temp file in the workspace) read-only and hands its descriptor to
+   * `adopt`, which owns it once it resolves. Reading the upload is the workspace's side of an import
+   * as much as writing the images, so the sink does it (src/storage/uploads.ts for the real one).
+   */
+  openUpload<T>(file: string, adopt: (fd: number) => Promise<T>): Promise<T>;
 }
 
 export interface ImportReport {
@@ -125,6 +131,8 @@ export interface ScanResult {
 export interface ScanContext {
   task: DatasetTask;
   limits: ImportLimits;
+  /** The sink's `openUpload`: how a zip source opens its archive. */
+  openUpload: ImportSink['openUpload'];
   signal?: AbortSignal;
 }
 

@@ -1,6 +1,9 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
+import { DatasetIdSchema, ProjectIdSchema } from '../schemas/common.ts';
+import { DatasetDoc, type DatasetFile } from '../schemas/dataset.ts';
 import { TEMP_FILE_RE } from './atomic.ts';
+import type { Workspace } from './workspace.ts';
 
 function processAlive(pid: number): boolean {
   if (pid === process.pid) return true;
@@ -47,4 +50,114 @@ export async function removeOrphanTemps(root: string, maxDepth = 8): Promise<str
   }
   await walk(root, 0);
   return removed;
+}
+
+/** What the import sink writes (`import-sink.ts`): `images/<hash16>.<ext>`, `.thumbs/<hash16>.webp`. */
+const IMAGE_NAME_RE = /^([0-9a-f]{16})\.[a-z0-9]{2,5}$/;
+const THUMB_NAME_RE = /^([0-9a-f]{16})\.webp$/;
+
+export interface UnrecordedSweep {
+  /** Datasets that had unrecorded files, with the dataset-relative paths removed. */
+  removed: { project_id: string; dataset_id: string; files: string[] }[];
+  /** Datasets left untouched, and why (unreadable dataset.json, import in progress, no dataset.json). */
+  untouched: { project_id: string; dataset_id: string; reason: string }[];
+}
+
+function defaultLog(line: string): void {
+  console.warn(`[studio] ${line}`);
+}
+
+/** A real folder (not a symlink, which could lead out of the workspace), or null. */
+async function realDirEntries(dir: string): Promise<import('node:fs').Dirent[] | null> {
+  try {
+    if (!(await fs.lstat(dir)).isDirectory()) return null;
+    return await fs.readdir(dir, { withFileTypes: true });
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Removes the image and thumbnail files of each dataset that its dataset.json does not record.
+ * An import writes a file before the batch that records it reaches dataset.json (storage/import-sink.ts),
+ * and an image delete drops the record before the files, so a process killed in between leaves
+ * files that nothing lists and nothing would ever remove.
+ *
+ * Run at start-up only, after interrupted imports were settled: a dataset still `importing` may be
+ * filling in another process, so it is left alone. Only regular files whose names have the exact
+ * shape the sink writes, directly in a real `images/` or `.thumbs/` folder, are candidates; symlinks
+ * are never followed nor removed, and anything else is left alone.
+ */
+export async function removeUnrecordedImages(store: Workspace, log: (line: string) => void = defaultLog): Promise<UnrecordedSweep> {
+  const out: UnrecordedSweep = { removed: [], untouched: [] };
+  const projectIds = (await realDirEntries(store.projectsDir())) ?? [];
+  for (const p of projectIds) {
+    if (!p.isDirectory() || !ProjectIdSchema.safeParse(p.name).success) continue;
+    const datasetIds = (await realDirEntries(store.datasetsDir(p.name))) ?? [];
+    for (const d of datasetIds) {
+      if (!d.isDirectory() || !DatasetIdSchema.safeParse(d.name).success) continue;
+      const ref = { project_id: p.name, dataset_id: d.name };
+      const leave = (reason: string) => {
+        out.untouched.push({ ...ref, reason });
+        log(`dataset ${d.name} of project ${p.name}: ${reason}; its files were left alone`);
+      };
+      let ds: DatasetFile | null;
+      try {
+        ds = await store.read(DatasetDoc, store.datasetFile(p.name, d.name));
+      } catch (e) {
+        leave(`dataset.json is unreadable (${e instanceof Error ? e.message.slice(0, 200) : String(e)})`);
+        continue;
+      }
+      if (ds === null) {
+        leave('no dataset.json');
+        continue;
+      }
+      if (ds.status === 'importing') {
+        leave('its import is still in progress');
+        continue;
+      }
+      const images = new Set<string>();
+      const stems = new Set<string>();
+      for (const img of ds.images) {
+        const name = img.file.slice('images/'.length);
+        images.add(name);
+        stems.add(name.replace(/\.[^.]+$/, ''));
+      }
+      const files = [
+        ...(await sweepFolder(store.imagesDir(p.name, d.name), 'images', IMAGE_NAME_RE, (n) => images.has(n), log)),
+        ...(await sweepFolder(store.thumbsDir(p.name, d.name), '.thumbs', THUMB_NAME_RE, (_n, stem) => stems.has(stem), log)),
+      ];
+      if (files.length === 0) continue;
+      out.removed.push({ ...ref, files });
+      const nImages = files.filter((f) => f.startsWith('images/')).length;
+      log(`dataset ${d.name} of project ${p.name}: removed ${files.length} unrecorded files (${nImages} images, ${files.length - nImages} thumbnails)`);
+    }
+  }
+  return out;
+}
+
+/** Unlinks the candidates of one folder that `recorded` does not claim; returns them dataset-relative. */
+async function sweepFolder(
+  dir: string,
+  sub: 'images' | '.thumbs',
+  re: RegExp,
+  recorded: (name: string, stem: string) => boolean,
+  log: (line: string) => void,
+): Promise<string[]> {
+  const entries = await realDirEntries(dir);
+  if (!entries) return [];
+  const removed: string[] = [];
+  for (const e of entries) {
+    const m = re.exec(e.name);
+    // Dirent.isFile() is false for a symlink: one is never a candidate.
+    if (!m || !e.isFile() || recorded(e.name, m[1])) continue;
+    try {
+      await fs.unlink(path.join(dir, e.name));
+      removed.push(`${sub}/${e.name}`);
+    } catch (err) {
+      // A file that cannot be removed stays an orphan; not worth failing start-up over.
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') log(`could not remove ${sub}/${e.name}: ${(err as Error).message}`);
+    }
+  }
+  return removed.sort();
 }

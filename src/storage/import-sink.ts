@@ -2,6 +2,7 @@ import { DatasetDoc, type Annotation, type DatasetFile, type ImageRecord, type I
 import { AppError, notFound } from '../core/errors.ts';
 import { newId } from './ids.ts';
 import type { Workspace } from './workspace.ts';
+import { openUpload } from './uploads.ts';
 
 /** One accepted image as the import pipeline hands it over (src/datasets/types.ts `ImportedImage`). */
 export interface SinkImage {
@@ -21,6 +22,8 @@ export interface SinkImage {
 
 export interface DatasetImportSink {
   addImage(rec: SinkImage): Promise<void>;
+  /** The uploaded archive, opened as uploads.ts `openUpload` does. */
+  openUpload<T>(file: string, adopt: (fd: number) => Promise<T>): Promise<T>;
   /** Writes the images received so far into dataset.json (also done every `flushEvery` images). */
   flush(): Promise<void>;
   /** Same as flush: the worker's last call, after which the main thread finishes the dataset. */
@@ -93,6 +96,7 @@ export function createImportSink(store: Workspace, projectId: string, datasetId:
   }
 
   return {
+    openUpload,
     async addImage(rec) {
       if (!/^[0-9a-f]{16,128}$/.test(rec.hash)) throw new AppError('INTERNAL', `bad image hash: ${rec.hash}`);
       if (!/^[a-z0-9]{2,5}$/.test(rec.ext)) throw new AppError('INTERNAL', `bad image extension: ${rec.ext}`);

@@ -4,6 +4,7 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import sharp from 'sharp';
 import type { ImportedImage, ImportSink } from '../../src/datasets/types.ts';
+import { openUpload } from '../../src/storage/uploads.ts';
 
 export async function tempDir(prefix = 'ds-test-'): Promise<string> {
   return fs.mkdtemp(path.join(os.tmpdir(), prefix));
@@ -24,6 +25,10 @@ export class MemorySink implements ImportSink {
   readonly images: ImportedImage[] = [];
   async addImage(rec: ImportedImage): Promise<void> {
     this.images.push(rec);
+  }
+  /** Storage's own opener (the workspace checks are made before an import starts, in core). */
+  openUpload<T>(file: string, adopt: (fd: number) => Promise<T>): Promise<T> {
+    return openUpload(file, adopt);
   }
   bySource(file: string): ImportedImage | undefined {
     return this.images.find((i) => i.source_path === file);

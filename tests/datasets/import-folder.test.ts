@@ -117,7 +117,8 @@ describe('runImport from a folder', () => {
   });
 
   it('fails the import when the sink fails', async () => {
-    const sink = { addImage: async () => Promise.reject(new Error('disk full')) };
+    const sink = new MemorySink();
+    sink.addImage = async () => Promise.reject(new Error('disk full'));
     await expect(runImport({ kind: 'folder', path: root }, sink)).rejects.toThrow('disk full');
   });
 });

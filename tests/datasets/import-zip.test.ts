@@ -100,6 +100,24 @@ describe('runImport from a zip', () => {
     await expect(runImport({ kind: 'zip', path: cut }, new MemorySink())).rejects.toMatchObject({ code: 'BAD_ARCHIVE' });
   });
 
+  it('closes the archive file whether the import succeeds or the archive is refused; never reads through a symlink', async () => {
+    const openFds = async () => (await fs.readdir('/proc/self/fd')).length;
+    const good = await zipFile('fd-good.zip', await yazlZip([{ name: 'a/1.png', data: await png('#123') }]));
+    const bad = await zipFile('fd-bad.zip', Buffer.from('PK\x03\x04 but nothing after'));
+    const before = await openFds();
+    for (let i = 0; i < 5; i++) {
+      expect((await runImport({ kind: 'zip', path: good }, new MemorySink())).imported).toBe(1);
+      await expect(runImport({ kind: 'zip', path: bad }, new MemorySink())).rejects.toMatchObject({ code: 'BAD_ARCHIVE' });
+    }
+    // yauzl closes its descriptor asynchronously after close().
+    await new Promise((r) => setTimeout(r, 50));
+    expect(await openFds()).toBeLessThanOrEqual(before);
+    const link = path.join(dir, 'link.zip');
+    await fs.symlink(good, link);
+    await expect(runImport({ kind: 'zip', path: link }, new MemorySink())).rejects.toMatchObject({ code: 'BAD_ARCHIVE' });
+    await expect(runImport({ kind: 'zip', path: path.join(dir, 'missing.zip') }, new MemorySink())).rejects.toMatchObject({ code: 'BAD_ARCHIVE' });
+  });
+
   it('reports an entry whose data is corrupt and goes on', async () => {
     const zip = rawZip([
       { name: 'a/good.png', data: await png('#111') },

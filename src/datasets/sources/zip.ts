@@ -1,6 +1,6 @@
 import yauzl from 'yauzl';
 import { AppError } from '../../core/errors.ts';
-import { SkipError, type ImportSource, type ScanItem, type Scanner, type SkippedFile } from '../types.ts';
+import { SkipError, type ImportSource, type ScanContext, type ScanItem, type Scanner, type SkippedFile } from '../types.ts';
 import { isHiddenName } from './fsutil.ts';
 import { labelFromRelativePath } from './folder.ts';
 
@@ -41,6 +41,12 @@ async function readEntry(zip: yauzl.ZipFile, entry: yauzl.Entry, maxBytes: numbe
   }
 }
 
+/** The archive is the upload's temp file in the workspace, so the sink opens it and yauzl adopts the descriptor. */
+function openArchive(file: string, ctx: ScanContext): Promise<yauzl.ZipFile> {
+  // decodeStrings off: yauzl would abort the whole archive on one bad name; we refuse per entry.
+  return ctx.openUpload(file, (fd) => yauzl.fromFdPromise(fd, { lazyEntries: true, autoClose: false, decodeStrings: false, validateEntrySizes: true }));
+}
+
 /**
  * A zip of an ImageNet-style folder. Bombs are bounded before anything is inflated: the entry
  * count and the declared uncompressed total (which yauzl enforces while inflating) must stay under
@@ -50,8 +56,7 @@ async function readEntry(zip: yauzl.ZipFile, entry: yauzl.Entry, maxBytes: numbe
 export const scanZip: Scanner<ZipSource> = async (source, ctx) => {
   let zip: yauzl.ZipFile;
   try {
-    // decodeStrings off: yauzl would abort the whole archive on one bad name; we refuse per entry.
-    zip = await yauzl.openPromise(source.path, { lazyEntries: true, autoClose: false, decodeStrings: false, validateEntrySizes: true });
+    zip = await openArchive(source.path, ctx);
   } catch (e) {
     throw badArchive(`not a zip archive: ${e instanceof Error ? e.message : String(e)}`);
   }
