@@ -3,10 +3,11 @@ import { ok } from './envelope.ts';
 import { parse, parseParams } from './parse.ts';
 import { ProjectCreateSchema, ProjectUpdateSchema } from '../schemas/index.ts';
 import { ProjectParams } from './schemas.ts';
+import { deleteProject } from '../core/projects.ts';
 
 /** /api/projects — create, list, read, rename/describe, delete. */
 export default async function projectsRoutes(app: FastifyInstance): Promise<void> {
-  const { projects, imports } = app.studio;
+  const { projects } = app.studio;
 
   app.post('/projects', async (req, reply) => {
     const body = parse(ProjectCreateSchema, req.body, 'body');
@@ -29,10 +30,7 @@ export default async function projectsRoutes(app: FastifyInstance): Promise<void
 
   app.delete('/projects/:project_id', async (req) => {
     const { project_id } = parseParams(ProjectParams, req.params);
-    await projects.get(project_id);
-    // Imports still writing into the project's datasets stop before its folder goes.
-    await imports.cancelProject(project_id);
-    await projects.remove(project_id);
+    await deleteProject(app.studio, project_id);
     return ok({ id: project_id, deleted: true });
   });
 }

@@ -24,7 +24,7 @@ import type { Workspace } from '../storage/workspace.ts';
 import type { DatasetsService } from './datasets.ts';
 import { conflict, notFound, validation } from './errors.ts';
 import type { ModelEntry, ModelsService } from './models.ts';
-import { parseInput } from './projects.ts';
+import { announceDeleted, parseInput } from './projects.ts';
 
 /** What the API returns for an experiment: its file without the version stamp. */
 export type Experiment = Omit<ExperimentFile, 'schema_version'>;
@@ -35,7 +35,10 @@ export interface ExperimentsService {
   list(projectId: string): Promise<Experiment[]>;
   get(projectId: string, experimentId: string): Promise<Experiment>;
   update(projectId: string, experimentId: string, patch: ExperimentPatch): Promise<Experiment>;
-  /** Deletes the experiment with its runs; CONFLICT while one of its runs is queued or running. */
+  /**
+   * Deletes the experiment with its runs, evaluation and exports (releasing its exports' loaded
+   * predict sessions); CONFLICT while one of its runs is queued or running.
+   */
   remove(projectId: string, experimentId: string): Promise<void>;
   /**
    * The stored settings, checked again against the dataset, split and model as they are now
@@ -168,6 +171,7 @@ export function createExperimentsService({ store, datasets, models }: Experiment
         }
       }
       await removeExperiment(store, projectId, experimentId);
+      await announceDeleted(store, { projectId, experimentId });
     },
   };
 }

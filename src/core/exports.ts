@@ -36,6 +36,7 @@ import { checkpointExists, readRun, readRunConfig } from '../storage/runs.ts';
 import type { Workspace } from '../storage/workspace.ts';
 import type { ExportWorkerPayload, ExportWorkerResult } from '../workers/export.ts';
 import { AppError, conflict, fromErrorData, notFound, validation } from './errors.ts';
+import { onDeleted, type DeletedScope } from './projects.ts';
 
 /**
  * An experiment's exports: starting one as a job (the worker thread in src/workers/export.ts
@@ -104,8 +105,10 @@ export interface ExportsService {
   /** One file of the package by its name (`model.onnx`, `manifest.json`, …). */
   file(projectId: string, experimentId: string, exportId: string, name: string): Promise<{ stream: ReadStream; size: number; mime: string }>;
   predict(projectId: string, experimentId: string, exportId: string, input: PredictInput): Promise<PredictResult>;
-  /** Cancels a running export, releases its loaded sessions and deletes its folder. */
+  /** Cancels a running export, deletes its folder and releases its loaded predict sessions. */
   remove(projectId: string, experimentId: string, exportId: string): Promise<{ deleted: true }>;
+  /** The variants of an export whose predict session is loaded now (read-only; for tests and diagnostics). */
+  loadedVariants(projectId: string, experimentId: string, exportId: string): VariantName[];
   /** Resolves once the export's job (if any) is finished and recorded. */
   wait(projectId: string, experimentId: string, exportId: string): Promise<ExportView>;
   close(): Promise<void>;
@@ -141,10 +144,20 @@ const MIME: Record<ArtifactName, string> = {
 };
 const ACTIVE_RUN = new Set(['queued', 'running']);
 
+/** What predict sessions were loaded from; a shorter scope covers every export under it. */
+type PredictScope = DeletedScope & { exportId?: string };
+
+/** Cache keys are `project/experiment/export/variant`; ids hold no `/`, so a prefix names exactly one scope. */
+function scopePrefix(s: PredictScope): string {
+  return [s.projectId, s.experimentId, s.exportId].filter((x) => x !== undefined).map((x) => `${x}/`).join('');
+}
+
 export function createExportsService(deps: ExportsDeps): ExportsService {
   const { store, jobs } = deps;
   const pool: ExportPool = deps.pool ?? createDedicatedPool('export');
   const cache = deps.predictCache ?? createPredictCache({ threads: deps.threads });
+  // A deleted experiment or project takes its exports' loaded sessions with it at once.
+  const unsubscribe = onDeleted(store, (scope) => cache.release(scopePrefix(scope)));
   /** Jobs of this process by export id; removed once the outcome is recorded. */
   const live = new Map<string, { jobId: string; done: Promise<void> }>();
 
@@ -370,7 +383,7 @@ export function createExportsService(deps: ExportsDeps): ExportsService {
 
       const { tops, ms } = await predictImages({
         cache,
-        key: `${r.projectId}/${r.experimentId}/${r.exportId}/${variant}`,
+        key: `${scopePrefix(r)}${variant}`,
         load: () => modelBytes(r, file),
         manifest,
         variant,
@@ -393,9 +406,18 @@ export function createExportsService(deps: ExportsDeps): ExportsService {
         }
         await l.done;
       }
-      await cache.release(`${projectId}/${experimentId}/${exportId}/`);
       await removeExport(store, r);
+      // After the folder is gone: a predict arriving in between would otherwise load the session again.
+      await cache.release(scopePrefix(r));
       return { deleted: true };
+    },
+
+    loadedVariants(projectId, experimentId, exportId) {
+      const prefix = scopePrefix({ projectId, experimentId, exportId });
+      return cache
+        .keys()
+        .filter((k) => k.startsWith(prefix))
+        .map((k) => VariantNameSchema.parse(k.slice(prefix.length)));
     },
 
     async wait(projectId, experimentId, exportId) {
@@ -405,6 +427,7 @@ export function createExportsService(deps: ExportsDeps): ExportsService {
     },
 
     async close() {
+      unsubscribe();
       await cache.close();
       await pool.destroy();
     },

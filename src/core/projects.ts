@@ -3,6 +3,7 @@ import { ProjectCreateSchema, ProjectDoc, ProjectUpdateSchema, type Project, typ
 import { newId } from '../storage/ids.ts';
 import type { Workspace } from '../storage/workspace.ts';
 import { notFound, validation } from './errors.ts';
+import type { ImportsService } from './imports.ts';
 
 /** Validates a service input; routes validate too, but pages and scripts call services directly. */
 export function parseInput<S extends z.ZodType>(schema: S, value: unknown, what: string): z.output<S> {
@@ -12,6 +13,35 @@ export function parseInput<S extends z.ZodType>(schema: S, value: unknown, what:
     throw validation(`invalid ${what}: ${msg}`, r.error.issues);
   }
   return r.data;
+}
+
+/** A project, or one experiment of it, whose folder has just been deleted. */
+export interface DeletedScope {
+  projectId: string;
+  experimentId?: string;
+}
+
+/** Called once the folder is gone, to drop what the listener holds of it (loaded predict sessions). */
+export type DeletionListener = (scope: DeletedScope) => Promise<void>;
+
+/**
+ * Listeners by workspace. What holds things loaded from a project's files (the exports service's
+ * predict sessions) is built after the services that delete them, so it subscribes here, through
+ * the workspace they share, instead of every deleting service being handed it.
+ */
+const listeners = new WeakMap<Workspace, Set<DeletionListener>>();
+
+/** Subscribes to deletions in `store`; returns the unsubscribe. */
+export function onDeleted(store: Workspace, fn: DeletionListener): () => void {
+  let set = listeners.get(store);
+  if (!set) listeners.set(store, (set = new Set()));
+  set.add(fn);
+  return () => void set.delete(fn);
+}
+
+/** Tells every listener of `store` that `scope` was deleted, and waits for them. */
+export async function announceDeleted(store: Workspace, scope: DeletedScope): Promise<void> {
+  await Promise.all([...(listeners.get(store) ?? [])].map((fn) => fn(scope)));
 }
 
 function toProject(f: ProjectFile): Project {
@@ -74,8 +104,26 @@ export function createProjectsService(store: Workspace) {
       const dir = store.projectDir(projectId);
       if ((await store.read(ProjectDoc, store.projectFile(projectId))) === null) throw notFound('project', projectId);
       await store.removeTree(dir);
+      await announceDeleted(store, { projectId });
     },
   };
 }
 
 export type ProjectsService = ReturnType<typeof createProjectsService>;
+
+/** The services a project deletion goes through. */
+export interface ProjectDeletion {
+  projects: ProjectsService;
+  imports: Pick<ImportsService, 'cancelProject'>;
+}
+
+/**
+ * Deletes a project as the API and the pages do: NOT_FOUND before anything is touched, then the
+ * imports still writing into its datasets are stopped before its folder goes, then the folder
+ * (whose deletion releases the predict sessions of its exports).
+ */
+export async function deleteProject({ projects, imports }: ProjectDeletion, projectId: string): Promise<void> {
+  await projects.get(projectId);
+  await imports.cancelProject(projectId);
+  await projects.remove(projectId);
+}

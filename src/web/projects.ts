@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { ensureExampleProject } from '../core/example.ts';
+import { deleteProject } from '../core/projects.ts';
 import type { Project } from '../schemas/project.ts';
 import { ProjectForm, ProjectIds, parseForm, parseIds } from './forms.ts';
 import { initial, timeAgo } from './format.ts';
@@ -62,10 +63,7 @@ export default async function projectPages(app: FastifyInstance): Promise<void> 
 
   app.delete('/projects/:project_id', async (req, reply) => {
     const { project_id } = parseIds(ProjectIds, req.params);
-    await projects.get(project_id);
-    // As in the API: imports still writing into the project stop before its folder goes.
-    await imports.cancelProject(project_id);
-    await projects.remove(project_id);
+    await deleteProject(app.studio, project_id);
     return reply.view('fragments/project-list', { projects: await cards() });
   });
 }

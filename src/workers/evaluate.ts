@@ -1,11 +1,11 @@
-import { isAppError, toErrorData, type ErrorData } from '../core/errors.ts';
+import { isAppError } from '../core/errors.ts';
 import { runEvaluation, selectItems, type EvalItem, type EvalProblem } from '../evaluation/run-evaluation.ts';
-import type { WorkerControl, WorkerTask } from '../jobs/pool.ts';
+import type { WorkerTask } from '../jobs/pool.ts';
 import { DatasetDoc } from '../schemas/dataset.ts';
 import { writeAggregate, writeResults, type EvaluationConfig } from '../storage/evaluation.ts';
 import type { RunRef } from '../storage/runs.ts';
-import { Workspace } from '../storage/workspace.ts';
 import { loadRunModel } from './run-model.ts';
+import { cancelledFailure, runWorkerTask, type WorkerFailure, type WorkerLog, type WorkerScope } from './worker-task.ts';
 
 /**
  * Thread entry point of an evaluation: rebuilds the run's model from its config.json (the same
@@ -22,26 +22,19 @@ export interface EvaluateWorkerPayload {
   threads: number;
 }
 
-export type EvaluateWorkerMessage = { type: 'progress'; done: number; total: number } | { type: 'log'; message: string };
+export type EvaluateWorkerMessage = { type: 'progress'; done: number; total: number } | WorkerLog;
 
-/** Errors lose their class crossing threads, so a failure comes back as data. */
-export type EvaluateWorkerResult =
-  | { ok: true; evaluated: number; problems: EvalProblem[] }
-  | { ok: false; error: ErrorData };
+/** A failure comes back as data (see worker-task.ts). */
+export type EvaluateWorkerResult = { ok: true; evaluated: number; problems: EvalProblem[] } | WorkerFailure;
 
 const PROGRESS_EVERY_MS = 200;
 
-export default async function evaluateWorker({ payload, port }: WorkerTask<EvaluateWorkerPayload>): Promise<EvaluateWorkerResult> {
-  const controller = new AbortController();
-  port.on('message', (m: WorkerControl) => {
-    if (m.type === 'abort') controller.abort();
-  });
-  const post = (m: EvaluateWorkerMessage): void => port.postMessage(m);
-  const store = new Workspace(payload.workspace);
+export default async function evaluateWorker(task: WorkerTask<EvaluateWorkerPayload>): Promise<EvaluateWorkerResult> {
+  const { payload } = task;
   const cfg = payload.config;
   const ref = { projectId: payload.project_id, experimentId: payload.experiment_id };
   const r: RunRef = { ...ref, runId: cfg.run_id };
-  try {
+  return runWorkerTask(task, { cancelled: cancelledFailure }, async ({ signal, post, log, store }: WorkerScope<EvaluateWorkerMessage>) => {
     const { config: runConfig, spec, params } = await loadRunModel(store, r, cfg.checkpoint);
 
     const ds = await store.get(DatasetDoc, store.datasetFile(payload.project_id, cfg.dataset_id), 'dataset', cfg.dataset_id);
@@ -56,7 +49,7 @@ export default async function evaluateWorker({ payload, port }: WorkerTask<Evalu
         problems.push({ image_id: c.image_id, file: c.file, reason: e.code === 'NOT_FOUND' ? 'the image file is missing' : e.message });
       }
     }
-    post({ type: 'log', message: `evaluating ${items.length} images of ${cfg.subsets.join('+')} with ${cfg.model} (${cfg.checkpoint} checkpoint of ${cfg.run_id}${cfg.tta ? ', flip TTA' : ''})` });
+    log(`evaluating ${items.length} images of ${cfg.subsets.join('+')} with ${cfg.model} (${cfg.checkpoint} checkpoint of ${cfg.run_id}${cfg.tta ? ', flip TTA' : ''})`);
 
     let last = 0;
     const out = await runEvaluation({
@@ -69,7 +62,7 @@ export default async function evaluateWorker({ payload, port }: WorkerTask<Evalu
       batchSize: cfg.batch_size,
       tta: cfg.tta,
       threads: payload.threads,
-      signal: controller.signal,
+      signal,
       onProgress(done, total) {
         const now = Date.now();
         if (now - last >= PROGRESS_EVERY_MS || done === total) {
@@ -81,12 +74,7 @@ export default async function evaluateWorker({ payload, port }: WorkerTask<Evalu
     problems.push(...out.problems);
     await writeResults(store, ref, 'staging', out.records);
     await writeAggregate(store, ref, 'staging', out.aggregate);
-    if (problems.length > 0) post({ type: 'log', message: `${problems.length} images could not be evaluated` });
-    return { ok: true, evaluated: out.records.length, problems };
-  } catch (e) {
-    if (controller.signal.aborted) return { ok: false, error: { code: 'CANCELLED', message: 'cancelled' } };
-    return { ok: false, error: toErrorData(e) };
-  } finally {
-    port.close();
-  }
+    if (problems.length > 0) log(`${problems.length} images could not be evaluated`);
+    return { ok: true as const, evaluated: out.records.length, problems };
+  });
 }

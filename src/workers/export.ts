@@ -1,14 +1,15 @@
-import { AppError, isAppError, toErrorData, type ErrorData } from '../core/errors.ts';
+import { AppError, isAppError } from '../core/errors.ts';
 import { selectItems } from '../evaluation/run-evaluation.ts';
 import { DEFAULT_BENCHMARK, runExport, type BenchmarkSizes, type ExportImage } from '../export/run-export.ts';
-import type { WorkerControl, WorkerTask } from '../jobs/pool.ts';
+import type { WorkerTask } from '../jobs/pool.ts';
 import { DatasetDoc, type DatasetFile } from '../schemas/dataset.ts';
 import type { RunConfigFile } from '../schemas/experiment.ts';
 import { readExperiment } from '../storage/experiments.ts';
 import { ArtifactNameSchema, ReportFileSchema, writeArtifact, writeReport, type ExportConfig, type ExportRef } from '../storage/exports.ts';
 import { readRun, type RunRef } from '../storage/runs.ts';
-import { Workspace } from '../storage/workspace.ts';
+import type { Workspace } from '../storage/workspace.ts';
 import { loadRunModel } from './run-model.ts';
+import { cancelledFailure, runWorkerTask, type WorkerFailure, type WorkerLog, type WorkerScope } from './worker-task.ts';
 
 /**
  * Thread entry point of an export: rebuilds the run's model from its config.json, loads the
@@ -30,33 +31,28 @@ export interface ExportWorkerPayload {
 
 export type ExportWorkerMessage =
   | { type: 'progress'; fraction: number; step_index: number; steps: number }
-  | { type: 'log'; message: string };
+  | WorkerLog;
 
-/** Errors lose their class crossing threads, so a failure comes back as data. */
-export type ExportWorkerResult = { ok: true; variants: string[] } | { ok: false; error: ErrorData };
+/** A failure comes back as data (see worker-task.ts). */
+export type ExportWorkerResult = { ok: true; variants: string[] } | WorkerFailure;
 
 /** Validation (and int8 calibration) uses at most this many images: enough to see a variant drift, fast to run. */
 export const MAX_VALIDATION_IMAGES = 64;
 const SUBSET_ORDER = ['val', 'test', 'train'] as const;
 
-export default async function exportWorker({ payload, port }: WorkerTask<ExportWorkerPayload>): Promise<ExportWorkerResult> {
-  const controller = new AbortController();
-  port.on('message', (m: WorkerControl) => {
-    if (m.type === 'abort') controller.abort();
-  });
-  const post = (m: ExportWorkerMessage): void => port.postMessage(m);
-  const store = new Workspace(payload.workspace);
+export default async function exportWorker(task: WorkerTask<ExportWorkerPayload>): Promise<ExportWorkerResult> {
+  const { payload } = task;
   const cfg = payload.config;
   const ref: ExportRef = { projectId: payload.project_id, experimentId: payload.experiment_id, exportId: payload.export_id };
   const r: RunRef = { projectId: ref.projectId, experimentId: ref.experimentId, runId: cfg.run_id };
-  try {
+  return runWorkerTask(task, { cancelled: cancelledFailure }, async ({ signal, post, log, store }: WorkerScope<ExportWorkerMessage>) => {
     const { config: runConfig, spec, params } = await loadRunModel(store, r, cfg.checkpoint);
     const run = await readRun(store, r);
     const experiment = await readExperiment(store, ref.projectId, ref.experimentId);
 
     const ds = await store.get(DatasetDoc, store.datasetFile(ref.projectId, runConfig.dataset.id), 'dataset', runConfig.dataset.id);
     const { subset, images } = await validationImages(store, ref.projectId, ds, runConfig);
-    post({ type: 'log', message: `exporting ${cfg.variants.join(', ')} of ${runConfig.model.name} (${cfg.checkpoint} checkpoint of ${cfg.run_id}), validating on ${images.length} ${subset} images` });
+    log(`exporting ${cfg.variants.join(', ')} of ${runConfig.model.name} (${cfg.checkpoint} checkpoint of ${cfg.run_id}), validating on ${images.length} ${subset} images`);
 
     const steps = 100;
     const out = await runExport({
@@ -82,10 +78,10 @@ export default async function exportWorker({ payload, port }: WorkerTask<ExportW
       },
       runMetrics: run.best ? { [`run_best_${run.best.metric}`]: run.best.value } : {},
       threads: payload.threads,
-      signal: controller.signal,
+      signal,
       onProgress(step, fraction) {
         post({ type: 'progress', fraction, step_index: Math.round(fraction * steps), steps });
-        post({ type: 'log', message: step });
+        log(step);
       },
     });
     for (const f of out.files) await writeArtifact(store, ref, ArtifactNameSchema.parse(f.name), f.bytes);
@@ -93,15 +89,10 @@ export default async function exportWorker({ payload, port }: WorkerTask<ExportW
     // Last: a package.zip on disk means every other file was written before it.
     await writeArtifact(store, ref, 'package.zip', out.zip);
     for (const v of out.report.variants) {
-      post({ type: 'log', message: `${v.name}: ${v.size_bytes} bytes, validation ${v.validation.passed ? 'passed' : `failed (${v.validation.failures.join('; ')})`}` });
+      log(`${v.name}: ${v.size_bytes} bytes, validation ${v.validation.passed ? 'passed' : `failed (${v.validation.failures.join('; ')})`}`);
     }
-    return { ok: true, variants: out.report.variants.map((v) => v.name) };
-  } catch (e) {
-    if (controller.signal.aborted) return { ok: false, error: { code: 'CANCELLED', message: 'cancelled' } };
-    return { ok: false, error: toErrorData(e) };
-  } finally {
-    port.close();
-  }
+    return { ok: true as const, variants: out.report.variants.map((v) => v.name) };
+  });
 }
 
 /**

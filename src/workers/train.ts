@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import os from 'node:os';
-import { AppError, toErrorData, type ErrorData } from '../core/errors.ts';
-import type { WorkerControl, WorkerTask } from '../jobs/pool.ts';
+import { AppError } from '../core/errors.ts';
+import type { WorkerTask } from '../jobs/pool.ts';
 import { countParams, trainableSet, type ModelSpec, type Trainable } from '../models/index.ts';
 import { DatasetDoc, type DatasetFile } from '../schemas/dataset.ts';
 import type { Best, ExperimentSettings, MetricsLine, RunConfigFile } from '../schemas/experiment.ts';
@@ -16,13 +16,14 @@ import {
   writeRunConfig,
   type RunRef,
 } from '../storage/runs.ts';
-import { Workspace } from '../storage/workspace.ts';
+import type { Workspace } from '../storage/workspace.ts';
 import { decodeCheckpoint, encodeCheckpoint } from '../training/checkpoint.ts';
 import { batchCount, type LoaderItem } from '../training/data/loader.ts';
 import { LoaderThread } from '../training/data/loader-thread.ts';
 import { buildModel } from '../training/model-from-config.ts';
 import { resumePointOf, runTrainingLoop, type EpochBatches, type ResumePoint } from '../training/run-loop.ts';
 import { backboneReader } from './run-model.ts';
+import { runWorkerTask, type WorkerFailure, type WorkerLog, type WorkerScope } from './worker-task.ts';
 
 /**
  * Thread entry point of a training run: reads the dataset and model through src/storage, writes
@@ -46,11 +47,10 @@ export interface TrainWorkerPayload {
 export type TrainWorkerMessage =
   | { type: 'progress'; fraction: number; detail: Record<string, number> }
   | { type: 'metric'; line: MetricsLine }
-  | { type: 'log'; message: string };
+  | WorkerLog;
 
-export type TrainWorkerResult =
-  | { ok: true; epochs_done: number; stop_reason: string | null; best: Best | null }
-  | { ok: false; error: ErrorData };
+/** A failure comes back as data (see worker-task.ts); a cancelled run is not one: it stopped as asked. */
+export type TrainWorkerResult = { ok: true; epochs_done: number; stop_reason: string | null; best: Best | null } | WorkerFailure;
 
 interface Prepared {
   spec: ModelSpec;
@@ -60,108 +60,100 @@ interface Prepared {
   config: RunConfigFile;
 }
 
-export default async function trainWorker({ payload, port }: WorkerTask<TrainWorkerPayload>): Promise<TrainWorkerResult> {
-  const controller = new AbortController();
-  port.on('message', (m: WorkerControl) => {
-    if (m.type === 'abort') controller.abort();
-  });
-  const post = (m: TrainWorkerMessage): void => port.postMessage(m);
-  const log = (message: string): void => post({ type: 'log', message });
+export default async function trainWorker(task: WorkerTask<TrainWorkerPayload>): Promise<TrainWorkerResult> {
+  const { payload } = task;
   lowerPriority();
-  const store = new Workspace(payload.workspace);
   const r: RunRef = { projectId: payload.project_id, experimentId: payload.experiment_id, runId: payload.run_id };
-  let loader: LoaderThread | null = null;
-  try {
-    const existing = payload.resume ? await readRunConfig(store, r) : null;
-    const p = await prepare(store, payload, existing);
-    if (!existing) await writeRunConfig(store, r, p.config);
-    const cfg = p.config;
-    const h = cfg.hyperparameters;
-    const resume = payload.resume ? await findResumePoint(store, r, log) : undefined;
-    await truncateMetrics(store, r, resume?.epoch ?? 0);
-    await modifyRun(store, r, (run) => ({
-      ...run,
-      epochs: h.epochs,
-      epochs_done: resume?.epoch ?? 0,
-      best: resume?.best ?? null,
-      checkpoints: run.checkpoints.filter((c) => resume !== undefined && c.epoch <= resume.epoch),
-    }));
-    log(
-      resume
-        ? `resuming from epoch ${resume.epoch} of ${h.epochs}`
-        : `training ${cfg.model.name} (${cfg.model.trainable_param_count.toLocaleString('en')} trainable parameters) on ${p.train.length} images, validating on ${p.val.length}`,
-    );
+  return runWorkerTask(task, { cancelled: (): TrainWorkerResult => ({ ok: true, epochs_done: 0, stop_reason: 'cancelled', best: null }) }, async ({ signal, post, log, store }: WorkerScope<TrainWorkerMessage>) => {
+    let loader: LoaderThread | null = null;
+    try {
+      const existing = payload.resume ? await readRunConfig(store, r) : null;
+      const p = await prepare(store, payload, existing);
+      if (!existing) await writeRunConfig(store, r, p.config);
+      const cfg = p.config;
+      const h = cfg.hyperparameters;
+      const resume = payload.resume ? await findResumePoint(store, r, log) : undefined;
+      await truncateMetrics(store, r, resume?.epoch ?? 0);
+      await modifyRun(store, r, (run) => ({
+        ...run,
+        epochs: h.epochs,
+        epochs_done: resume?.epoch ?? 0,
+        best: resume?.best ?? null,
+        checkpoints: run.checkpoints.filter((c) => resume !== undefined && c.epoch <= resume.epoch),
+      }));
+      log(
+        resume
+          ? `resuming from epoch ${resume.epoch} of ${h.epochs}`
+          : `training ${cfg.model.name} (${cfg.model.trainable_param_count.toLocaleString('en')} trainable parameters) on ${p.train.length} images, validating on ${p.val.length}`,
+      );
 
-    const size = cfg.model.input_size;
-    const norm = cfg.augmentation.normalize;
-    const dropLast = p.train.length >= h.batch_size;
-    const onWarning = (w: { id: string; message: string }): void => log(`skipped image ${w.id}: ${w.message}`);
-    // Decoding and augmenting run on their own thread: onnxruntime's run() holds this one for the
-    // whole step, so a loader here would stall for every step (bench/loader.ts measures it).
-    loader = LoaderThread.start();
-    const batches = loader;
-    const train: EpochBatches = (epoch, signal) =>
-      batches.batches({
-        items: p.train,
-        batchSize: h.batch_size,
-        transform: { kind: 'train', size, augmentation: cfg.augmentation },
-        normalization: norm,
-        seed: h.seed,
-        epoch,
-        shuffle: true,
-        dropLast,
-        signal,
-        onWarning,
-      });
-    const val: EpochBatches | null = p.val.length
-      ? (_epoch, signal) =>
-          batches.batches({ items: p.val, batchSize: h.batch_size, transform: { kind: 'eval', size }, normalization: norm, seed: h.seed, epoch: 0, shuffle: false, dropLast: false, signal, onWarning })
-      : null;
+      const size = cfg.model.input_size;
+      const norm = cfg.augmentation.normalize;
+      const dropLast = p.train.length >= h.batch_size;
+      const onWarning = (w: { id: string; message: string }): void => log(`skipped image ${w.id}: ${w.message}`);
+      // Decoding and augmenting run on their own thread: onnxruntime's run() holds this one for the
+      // whole step, so a loader here would stall for every step (bench/loader.ts measures it).
+      loader = LoaderThread.start();
+      const batches = loader;
+      const train: EpochBatches = (epoch, signal) =>
+        batches.batches({
+          items: p.train,
+          batchSize: h.batch_size,
+          transform: { kind: 'train', size, augmentation: cfg.augmentation },
+          normalization: norm,
+          seed: h.seed,
+          epoch,
+          shuffle: true,
+          dropLast,
+          signal,
+          onWarning,
+        });
+      const val: EpochBatches | null = p.val.length
+        ? (_epoch, signal) =>
+            batches.batches({ items: p.val, batchSize: h.batch_size, transform: { kind: 'eval', size }, normalization: norm, seed: h.seed, epoch: 0, shuffle: false, dropLast: false, signal, onWarning })
+        : null;
 
-    const result = await runTrainingLoop(
-      {
-        model: p.spec.model,
-        trainable: p.trainable,
-        hyperparameters: h,
-        classWeights: cfg.class_weights,
-        train,
-        stepsPerEpoch: cfg.steps_per_epoch,
-        val,
-        threads: payload.threads,
-        signal: controller.signal,
-        resume,
-        metadata: { run_id: payload.run_id, model: cfg.model.name },
-        sink: {
-          async checkpoint(name, content, at) {
-            const info = await writeCheckpoint(store, r, name, encodeCheckpoint(content), at);
-            await modifyRun(store, r, (run) => ({
-              ...run,
-              epochs_done: at.epoch,
-              best: at.best,
-              checkpoints: [...run.checkpoints.filter((c) => c.name !== name), info],
-            }));
+      const result = await runTrainingLoop(
+        {
+          model: p.spec.model,
+          trainable: p.trainable,
+          hyperparameters: h,
+          classWeights: cfg.class_weights,
+          train,
+          stepsPerEpoch: cfg.steps_per_epoch,
+          val,
+          threads: payload.threads,
+          signal,
+          resume,
+          metadata: { run_id: payload.run_id, model: cfg.model.name },
+          sink: {
+            async checkpoint(name, content, at) {
+              const info = await writeCheckpoint(store, r, name, encodeCheckpoint(content), at);
+              await modifyRun(store, r, (run) => ({
+                ...run,
+                epochs_done: at.epoch,
+                best: at.best,
+                checkpoints: [...run.checkpoints.filter((c) => c.name !== name), info],
+              }));
+            },
+            async metrics(line) {
+              await appendMetrics(store, r, line);
+              post({ type: 'metric', line });
+            },
+            progress(pr) {
+              const { fraction, ...detail } = pr;
+              post({ type: 'progress', fraction, detail });
+            },
+            log,
           },
-          async metrics(line) {
-            await appendMetrics(store, r, line);
-            post({ type: 'metric', line });
-          },
-          progress(pr) {
-            const { fraction, ...detail } = pr;
-            post({ type: 'progress', fraction, detail });
-          },
-          log,
         },
-      },
-      size,
-    );
-    return { ok: true, epochs_done: result.epochsDone, stop_reason: result.stopReason, best: result.best };
-  } catch (e) {
-    if (controller.signal.aborted) return { ok: true, epochs_done: 0, stop_reason: 'cancelled', best: null };
-    return { ok: false, error: toErrorData(e) };
-  } finally {
-    await loader?.close();
-    port.close();
-  }
+        size,
+      );
+      return { ok: true as const, epochs_done: result.epochsDone, stop_reason: result.stopReason, best: result.best };
+    } finally {
+      await loader?.close();
+    }
+  });
 }
 
 /**

@@ -47,9 +47,9 @@ async function exportDone(body: Record<string, unknown>): Promise<ExportView> {
   return (await call<ExportView>(s.app, 'GET', `${base}/${started.export.id}`)).body.data;
 }
 
-function predict(exportId: string, parts: Parameters<typeof multipart>[0], query = '') {
+function predict(exportId: string, parts: Parameters<typeof multipart>[0], query = '', exports = base) {
   const mp = multipart(parts);
-  return s.app.inject({ method: 'POST', url: `${base}/${exportId}/predict${query}`, payload: mp.payload, headers: mp.headers });
+  return s.app.inject({ method: 'POST', url: `${exports}/${exportId}/predict${query}`, payload: mp.payload, headers: mp.headers });
 }
 
 const image = (data: Buffer, type = 'image/png') => ({ name: 'image', filename: 'x.png', data, type });
@@ -280,7 +280,7 @@ describe('exports API: one variant, delete', () => {
   }, 120_000);
 
   it('a failed export is shown with its error, keeps no files, and refuses downloads and predict', async () => {
-    // Last test of the file: the `last` checkpoint is broken on disk.
+    // The `last` checkpoint of this run is broken on disk from here on: nothing after this exports it.
     await fs.writeFile(path.join(s.settings.workspace, 'projects', p.pid, 'experiments', expId, 'runs', runId, 'checkpoints', 'last.ckpt'), 'garbage');
     const started = await startExport({ run_id: runId, checkpoint: 'last', variants: ['fp32'], benchmark: false });
     const job = await waitForJob(s.app, started.job.id, 60_000);
@@ -295,5 +295,57 @@ describe('exports API: one variant, delete', () => {
     expect([dl.statusCode, dl.json().error.code]).toEqual([409, 'CONFLICT']);
     const pr = await predict(started.export.id, [image(await shapeImage('circle', 1))]);
     expect([pr.statusCode, pr.json().error.code]).toEqual([409, 'CONFLICT']);
+  }, 60_000);
+});
+
+describe('exports API: deleting what an export belongs to releases its predict sessions at once', () => {
+  const loaded = (experimentId: string, exportId: string) => s.app.studio.exports.loadedVariants(p.pid, experimentId, exportId);
+
+  it('deleting an experiment releases the sessions of its exports, and only those', async () => {
+    const created = await call<{ id: string }>(s.app, 'POST', `/api/projects/${p.pid}/experiments`, {
+      name: 'short-lived',
+      dataset_id: p.datasetId,
+      split_name: 'main',
+      model: { architecture: 'small_cnn', input_size: 32 },
+      hyperparameters: { epochs: 1, batch_size: 16, seed: 2 },
+    });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    const exp2 = created.body.data.id;
+    const runs = `/api/projects/${p.pid}/experiments/${exp2}/runs`;
+    const run2 = (await call<{ run: { id: string } }>(s.app, 'POST', runs)).body.data.run.id;
+    expect((await waitForRun(s.app, `${runs}/${run2}`)).status).toBe('succeeded');
+    const base2 = `/api/projects/${p.pid}/experiments/${exp2}/exports`;
+    const started = await call<{ export: ExportView; job: { id: string } }>(s.app, 'POST', base2, { run_id: run2, checkpoint: 'best', variants: ['fp32'], benchmark: false });
+    expect(started.status, JSON.stringify(started.body)).toBe(202);
+    expect((await waitForJob(s.app, started.body.data.job.id, 60_000)).status).toBe('succeeded');
+    const e2 = started.body.data.export.id;
+
+    const png = await shapeImage('square', 4);
+    expect((await predict(e2, [image(png)], '', base2)).statusCode).toBe(200);
+    expect((await predict(ex.id, [image(png)])).statusCode).toBe(200);
+    expect(loaded(exp2, e2)).toEqual(['fp32']);
+    expect(loaded(expId, ex.id)).toContain('fp32');
+
+    const del = await call(s.app, 'DELETE', `/api/projects/${p.pid}/experiments/${exp2}`);
+    expect(del.status, JSON.stringify(del.body)).toBe(200);
+    expect(loaded(exp2, e2)).toEqual([]);
+    expect(loaded(expId, ex.id)).toContain('fp32');
+    const after = await predict(e2, [image(png)], '', base2);
+    expect([after.statusCode, after.json().error.code]).toEqual([404, 'NOT_FOUND']);
+    expect(loaded(exp2, e2)).toEqual([]);
+  }, 120_000);
+
+  it('deleting the project releases the sessions of every export in it', async () => {
+    // Last test of the file: the project is gone after it.
+    const png = await shapeImage('circle', 2);
+    expect((await predict(ex.id, [image(png)], '?variant=int8')).statusCode).toBe(200);
+    expect(loaded(expId, ex.id)).toEqual(expect.arrayContaining(['fp32', 'int8']));
+
+    const del = await call(s.app, 'DELETE', `/api/projects/${p.pid}`);
+    expect(del.status, JSON.stringify(del.body)).toBe(200);
+    expect(loaded(expId, ex.id)).toEqual([]);
+    const after = await predict(ex.id, [image(png)]);
+    expect([after.statusCode, after.json().error.code]).toEqual([404, 'NOT_FOUND']);
+    expect(loaded(expId, ex.id)).toEqual([]);
   }, 60_000);
 });

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createProjectsService } from '../../src/core/projects.ts';
+import { createProjectsService, deleteProject, onDeleted, announceDeleted, type DeletedScope } from '../../src/core/projects.ts';
 import { openWorkspace, type Workspace } from '../../src/storage/workspace.ts';
 import { tempRoot } from '../storage/helpers.ts';
 
@@ -70,5 +70,44 @@ describe('projects service', () => {
     await fs.mkdir(ws.projectDir('proj-zzzzzzzz'), { recursive: true });
     await fs.writeFile(ws.projectFile('proj-zzzzzzzz'), '{"schema_version":1,');
     expect((await projects.list()).map((x) => x.id)).toEqual([p.id]);
+  });
+});
+
+describe('project deletion', () => {
+  it('stops the imports, then deletes the folder, then tells the listeners of this workspace only', async () => {
+    const a = await projects.create({ name: 'a' });
+    const steps: string[] = [];
+    const heard: DeletedScope[] = [];
+    const imports = {
+      async cancelProject(id: string) {
+        // The folder is still there while the imports stop.
+        steps.push(`cancel ${id} ${await projects.exists(id)}`);
+      },
+    };
+    const stop = onDeleted(ws, async (scope) => {
+      steps.push(`listener ${await projects.exists(scope.projectId)}`);
+      heard.push(scope);
+    });
+    const other = await openWorkspace(path.join(ws.root, '..', 'other'));
+    const otherHeard: DeletedScope[] = [];
+    onDeleted(other, async (scope) => void otherHeard.push(scope));
+
+    await deleteProject({ projects, imports }, a.id);
+    expect(steps).toEqual([`cancel ${a.id} true`, 'listener false']);
+    expect(heard).toEqual([{ projectId: a.id }]);
+    expect(otherHeard).toEqual([]);
+
+    stop();
+    await announceDeleted(ws, { projectId: 'proj-00000000' });
+    expect(heard).toHaveLength(1);
+  });
+
+  it('answers NOT_FOUND before stopping anything', async () => {
+    let cancelled = 0;
+    const heard: DeletedScope[] = [];
+    onDeleted(ws, async (scope) => void heard.push(scope));
+    const imports = { cancelProject: async () => void cancelled++ };
+    await expect(deleteProject({ projects, imports }, 'proj-00000000')).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    expect([cancelled, heard]).toEqual([0, []]);
   });
 });
