@@ -14,6 +14,9 @@
  *     loopback, sequential, a request pair every 50 ms), and the training rate under that load:
  *     on 2 cores the server's own work for those requests competes with the step, so it is kept
  *     apart from the loader's figure;
+ *   - the loader's cost again, in-process, by alternating blocks of loader-fed and fixed-batch
+ *     steps (see interleavedLoaderCost): on a machine whose speed drifts by several per cent over
+ *     minutes this is the steadier figure;
  *   - the process's peak RSS (the training thread lives in it).
  * Prints one JSON line per figure on stdout: {"figure", "model", "value", "unit", "reference"}.
  * Options: --images N, --epochs E, --batch B, --size S, --models a,b, --threads T, --keep.
@@ -31,6 +34,9 @@ import { shapeSvgDocument, SHAPES } from '../src/datasets/synthetic.ts';
 import { createModel } from '../src/models/index.ts';
 import { Rng } from '../src/models/init.ts';
 import { f32, i64 } from '../src/onnx/ir.ts';
+import { ResolvedAugmentationSchema } from '../src/schemas/experiment.ts';
+import { LoaderThread } from '../src/training/data/loader-thread.ts';
+import type { LoaderItem } from '../src/training/data/loader.ts';
 import { Trainer } from '../src/training/trainer.ts';
 
 const Args = z.object({
@@ -94,6 +100,63 @@ async function bareStepRate(model: string): Promise<number> {
   return (a.batch * 1000) / ms;
 }
 
+const median = (v: number[]) => pct(v, 50);
+
+/**
+ * The loader's cost measured so that machine drift cancels: one Trainer in this process, fed in
+ * alternating blocks of about 5 s — steps on batches from a LoaderThread (the training worker's
+ * loader, same transform and decoded cache), then steps on a fixed batch. Before each fixed-batch
+ * block the loader is given time to fill its two-batch buffer, so it is idle while those run.
+ * Returns 1 − median(loaded block rate / the mean of the fixed-batch blocks either side).
+ */
+async function interleavedLoaderCost(model: string, items: LoaderItem[], pairs = 5): Promise<{ cost: number; loaded: number; bare: number }> {
+  const spec = createModel(model, { numClasses: CLASSES.length, inputSize: a.size, seed: 1 });
+  const trainer = await Trainer.create(spec.model, { loss: { kind: 'cross_entropy' }, trainable: spec.params, optimizer: { kind: 'adamw', weightDecay: 0.01 }, threads: a.threads });
+  const rng = new Rng(2);
+  const x = f32([a.batch, 3, a.size, a.size], Float32Array.from({ length: a.batch * 3 * a.size * a.size }, () => rng.normal()));
+  const y = i64([a.batch], Array.from({ length: a.batch }, (_, i) => i % CLASSES.length));
+  for (let i = 0; i < 2; i++) await trainer.step(x, y, 1e-3);
+  let t = performance.now();
+  await trainer.step(x, y, 1e-3);
+  const steps = Math.max(2, Math.round(5000 / (performance.now() - t)));
+  const aug = ResolvedAugmentationSchema.parse({ normalize: { mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] } });
+  const loader = LoaderThread.start();
+  const batches = loader.batches({ items, batchSize: a.batch, transform: { kind: 'train', size: a.size, augmentation: aug }, normalization: aug.normalize, seed: 0, epoch: 0, shuffle: true, dropLast: true });
+  const bareBlock = async () => {
+    await new Promise((r) => setTimeout(r, 1500)); // the loader fills its buffer, then idles
+    t = performance.now();
+    for (let i = 0; i < steps; i++) await trainer.step(x, y, 1e-3);
+    return (steps * a.batch * 1000) / (performance.now() - t);
+  };
+  const loadedBlock = async () => {
+    t = performance.now();
+    let n = 0;
+    for (let i = 0; i < steps; i++) {
+      const next = await batches.next();
+      if (next.done) throw new Error('the loader ran out of images; use more --images');
+      const b = next.value;
+      await trainer.step(f32([b.ids.length, 3, a.size, a.size], b.input), i64([b.ids.length], b.target), 1e-3);
+      n += b.ids.length;
+    }
+    return (n * 1000) / (performance.now() - t);
+  };
+  try {
+    await loadedBlock(); // warm-up: the loader's first batches and the pipeline's start
+    const bare = [await bareBlock()];
+    const loaded: number[] = [];
+    for (let k = 0; k < pairs; k++) {
+      loaded.push(await loadedBlock());
+      bare.push(await bareBlock());
+    }
+    const ratios = loaded.map((l, k) => l / ((bare[k] + bare[k + 1]) / 2));
+    return { cost: (1 - median(ratios)) * 100, loaded: median(loaded), bare: median(bare) };
+  } finally {
+    await batches.return(undefined);
+    await loader.close();
+    await trainer.release();
+  }
+}
+
 interface Envelope<T> {
   data: T;
 }
@@ -116,6 +179,10 @@ async function main(): Promise<void> {
     log(`generating ${a.images} images at ${a.size}×${a.size} …`);
     const src = path.join(dir, 'src');
     await generate(src);
+    const srcItems: LoaderItem[] = Array.from({ length: a.images }, (_, i) => {
+      const cls = CLASSES[i % CLASSES.length];
+      return { path: path.join(src, cls, `${cls}-${i}.jpg`), labelIndex: i % CLASSES.length };
+    });
     const pid = (await api<{ id: string }>('POST', '/api/projects', { name: 'bench fit' })).id;
     const imp = await api<{ dataset: { id: string }; job: { id: string } }>('POST', `/api/projects/${pid}/datasets`, { name: 'shapes', source: { kind: 'folder', path: src } });
     for (;;) {
@@ -177,6 +244,9 @@ async function main(): Promise<void> {
       const probedIps = run.metrics[run.metrics.length - 1].images_per_s;
       emit('run_train_images_per_s_probed', model, probedIps, 'img/s', 'last epoch, while the latency probe sends a request pair every 50 ms');
       emit('probed_cost_pct', model, (1 - probedIps / bare) * 100, '%', 'last epoch vs bare step rate: loader and the server answering the probe');
+      log(`${model}: loader cost by interleaved blocks …`);
+      const inter = await interleavedLoaderCost(model, srcItems);
+      emit('loader_cost_interleaved_pct', model, inter.cost, '%', `in-process A/B: LoaderThread-fed vs fixed-batch step blocks of ~5 s alternating (median loaded ${round(inter.loaded)} / bare ${round(inter.bare)} img/s); goal ≤ 10`);
       emit('run_wall_images_per_s', model, (run.config.split.train_count * a.epochs) / wall, 'img/s', 'train images × epochs / wall time from start (queue, set-up, validation included)');
       emit('api_p50_ms', model, pct(apiMs, 50), 'ms', `GET run JSON while training (${apiMs.length} requests)`);
       emit('api_p99_ms', model, pct(apiMs, 99), 'ms', 'goal < 100');
