@@ -181,7 +181,7 @@ async function main(): Promise<void> {
     await generate(src);
     const srcItems: LoaderItem[] = Array.from({ length: a.images }, (_, i) => {
       const cls = CLASSES[i % CLASSES.length];
-      return { path: path.join(src, cls, `${cls}-${i}.jpg`), labelIndex: i % CLASSES.length };
+      return { path: path.join(src, cls, `${cls}-${i}.jpg`), labelIndex: i % CLASSES.length, width: a.size, height: a.size };
     });
     const pid = (await api<{ id: string }>('POST', '/api/projects', { name: 'bench fit' })).id;
     const imp = await api<{ dataset: { id: string }; job: { id: string } }>('POST', `/api/projects/${pid}/datasets`, { name: 'shapes', source: { kind: 'folder', path: src } });

@@ -186,7 +186,7 @@ async function prepare(store: Workspace, payload: TrainWorkerPayload, existing: 
     if (img.label === null || (subset !== 'train' && subset !== 'val')) continue;
     const labelIndex = classes.indexOf(img.label);
     if (labelIndex < 0) continue;
-    const item: LoaderItem = { path: await store.datasetFilePath(payload.project_id, datasetId, img.file), labelIndex, id: img.id };
+    const item: LoaderItem = { path: await store.datasetFilePath(payload.project_id, datasetId, img.file), labelIndex, id: img.id, width: img.width, height: img.height };
     (subset === 'train' ? train : val).push(item);
   }
   if (train.length === 0) throw new AppError('VALIDATION_ERROR', `split '${splitName}' has no labelled training images`);

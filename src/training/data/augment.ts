@@ -209,10 +209,12 @@ async function applyColor(geometric: RgbImage, p: AugmentParams): Promise<RgbIma
 
 /**
  * The first stage of the training transform: the oriented image decoded whole, or null when it is
- * too large to hold (then `augmentImage` works from the file).
+ * too large to hold (then `augmentImage` works from the file). `known`: its oriented size, when the
+ * caller has it (only the choice between the two depends on it; the params use the decoded size).
  */
-export async function decodeForAugment(bytes: Buffer, size: number): Promise<RgbImage | null> {
-  const source = await orientedSize(bytes);
+export async function decodeForAugment(bytes: Buffer, size: number, known?: { width: number; height: number }): Promise<RgbImage | null> {
+  // The dataset records every image's oriented size; the header is read only when it is not given.
+  const source = known ?? (await orientedSize(bytes));
   return source.width * source.height <= MAX_DECODED_AREA * size * size ? toRgb(openOriented(bytes)) : null;
 }
 

@@ -25,6 +25,9 @@ export interface LoaderItem {
   labelIndex: number;
   /** Reported in batches and warnings; the path when absent. */
   id?: string;
+  /** Oriented size as the dataset recorded it; saves reading the header (optional). */
+  width?: number;
+  height?: number;
 }
 
 /** Bytes → `size`×`size` RGB; `seed` is the image's own (see rng.ts). */
@@ -32,7 +35,7 @@ export interface ImageTransform {
   (bytes: Buffer, seed: number): Promise<RgbImage>;
   /** The same transform in two stages, where the first (a decode, or null: not kept) may be cached between epochs. */
   staged?: {
-    decode(bytes: Buffer): Promise<RgbImage | null>;
+    decode(bytes: Buffer, known?: { width: number; height: number }): Promise<RgbImage | null>;
     apply(img: RgbImage, seed: number): Promise<RgbImage>;
   };
 }
@@ -84,7 +87,7 @@ const DEFAULT_CONCURRENCY = Math.max(1, Number.parseInt(process.env.UV_THREADPOO
 export const trainTransform = (size: number, aug: ResolvedAugmentation): ImageTransform =>
   Object.assign((bytes: Buffer, seed: number) => augmentImage(bytes, size, aug, seed), {
     staged: {
-      decode: (bytes: Buffer) => decodeForAugment(bytes, size),
+      decode: (bytes: Buffer, known?: { width: number; height: number }) => decodeForAugment(bytes, size, known),
       apply: (img: RgbImage, seed: number) => augmentDecoded(img, size, aug, seed),
     },
   });
@@ -167,13 +170,14 @@ export async function* loadBatches(o: LoaderOptions): AsyncGenerator<Batch, void
   const staged = o.transform.staged;
   const cache = o.cache;
   /** The transform, through the decoded cache where there is one (same result either way). */
-  const transformItem = async (path: string, seed: number): Promise<RgbImage> => {
+  const transformItem = async (item: LoaderItem, seed: number): Promise<RgbImage> => {
+    const path = item.path;
     if (!staged || !cache) return o.transform(await read(path), seed);
     const hit = cache.get(path);
     if (hit) return staged.apply(hit, seed);
     const bytes = await read(path);
     if (!cache.isLarge(path)) {
-      const decoded = await staged.decode(bytes);
+      const decoded = await staged.decode(bytes, item.width && item.height ? { width: item.width, height: item.height } : undefined);
       if (decoded) {
         cache.set(path, decoded);
         return staged.apply(decoded, seed);
@@ -189,7 +193,7 @@ export async function* loadBatches(o: LoaderOptions): AsyncGenerator<Batch, void
       if (closed || signal?.aborted) return false;
       const item = items[index];
       try {
-        const img = await transformItem(item.path, imageSeed(o.seed, o.epoch, index));
+        const img = await transformItem(item, imageSeed(o.seed, o.epoch, index));
         if (img.width !== size || img.height !== size) throw new RangeError(`transform gave ${img.width}×${img.height}, expected ${size}×${size}`);
         if (closed) return false;
         normalizeInto(img, o.normalization, out, slot * plane);
