@@ -84,15 +84,20 @@ async function generate(root: string): Promise<void> {
   }
 }
 
-/** Trainer.step on one fixed batch: the engine alone, no decoding, no server. */
-async function bareStepRate(model: string): Promise<number> {
+/** A Trainer as the run makes it (AdamW), a fixed random batch, and two warm-up steps taken (the first ones pay for onnxruntime's allocations). */
+async function warmTrainer(model: string) {
   const spec = createModel(model, { numClasses: CLASSES.length, inputSize: a.size, seed: 1 });
   const trainer = await Trainer.create(spec.model, { loss: { kind: 'cross_entropy' }, trainable: spec.params, optimizer: { kind: 'adamw', weightDecay: 0.01 }, threads: a.threads });
   const rng = new Rng(1);
   const x = f32([a.batch, 3, a.size, a.size], Float32Array.from({ length: a.batch * 3 * a.size * a.size }, () => rng.normal()));
   const y = i64([a.batch], Array.from({ length: a.batch }, (_, i) => i % CLASSES.length));
-  // Two warm-up steps: the first ones pay for onnxruntime's allocations.
   for (let i = 0; i < 2; i++) await trainer.step(x, y, 1e-3);
+  return { trainer, x, y };
+}
+
+/** Trainer.step on one fixed batch: the engine alone, no decoding, no server. */
+async function bareStepRate(model: string): Promise<number> {
+  const { trainer, x, y } = await warmTrainer(model);
   const t0 = performance.now();
   for (let i = 0; i < BARE_STEPS; i++) await trainer.step(x, y, 1e-3);
   const ms = (performance.now() - t0) / BARE_STEPS;
@@ -110,12 +115,7 @@ const median = (v: number[]) => pct(v, 50);
  * Returns 1 − median(loaded block rate / the mean of the fixed-batch blocks either side).
  */
 async function interleavedLoaderCost(model: string, items: LoaderItem[], pairs = 5): Promise<{ cost: number; loaded: number; bare: number }> {
-  const spec = createModel(model, { numClasses: CLASSES.length, inputSize: a.size, seed: 1 });
-  const trainer = await Trainer.create(spec.model, { loss: { kind: 'cross_entropy' }, trainable: spec.params, optimizer: { kind: 'adamw', weightDecay: 0.01 }, threads: a.threads });
-  const rng = new Rng(2);
-  const x = f32([a.batch, 3, a.size, a.size], Float32Array.from({ length: a.batch * 3 * a.size * a.size }, () => rng.normal()));
-  const y = i64([a.batch], Array.from({ length: a.batch }, (_, i) => i % CLASSES.length));
-  for (let i = 0; i < 2; i++) await trainer.step(x, y, 1e-3);
+  const { trainer, x, y } = await warmTrainer(model);
   let t = performance.now();
   await trainer.step(x, y, 1e-3);
   const steps = Math.max(2, Math.round(5000 / (performance.now() - t)));

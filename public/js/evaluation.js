@@ -15,14 +15,9 @@
   function parse(text, fallback) {
     try { return JSON.parse(text); } catch (_) { return fallback; }
   }
-  function fmtPct(v) { return v === null || v === undefined ? '—' : (v * 100).toFixed(1) + '%'; }
-  function fmtDuration(s) {
-    if (!isFinite(s) || s < 0) return '—';
-    s = Math.round(s);
-    if (s < 60) return s + ' s';
-    if (s < 3600) return Math.floor(s / 60) + ' min ' + String(s % 60).padStart(2, '0') + ' s';
-    return Math.floor(s / 3600) + ' h ' + String(Math.floor((s % 3600) / 60)).padStart(2, '0') + ' min';
-  }
+  // studio.js (loaded first)
+  var fmtPct = window.studioFormat.pct;
+  var fmtDuration = window.studioFormat.duration;
   var legend = { position: 'bottom', labels: { boxWidth: 10, boxHeight: 10, font: { size: 11 } } };
   var unitAxis = function (title) {
     return { type: 'linear', min: 0, max: 1, title: { display: true, text: title, color: '#98a2b3', font: { size: 11 } }, grid: GRID, ticks: Object.assign({ maxTicksLimit: 6 }, TICKS) };

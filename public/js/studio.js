@@ -252,6 +252,18 @@
     delete followers[board];
   }
   window.studioFollowJob = followJob;
+
+  // Number formats the live pages share.
+  window.studioFormat = {
+    pct: function (v) { return v === null || v === undefined ? '—' : (v * 100).toFixed(1) + '%'; },
+    duration: function (s) {
+      if (!isFinite(s) || s < 0) return '—';
+      s = Math.round(s);
+      if (s < 60) return s + ' s';
+      if (s < 3600) return Math.floor(s / 60) + ' min ' + String(s % 60).padStart(2, '0') + ' s';
+      return Math.floor(s / 3600) + ' h ' + String(Math.floor((s % 3600) / 60)).padStart(2, '0') + ' min';
+    },
+  };
   // A board swap replaces the progress box: its stream goes with it.
   document.addEventListener('htmx:beforeSwap', function (e) {
     var target = e.detail.target;

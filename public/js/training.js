@@ -209,14 +209,9 @@
   // ---- the run panel: curves, progress, log; live over SSE -----------------------------------------
   var current = null; // { panel, es, charts, series }
 
-  function fmtDuration(s) {
-    if (!isFinite(s) || s < 0) return '—';
-    s = Math.round(s);
-    if (s < 60) return s + ' s';
-    if (s < 3600) return Math.floor(s / 60) + ' min ' + String(s % 60).padStart(2, '0') + ' s';
-    return Math.floor(s / 3600) + ' h ' + String(Math.floor((s % 3600) / 60)).padStart(2, '0') + ' min';
-  }
-  function fmtPct(v) { return v === null || v === undefined ? '—' : (v * 100).toFixed(1) + '%'; }
+  // studio.js (loaded first)
+  var fmtPct = window.studioFormat.pct;
+  var fmtDuration = window.studioFormat.duration;
   function fmtLoss(v) { return v === null || v === undefined ? '—' : v.toFixed(4); }
 
   function stop() {

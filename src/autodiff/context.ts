@@ -73,6 +73,10 @@ export const axisOf = (axis: number, rank: number): number => (axis < 0 ? axis +
 /** [0, 1, …, n-1] */
 export const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
 
+/** Every position in a window of `kernel` (row-major, last axis fastest): [[0,0], [0,1], …]. */
+export const kernelTaps = (kernel: number[]): number[][] =>
+  kernel.reduce<number[][]>((taps, k) => taps.flatMap((t) => range(k).map((i) => [...t, i])), [[]]);
+
 /**
  * `grad` where the boolean `mask` holds and 0 elsewhere, as grad · float(mask). onnxruntime's
  * Where runs on one thread: on 32×72×56×56, Where(Greater) took 10.3 ms against 3.9 ms for

@@ -2,6 +2,7 @@ import { backward, decomposeBatchNormForTraining } from '../../src/autodiff/inde
 import { GraphBuilder } from '../../src/onnx/builder.ts';
 import { type Attr, type DataType, type TensorData, attr, tensor } from '../../src/onnx/ir.ts';
 import { createSession } from '../../src/runtime/session.ts';
+import { mulberry32 } from '../../src/datasets/prng.ts';
 
 /**
  * An onnxruntime-style gradient checker: one op on random inputs, loss = Σ out·R for a fixed
@@ -42,16 +43,7 @@ export interface OpCase {
   outDtype?: DataType;
 }
 
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { mulberry32 };
 
 /** Uniform in ±[0.1, 1]: away from the kink at 0 that ReLU-like ops have. */
 export const awayFromZero: Gen = (rng, n) => Array.from({ length: n }, () => (0.1 + 0.9 * rng()) * (rng() < 0.5 ? -1 : 1));

@@ -1,6 +1,6 @@
 import { AppError } from '../../core/errors.ts';
 import { attr, getInt, getInts, getString } from '../../onnx/ir.ts';
-import { type GradContext, type RuleTable, range, rule } from '../context.ts';
+import { type GradContext, type RuleTable, kernelTaps, range, rule } from '../context.ts';
 
 /** Conv and ConvTranspose, any spatial rank, strides, pads, dilations and groups. */
 
@@ -112,8 +112,7 @@ function weightGradByTaps(ctx: GradContext, x: string, channels: number, dy: str
   const nhwc = ctx.op('Transpose', [padded], { perm: attr.ints([0, ...range(r).map((i) => i + 2), 1]) });
   const dy2 = ctx.op('Reshape', [ctx.op('Transpose', [dy], { perm: attr.ints([1, 0, ...range(r).map((i) => i + 2)]) }), ctx.ints([0, -1])]);
   const flat = ctx.ints([-1, channels]);
-  const taps: number[][] = [[]];
-  for (const k of g.kernel) taps.splice(0, taps.length, ...taps.flatMap((t) => range(k).map((i) => [...t, i])));
+  const taps = kernelTaps(g.kernel);
   const last = ctx.ints([2]);
   const parts = taps.map((tap) => {
     const starts = tap.map((t, i) => t * g.dilations[i]);
@@ -149,8 +148,7 @@ function weightGradBatched(ctx: GradContext, x: string, channels: number, outCha
   }
   const dyT = ctx.op('Transpose', [dyRows], swapLast);
   const padded = g.pads.some((p) => p !== 0) ? ctx.op('Pad', [x, ctx.ints([0, 0, ...g.pads.slice(0, r), 0, 0, ...g.pads.slice(r)])]) : x;
-  const taps: number[][] = [[]];
-  for (const k of g.kernel) taps.splice(0, taps.length, ...taps.flatMap((t) => range(k).map((i) => [...t, i])));
+  const taps = kernelTaps(g.kernel);
   const last = ctx.ints([2]);
   const parts = taps.map((tap) => {
     const starts = tap.map((t, i) => t * g.dilations[i]);

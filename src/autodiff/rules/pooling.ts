@@ -1,6 +1,6 @@
 import { AppError } from '../../core/errors.ts';
 import { attr, getInt, getInts, getString } from '../../onnx/ir.ts';
-import { type GradContext, type RuleTable, masked, range, rule } from '../context.ts';
+import { type GradContext, type RuleTable, kernelTaps, masked, range, rule } from '../context.ts';
 import { transposedConv } from './conv.ts';
 import { groupSize } from './reduce.ts';
 
@@ -56,8 +56,7 @@ function maxPoolGradByMasks(ctx: GradContext): string | null {
   const padded = pads.some((p) => p !== 0) || padEnd.some((p, i) => p !== pads[i + r])
     ? ctx.op('Pad', [x, ctx.ints([0, 0, ...pads.slice(0, r), 0, 0, ...padEnd]), ctx.scalar(-Infinity, x)])
     : x;
-  const taps: number[][] = [[]];
-  for (const k of kernel) taps.splice(0, taps.length, ...taps.flatMap((t) => range(k).map((i) => [...t, i])));
+  const taps = kernelTaps(kernel);
   const axes = ctx.ints(spatial);
   const phases = new Map<string, string[]>();
   let taken = '';

@@ -230,8 +230,8 @@ export async function augmentDecoded(img: RgbImage, size: number, aug: ResolvedA
 
 /** The training transform of one image: its params drawn from `seed`, then applied. */
 export async function augmentImage(bytes: Buffer, size: number, aug: ResolvedAugmentation, seed: number): Promise<RgbImage> {
-  const decoded = await decodeForAugment(bytes, size);
-  if (decoded) return augmentDecoded(decoded, size, aug, seed);
   const source = await orientedSize(bytes);
+  const decoded = await decodeForAugment(bytes, size, source);
+  if (decoded) return augmentDecoded(decoded, size, aug, seed);
   return applyAugment(bytes, size, sampleAugmentParams(aug, source.width, source.height, seed));
 }

@@ -1,14 +1,6 @@
+import { mulberry32 } from '../../../src/datasets/prng.ts';
 /** Seeded data for the metric tests: the same numbers on every run, so a failure can be replayed. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { mulberry32 };
 
 /**
  * N softmax rows over C classes and their targets. Logits are rounded to `1/quantum` so that scores
