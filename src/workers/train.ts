@@ -107,6 +107,7 @@ export default async function trainWorker(task: WorkerTask<TrainWorkerPayload>):
           dropLast,
           signal,
           onWarning,
+          onPrefilled: (r) => log(`decoded ${r.decoded} training images into memory in ${r.seconds.toFixed(1)} s (${r.cachedImages} kept, ${Math.round(r.cachedBytes / 2 ** 20)} MiB)`),
         });
       const val: EpochBatches | null = p.val.length
         ? (_epoch, signal) =>

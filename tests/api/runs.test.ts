@@ -74,6 +74,9 @@ describe('training through the API', () => {
     const sse = parseSse((await s.app.inject({ method: 'GET', url: `${run0.url}/events` })).body);
     expect(sse.filter((e) => e.event === 'metric')).toHaveLength(15);
     expect(sse.filter((e) => e.event === 'log').length).toBeGreaterThan(15);
+    // The training images were decoded once, up front, before the first step.
+    const logs = sse.filter((e) => e.event === 'log').map((e) => JSON.stringify(e.data));
+    expect(logs.filter((l) => l.includes(`decoded ${config.split.train_count} training images into memory`))).toHaveLength(1);
     expect(sse.some((e) => e.event === 'progress' && typeof (e.data as { images_per_s?: number }).images_per_s === 'number')).toBe(true);
     expect(sse.at(-1)?.event).toBe('done');
     const job = (await call<{ status: string }>(s.app, 'GET', `/api/jobs/${run0.jobId}`)).body.data;

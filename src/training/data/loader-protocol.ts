@@ -1,5 +1,5 @@
 import type { ResolvedAugmentation } from '../../schemas/experiment.ts';
-import { evalTransform, trainTransform, type Batch, type ImageTransform, type LoaderOptions, type LoaderWarning } from './loader.ts';
+import { evalTransform, trainTransform, type Batch, type ImageTransform, type LoaderOptions, type LoaderWarning, type PrefillResult } from './loader.ts';
 
 /** Messages between loader-thread.ts and loader-worker.ts. Functions cannot cross threads, so the transform travels as data. */
 
@@ -12,10 +12,17 @@ export function transformFor(t: TransformSpec): ImageTransform {
 /** LoaderOptions that can be cloned to another thread. */
 export type ThreadLoaderOptions = Omit<LoaderOptions, 'transform' | 'size' | 'signal' | 'onWarning' | 'readFile'> & { transform: TransformSpec };
 
+/** What a training epoch's up-front decode did (loader.ts prefillDecoded), with the cache's state after it. */
+export interface PrefillReport extends PrefillResult {
+  cachedImages: number;
+  cachedBytes: number;
+}
+
 export type ThreadRequest = { type: 'start'; id: number; options: ThreadLoaderOptions } | { type: 'pull'; id: number } | { type: 'stop'; id: number };
 
 export type ThreadMessage =
   | { type: 'batch'; id: number; batch: Batch }
   | { type: 'warning'; id: number; warning: LoaderWarning }
+  | { type: 'prefilled'; id: number; prefill: PrefillReport }
   | { type: 'end'; id: number }
   | { type: 'error'; id: number; name: string; message: string };

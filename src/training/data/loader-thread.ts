@@ -3,9 +3,9 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { Batch, LoaderWarning } from './loader.ts';
-import type { ThreadLoaderOptions, ThreadMessage, ThreadRequest } from './loader-protocol.ts';
+import type { PrefillReport, ThreadLoaderOptions, ThreadMessage, ThreadRequest } from './loader-protocol.ts';
 
-export type { ThreadLoaderOptions, TransformSpec } from './loader-protocol.ts';
+export type { PrefillReport, ThreadLoaderOptions, TransformSpec } from './loader-protocol.ts';
 
 /**
  * The loader on its own thread. onnxruntime-node runs a step synchronously on the calling
@@ -28,6 +28,8 @@ const BOOTSTRAP = `import(${JSON.stringify(TSX_API)}).then((m) => { m.register()
 export interface ThreadBatchOptions extends ThreadLoaderOptions {
   signal?: AbortSignal;
   onWarning?: (w: LoaderWarning) => void;
+  /** Told when a training epoch first decoded images into the thread's cache (before its first batch). */
+  onPrefilled?: (r: PrefillReport) => void;
 }
 
 export class LoaderThread {
@@ -54,12 +56,13 @@ export class LoaderThread {
   /** One epoch of batches, computed on the loader thread; one batch is kept ready ahead of the consumer. */
   async *batches(o: ThreadBatchOptions): AsyncGenerator<Batch, void, undefined> {
     if (this.#failure) throw this.#failure;
-    const { signal, onWarning, ...options } = o;
+    const { signal, onWarning, onPrefilled, ...options } = o;
     const id = this.#nextId++;
     const queue: ThreadMessage[] = [];
     let wake: (() => void) | null = null;
     this.#handlers.set(id, (m) => {
       if (m.type === 'warning') (onWarning ?? ((w: LoaderWarning) => console.warn(`skipping image ${w.id} (${w.path}): ${w.message}`)))(m.warning);
+      else if (m.type === 'prefilled') onPrefilled?.(m.prefill);
       else queue.push(m);
       wake?.();
       wake = null;

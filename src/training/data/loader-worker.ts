@@ -1,7 +1,7 @@
 import { parentPort } from 'node:worker_threads';
 import sharp from 'sharp';
 import { DecodedCache } from './decoded-cache.ts';
-import { loadBatches, type Batch } from './loader.ts';
+import { loadBatches, prefillDecoded, type Batch } from './loader.ts';
 import { transformFor, type ThreadMessage, type ThreadRequest } from './loader-protocol.ts';
 
 /**
@@ -31,6 +31,11 @@ async function serve(req: Extract<ThreadRequest, { type: 'start' }>): Promise<vo
   active.set(req.id, state);
   const { transform, ...rest } = req.options;
   try {
+    if (transform.kind === 'train') {
+      // Decoded up front, while no step runs (see prefillDecoded); a no-op once the cache holds them.
+      const r = await prefillDecoded({ items: rest.items, transform: transformFor(transform), cache: decoded, signal: state.controller.signal });
+      if (r.decoded > 0) send({ type: 'prefilled', id: req.id, prefill: { ...r, cachedImages: decoded.count, cachedBytes: decoded.sizeBytes } });
+    }
     const batches = loadBatches({
       ...rest,
       size: transform.size,

@@ -235,6 +235,60 @@ export async function* loadBatches(o: LoaderOptions): AsyncGenerator<Batch, void
   }
 }
 
+export interface PrefillOptions {
+  items: readonly LoaderItem[];
+  /** A transform with a `staged` form (the training transform); others are not cached. */
+  transform: ImageTransform;
+  cache: DecodedCache;
+  concurrency?: number;
+  signal?: AbortSignal;
+  readFile?: (path: string) => Promise<Buffer>;
+}
+
+export interface PrefillResult {
+  /** Images decoded by this call (those already kept or too large are not counted). */
+  decoded: number;
+  seconds: number;
+}
+
+/**
+ * Decodes training images into `cache` before the first step, until the cache is full. Decoding
+ * beside a running step costs the step more than the decode itself: on 2 cores a step's two
+ * threads meet at every op, so a decode that preempts one of them idles the other (measured: the
+ * first epoch lost ≈ 12 % of the bare step rate, later epochs ≈ 4 %). Done up front, with nothing
+ * else running, 2,000 224×224 JPEGs take about a second. Images that fail to read or decode are
+ * left for the epoch, which skips and reports them; batches are the same with or without this.
+ */
+export async function prefillDecoded(o: PrefillOptions): Promise<PrefillResult> {
+  const t0 = performance.now();
+  const staged = o.transform.staged;
+  if (!staged) return { decoded: 0, seconds: 0 };
+  const read = o.readFile ?? ((p: string) => fs.readFile(p));
+  let decoded = 0;
+  let full = false;
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (!full && next < o.items.length) {
+      if (o.signal?.aborted) throw abortReason(o.signal);
+      const item = o.items[next++];
+      if (o.cache.get(item.path) || o.cache.isLarge(item.path)) continue;
+      let img: RgbImage | null;
+      try {
+        img = await staged.decode(await read(item.path), item.width && item.height ? { width: item.width, height: item.height } : undefined);
+      } catch (e) {
+        if (e instanceof ImageDecodeError || isFsError(e)) continue;
+        throw e;
+      }
+      if (!img) o.cache.markLarge(item.path);
+      // First come, first kept, as in the epochs: the first image that does not fit ends it.
+      else if (o.cache.set(item.path, img)) decoded += 1;
+      else full = true;
+    }
+  };
+  await Promise.all(Array.from({ length: o.concurrency ?? DEFAULT_CONCURRENCY }, worker));
+  return { decoded, seconds: (performance.now() - t0) / 1000 };
+}
+
 function isFsError(e: unknown): e is NodeJS.ErrnoException {
   return e instanceof Error && typeof (e as NodeJS.ErrnoException).code === 'string' && (e as NodeJS.ErrnoException).syscall !== undefined;
 }

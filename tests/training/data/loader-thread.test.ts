@@ -2,7 +2,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadBatches, trainTransform, type Batch, type LoaderItem, type LoaderWarning } from '../../../src/training/data/loader.ts';
-import { LoaderThread } from '../../../src/training/data/loader-thread.ts';
+import { LoaderThread, type PrefillReport } from '../../../src/training/data/loader-thread.ts';
 import { augmentation, gradientImage, tempDir } from './helpers.ts';
 
 const SIZE = 16;
@@ -38,7 +38,13 @@ describe('LoaderThread', () => {
     for await (const b of loadBatches({ ...common, items, size: SIZE, transform: trainTransform(SIZE, AUG), onWarning: () => undefined })) local.push(b);
     const warnings: LoaderWarning[] = [];
     const remote: Batch[] = [];
-    for await (const b of thread.batches({ ...common, items, transform: { kind: 'train', size: SIZE, augmentation: AUG }, onWarning: (w) => warnings.push(w) })) remote.push(b);
+    const prefills: PrefillReport[] = [];
+    const train = { ...common, items, transform: { kind: 'train', size: SIZE, augmentation: AUG }, onWarning: (w: LoaderWarning) => warnings.push(w), onPrefilled: (r: PrefillReport) => prefills.push(r) } as const;
+    for await (const b of thread.batches(train)) remote.push(b);
+    // The first training epoch decoded the readable images up front; the next finds them kept.
+    expect(prefills).toEqual([expect.objectContaining({ decoded: 11, cachedImages: 11 })]);
+    for await (const _ of thread.batches({ ...train, epoch: 3, onWarning: () => undefined })) break;
+    expect(prefills).toHaveLength(1);
     expect(remote.map((b) => b.ids)).toEqual(local.map((b) => b.ids));
     for (let k = 0; k < local.length; k++) {
       expect(remote[k].input).toBeInstanceOf(Float32Array);

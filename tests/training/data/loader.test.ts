@@ -2,7 +2,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { renderShapeImage } from '../../../src/datasets/synthetic.ts';
-import { batchCount, epochOrder, evalTransform, loadBatches, trainTransform, type Batch, type LoaderItem, type LoaderOptions, type LoaderWarning } from '../../../src/training/data/loader.ts';
+import { batchCount, epochOrder, evalTransform, loadBatches, prefillDecoded, trainTransform, type Batch, type LoaderItem, type LoaderOptions, type LoaderWarning } from '../../../src/training/data/loader.ts';
 import { DecodedCache } from '../../../src/training/data/decoded-cache.ts';
 import { augmentation, gradientImage, tempDir } from './helpers.ts';
 
@@ -107,6 +107,38 @@ describe('loadBatches', () => {
     const ref = await collect({ transform: trainTransform(SIZE, plain) });
     expect(none.count).toBe(0);
     for (let k = 0; k < ref.length; k++) expect(Buffer.from(zero[k].input.buffer).equals(Buffer.from(ref[k].input.buffer))).toBe(true);
+  });
+
+  it('decodes training images up front into the cache, until it is full; the epoch then reads no file and gives the same batches', async () => {
+    const plain = trainTransform(SIZE, AUG_NO_ROTATION);
+    const bad = path.join(dir, 'prefill-bad.jpg');
+    await fs.writeFile(bad, 'not an image');
+    const withBad = [...items, { path: bad, labelIndex: 0, id: 'bad' }, { path: path.join(dir, 'prefill-gone.jpg'), labelIndex: 1, id: 'gone' }];
+    const cache = new DecodedCache();
+    const first = await prefillDecoded({ items: withBad, transform: plain, cache });
+    // unreadable images are left for the epoch, which skips and reports them
+    expect(first.decoded).toBe(items.length);
+    expect(cache.count).toBe(items.length);
+    expect((await prefillDecoded({ items: withBad, transform: plain, cache })).decoded).toBe(0);
+    let reads = 0;
+    const warnings: LoaderWarning[] = [];
+    const prefilled = await collect({ items: withBad, transform: plain, cache, readFile: (p) => (reads++, fs.readFile(p)), onWarning: (w) => warnings.push(w) });
+    const ref = await collect({ items: withBad, transform: plain, onWarning: () => undefined });
+    expect(reads).toBe(2);
+    expect(warnings.map((w) => w.id).sort()).toEqual(['bad', 'gone']);
+    expect(prefilled.map((b) => b.ids)).toEqual(ref.map((b) => b.ids));
+    for (let k = 0; k < ref.length; k++) expect(Buffer.from(prefilled[k].input.buffer).equals(Buffer.from(ref[k].input.buffer))).toBe(true);
+
+    // A budget for three of the images keeps three, the first ones that come.
+    const threeBytes = [0, 1, 2].reduce((sum, i) => sum + (cache.get(items[i].path)?.data.byteLength ?? 0), 0);
+    const small = new DecodedCache(threeBytes);
+    expect((await prefillDecoded({ items, transform: plain, cache: small, concurrency: 1 })).decoded).toBe(3);
+    expect(items.slice(0, 3).every((it) => small.get(it.path))).toBe(true);
+    // Transforms without a cacheable stage decode nothing; an abort stops it.
+    expect((await prefillDecoded({ items, transform: evalTransform(SIZE), cache: new DecodedCache() })).decoded).toBe(0);
+    const controller = new AbortController();
+    controller.abort();
+    await expect(prefillDecoded({ items, transform: plain, cache: new DecodedCache(), signal: controller.signal })).rejects.toMatchObject({ name: 'AbortError' });
   });
 
   it('evaluates without randomness', async () => {
