@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { deleteExperiment } from '../core/experiments.ts';
 import { ExperimentCreateSchema, ExperimentIdSchema, ExperimentPatchSchema } from '../schemas/experiment.ts';
 import { ok } from './envelope.ts';
 import { parse, parseParams } from './parse.ts';
@@ -37,7 +38,7 @@ export default async function experimentsRoutes(app: FastifyInstance): Promise<v
 
   app.delete(`${base}/:experiment_id`, async (req) => {
     const { project_id, experiment_id } = parseParams(ExperimentParams, req.params);
-    await experiments.remove(project_id, experiment_id);
+    await deleteExperiment(app.studio, project_id, experiment_id);
     return ok({ id: experiment_id, deleted: true });
   });
 }

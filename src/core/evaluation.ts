@@ -260,6 +260,7 @@ export function createEvaluationService({ store, jobs, threads, pool: givenPool 
     const job = await jobs.submit<EvaluateWorkerResult & { ok: true }>({
       kind: 'evaluate',
       project_id: r.projectId,
+      experiment_id: r.experimentId,
       dataset_id: config.dataset_id,
       run: async (handle) => {
         await modifyEvaluation(store, r, 'staging', (cur) => ({ ...cur, status: 'running', job_id: handle.id }));

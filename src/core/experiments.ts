@@ -21,6 +21,7 @@ import {
 } from '../storage/experiments.ts';
 import { listRunIds, readRun } from '../storage/runs.ts';
 import type { Workspace } from '../storage/workspace.ts';
+import type { JobsService } from '../jobs/service.ts';
 import type { DatasetsService } from './datasets.ts';
 import { conflict, notFound, validation } from './errors.ts';
 import type { ModelEntry, ModelsService } from './models.ts';
@@ -35,9 +36,12 @@ export interface ExperimentsService {
   list(projectId: string): Promise<Experiment[]>;
   get(projectId: string, experimentId: string): Promise<Experiment>;
   update(projectId: string, experimentId: string, patch: ExperimentPatch): Promise<Experiment>;
+  /** NOT_FOUND for no such experiment; CONFLICT while one of its runs is queued or running (a run is not given up silently). */
+  checkRemovable(projectId: string, experimentId: string): Promise<void>;
   /**
    * Deletes the experiment with its runs, evaluation and exports (releasing its exports' loaded
-   * predict sessions); CONFLICT while one of its runs is queued or running.
+   * predict sessions), after `checkRemovable`. Routes go through `deleteExperiment`, which first
+   * stops the evaluation or exports still writing into it.
    */
   remove(projectId: string, experimentId: string): Promise<void>;
   /**
@@ -49,6 +53,23 @@ export interface ExperimentsService {
   modelOf(model: { architecture?: string; backbone_id?: string }): Promise<ModelEntry>;
 }
 
+/** The services an experiment deletion goes through. */
+export interface ExperimentDeletion {
+  experiments: Pick<ExperimentsService, 'checkRemovable' | 'remove'>;
+  jobs: Pick<JobsService, 'cancelWithin'>;
+}
+
+/**
+ * Deletes an experiment as the API and the pages do: NOT_FOUND / CONFLICT (a run still active)
+ * before anything is touched, then its evaluation and export jobs are cancelled and settled, then
+ * the folder goes.
+ */
+export async function deleteExperiment({ experiments, jobs }: ExperimentDeletion, projectId: string, experimentId: string): Promise<void> {
+  await experiments.checkRemovable(projectId, experimentId);
+  await jobs.cancelWithin({ projectId, experimentId });
+  await experiments.remove(projectId, experimentId);
+}
+
 export interface ExperimentsDeps {
   store: Workspace;
   datasets: DatasetsService;
@@ -58,6 +79,16 @@ export interface ExperimentsDeps {
 const view = ({ schema_version: _v, ...rest }: ExperimentFile): Experiment => rest;
 
 export function createExperimentsService({ store, datasets, models }: ExperimentsDeps): ExperimentsService {
+  async function checkRemovable(projectId: string, experimentId: string): Promise<void> {
+    await readExperiment(store, projectId, experimentId);
+    for (const runId of await listRunIds(store, projectId, experimentId)) {
+      const run = await readRun(store, { projectId, experimentId, runId }).catch(() => null);
+      if (run && (run.status === 'queued' || run.status === 'running')) {
+        throw conflict(`run '${runId}' of this experiment is ${run.status}: cancel it first`);
+      }
+    }
+  }
+
   async function requireProject(projectId: string): Promise<void> {
     if ((await store.read(ProjectDoc, store.projectFile(projectId))) === null) throw notFound('project', projectId);
   }
@@ -162,14 +193,10 @@ export function createExperimentsService({ store, datasets, models }: Experiment
       return view(out);
     },
 
+    checkRemovable,
+
     async remove(projectId, experimentId) {
-      await readExperiment(store, projectId, experimentId);
-      for (const runId of await listRunIds(store, projectId, experimentId)) {
-        const run = await readRun(store, { projectId, experimentId, runId }).catch(() => null);
-        if (run && (run.status === 'queued' || run.status === 'running')) {
-          throw conflict(`run '${runId}' of this experiment is ${run.status}: cancel it first`);
-        }
-      }
+      await checkRemovable(projectId, experimentId);
       await removeExperiment(store, projectId, experimentId);
       await announceDeleted(store, { projectId, experimentId });
     },

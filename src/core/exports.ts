@@ -244,6 +244,7 @@ export function createExportsService(deps: ExportsDeps): ExportsService {
       .submit<ExportWorkerResult & { ok: true }>({
         kind: 'export',
         project_id: r.projectId,
+        experiment_id: r.experimentId,
         dataset_id: datasetId,
         run: async (handle) => {
           await modifyExport(store, r, (cur) => ({ ...cur, status: 'running', job_id: handle.id }));

@@ -30,8 +30,6 @@ export interface ImportsService {
   start(projectId: string, req: StartImport): Promise<ImportStarted>;
   /** Deletes a dataset, cancelling its import first if one is still running. */
   removeDataset(projectId: string, datasetId: string): Promise<void>;
-  /** Cancels every running import of a project (before the project is deleted). */
-  cancelProject(projectId: string): Promise<void>;
   /**
    * At start-up, before any import starts: datasets whose import job was interrupted by a restart
    * are marked failed, then image/thumbnail files that no dataset.json records are removed.
@@ -132,11 +130,6 @@ export function createImportsService({ settings, store, datasets, jobs }: Import
     async removeDataset(projectId, datasetId) {
       await cancelIfRunning(projectId, datasetId);
       await datasets.remove(projectId, datasetId);
-    },
-
-    async cancelProject(projectId) {
-      const mine = [...running.keys()].filter((k) => k.startsWith(`${projectId}/`));
-      await Promise.all(mine.map((k) => cancelIfRunning(projectId, k.slice(projectId.length + 1))));
     },
 
     async settleInterrupted(interrupted) {

@@ -3,7 +3,8 @@ import { ProjectCreateSchema, ProjectDoc, ProjectUpdateSchema, type Project, typ
 import { newId } from '../storage/ids.ts';
 import type { Workspace } from '../storage/workspace.ts';
 import { notFound, validation } from './errors.ts';
-import type { ImportsService } from './imports.ts';
+import type { JobsService } from '../jobs/service.ts';
+import type { RunsService } from './runs.ts';
 
 /** Validates a service input; routes validate too, but pages and scripts call services directly. */
 export function parseInput<S extends z.ZodType>(schema: S, value: unknown, what: string): z.output<S> {
@@ -114,16 +115,18 @@ export type ProjectsService = ReturnType<typeof createProjectsService>;
 /** The services a project deletion goes through. */
 export interface ProjectDeletion {
   projects: ProjectsService;
-  imports: Pick<ImportsService, 'cancelProject'>;
+  jobs: Pick<JobsService, 'cancelWithin'>;
+  runs: Pick<RunsService, 'cancelWithin'>;
 }
 
 /**
- * Deletes a project as the API and the pages do: NOT_FOUND before anything is touched, then the
- * imports still writing into its datasets are stopped before its folder goes, then the folder
- * (whose deletion releases the predict sessions of its exports).
+ * Deletes a project as the API and the pages do: NOT_FOUND before anything is touched, then every
+ * job still writing into it (imports, training runs, evaluations, exports) is cancelled and settled
+ * before its folder goes, then the folder (whose deletion releases the predict sessions of its
+ * exports).
  */
-export async function deleteProject({ projects, imports }: ProjectDeletion, projectId: string): Promise<void> {
+export async function deleteProject({ projects, jobs, runs }: ProjectDeletion, projectId: string): Promise<void> {
   await projects.get(projectId);
-  await imports.cancelProject(projectId);
+  await Promise.all([runs.cancelWithin({ projectId }), jobs.cancelWithin({ projectId })]);
   await projects.remove(projectId);
 }

@@ -2,7 +2,7 @@ import os from 'node:os';
 import type { JobEvent } from '../jobs/events.ts';
 import { createJobRegistry } from '../jobs/registry.ts';
 import { createDedicatedPool, type DedicatedPools } from '../jobs/pool.ts';
-import { createJobsService, type JobsService, type JobOutcome } from '../jobs/service.ts';
+import { createJobsService, type JobOutcome, type JobScope, type JobsService } from '../jobs/service.ts';
 import type { JobView } from '../jobs/registry.ts';
 import type { CheckpointInfo, ExperimentSettings, MetricsLine, RunConfigFile, RunFile, RunStatus } from '../schemas/experiment.ts';
 import { DatasetDoc } from '../schemas/dataset.ts';
@@ -68,6 +68,8 @@ export interface RunsService {
   wait(projectId: string, experimentId: string, runId: string): Promise<RunSummary>;
   /** Start-up: runs left `queued`/`running` by an earlier process become `interrupted`. */
   settleInterrupted(): Promise<RunSummary[]>;
+  /** Cancels the queued and running runs within the project (or one experiment of it); resolves once they settled. */
+  cancelWithin(scope: JobScope): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -158,6 +160,7 @@ export function createRunsService({ store, jobs, experiments, threads, pool: giv
     const job = await trainingJobs.submit<TrainWorkerResult & { ok: true }>({
       kind: 'train',
       project_id: r.projectId,
+      experiment_id: r.experimentId,
       dataset_id: settings.dataset_id,
       run: async (handle) => {
         const entry = live.get(key);
@@ -319,6 +322,8 @@ export function createRunsService({ store, jobs, experiments, threads, pool: giv
       }
       return out;
     },
+
+    cancelWithin: (scope) => trainingJobs.cancelWithin(scope),
 
     async close() {
       await trainingJobs.close();

@@ -21,6 +21,8 @@ export interface JobSpec<T> {
   kind: string;
   project_id?: string;
   dataset_id?: string;
+  /** The experiment whose folder the job writes into, if any: `cancelWithin` finds it by this (not recorded). */
+  experiment_id?: string;
   run(job: JobHandle): Promise<T>;
   /** Runs after the job settled (whatever the outcome) and before `done`/`error` is published. */
   onSettled?(outcome: JobOutcome<T>): Promise<void>;
@@ -38,9 +40,19 @@ export interface JobsService {
   cancel(id: string): Promise<JobView>;
   /** Resolves once the job is finished (immediately for one that already is). */
   wait(id: string): Promise<JobView>;
+  /**
+   * Cancels every queued or running job of this process within the project (or within one of its
+   * experiments) and resolves once they all settled: what is about to be deleted gets no more writes.
+   */
+  cancelWithin(scope: JobScope): Promise<void>;
   /** Jobs found `queued`/`running` from an earlier process become `interrupted`; returns them. */
   settleInterrupted(): Promise<JobView[]>;
   close(): Promise<void>;
+}
+
+export interface JobScope {
+  projectId: string;
+  experimentId?: string;
 }
 
 export const FINISHED: ReadonlySet<JobStatus> = new Set(['succeeded', 'failed', 'cancelled', 'interrupted']);
@@ -49,6 +61,8 @@ const PERSIST_EVERY_MS = 1000;
 interface Live {
   controller: AbortController;
   done: Promise<void>;
+  projectId?: string;
+  experimentId?: string;
 }
 
 export interface JobsOptions {
@@ -163,7 +177,7 @@ export function createJobsService(registry: JobRegistry, opts: JobsOptions = {})
       const record = await registry.create({ kind: spec.kind, project_id: spec.project_id, dataset_id: spec.dataset_id });
       const controller = new AbortController();
       const done = execute(record.id, spec, controller).finally(() => live.delete(record.id));
-      live.set(record.id, { controller, done });
+      live.set(record.id, { controller, done, projectId: spec.project_id, experimentId: spec.experiment_id });
       events.publish(record.id, 'progress', { progress: 0 });
       return record;
     },
@@ -182,6 +196,11 @@ export function createJobsService(registry: JobRegistry, opts: JobsOptions = {})
       const l = live.get(id);
       if (l) await l.done;
       return registry.get(id);
+    },
+    async cancelWithin(scope) {
+      const mine = [...live.values()].filter((l) => l.projectId === scope.projectId && (scope.experimentId === undefined || l.experimentId === scope.experimentId));
+      for (const l of mine) l.controller.abort();
+      await Promise.allSettled(mine.map((l) => l.done));
     },
     async settleInterrupted() {
       const out: JobView[] = [];

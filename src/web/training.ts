@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { notFound } from '../core/errors.ts';
-import type { Experiment } from '../core/experiments.ts';
+import { deleteExperiment, type Experiment } from '../core/experiments.ts';
 import type { RunDetail, RunSummary } from '../core/runs.ts';
 import type { JobEvent } from '../jobs/events.ts';
 import { ExperimentIdSchema, RunIdSchema } from '../schemas/experiment.ts';
@@ -218,7 +218,7 @@ export default async function trainingPages(app: FastifyInstance): Promise<void>
 
   app.delete('/projects/:project_id/experiments/:experiment_id', async (req, reply) => {
     const { project_id, experiment_id } = parseIds(ExperimentIds, req.params);
-    await experiments.remove(project_id, experiment_id);
+    await deleteExperiment(app.studio, project_id, experiment_id);
     return relocate(reply, trainingUrl(project_id));
   });
 }

@@ -19,7 +19,7 @@ import {
 import type { Workspace } from '../storage/workspace.ts';
 import { decodeCheckpoint, encodeCheckpoint } from '../training/checkpoint.ts';
 import { batchCount, type LoaderItem } from '../training/data/loader.ts';
-import { LoaderThread } from '../training/data/loader-thread.ts';
+import { LoaderThread, type PrefillReport } from '../training/data/loader-thread.ts';
 import { buildModel } from '../training/model-from-config.ts';
 import { resumePointOf, runTrainingLoop, type EpochBatches, type ResumePoint } from '../training/run-loop.ts';
 import { backboneReader } from './run-model.ts';
@@ -95,11 +95,18 @@ export default async function trainWorker(task: WorkerTask<TrainWorkerPayload>):
       // whole step, so a loader here would stall for every step (bench/loader.ts measures it).
       loader = LoaderThread.start();
       const batches = loader;
+      const transform = { kind: 'train', size, augmentation: cfg.augmentation } as const;
+      const logPrefill = (r: PrefillReport): void => {
+        if (r.decoded > 0) log(`decoded ${r.decoded} training images into memory in ${r.seconds.toFixed(1)} s (${r.cachedImages} kept, ${Math.round(r.cachedBytes / 2 ** 20)} MiB)`);
+      };
+      // The training images are decoded while the trainer is built (the first epoch waits for it);
+      // a failure here is the first epoch's to report.
+      loader.prefill({ items: p.train, transform }).then(logPrefill, () => undefined);
       const train: EpochBatches = (epoch, signal) =>
         batches.batches({
           items: p.train,
           batchSize: h.batch_size,
-          transform: { kind: 'train', size, augmentation: cfg.augmentation },
+          transform,
           normalization: norm,
           seed: h.seed,
           epoch,
@@ -107,7 +114,7 @@ export default async function trainWorker(task: WorkerTask<TrainWorkerPayload>):
           dropLast,
           signal,
           onWarning,
-          onPrefilled: (r) => log(`decoded ${r.decoded} training images into memory in ${r.seconds.toFixed(1)} s (${r.cachedImages} kept, ${Math.round(r.cachedBytes / 2 ** 20)} MiB)`),
+          onPrefilled: logPrefill,
         });
       const val: EpochBatches | null = p.val.length
         ? (_epoch, signal) =>

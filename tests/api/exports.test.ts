@@ -326,8 +326,16 @@ describe('exports API: deleting what an export belongs to releases its predict s
     expect(loaded(exp2, e2)).toEqual(['fp32']);
     expect(loaded(expId, ex.id)).toContain('fp32');
 
+    // An export still running in it is cancelled and settled before the folder goes: nothing
+    // writes into the experiment afterwards.
+    const running = await call<{ export: ExportView; job: { id: string } }>(s.app, 'POST', base2, { run_id: run2, checkpoint: 'best', variants: ['fp32', 'fp16', 'int8'], benchmark: true });
+    expect(running.status, JSON.stringify(running.body)).toBe(202);
     const del = await call(s.app, 'DELETE', `/api/projects/${p.pid}/experiments/${exp2}`);
     expect(del.status, JSON.stringify(del.body)).toBe(200);
+    const job = (await call<{ status: string }>(s.app, 'GET', `/api/jobs/${running.body.data.job.id}`)).body.data;
+    expect(job.status).toBe('cancelled');
+    await new Promise((r) => setTimeout(r, 300));
+    await expect(fs.stat(path.join(s.settings.workspace, 'projects', p.pid, 'experiments', exp2))).rejects.toMatchObject({ code: 'ENOENT' });
     expect(loaded(exp2, e2)).toEqual([]);
     expect(loaded(expId, ex.id)).toContain('fp32');
     const after = await predict(e2, [image(png)], '', base2);
@@ -341,8 +349,25 @@ describe('exports API: deleting what an export belongs to releases its predict s
     expect((await predict(ex.id, [image(png)], '?variant=int8')).statusCode).toBe(200);
     expect(loaded(expId, ex.id)).toEqual(expect.arrayContaining(['fp32', 'int8']));
 
+    // A training run, an export and an evaluation still running in the project are cancelled and settled first.
+    const created = await call<{ id: string }>(s.app, 'POST', `/api/projects/${p.pid}/experiments`, {
+      name: 'long',
+      dataset_id: p.datasetId,
+      split_name: 'main',
+      model: { architecture: 'small_cnn', input_size: 32 },
+      hyperparameters: { epochs: 200, batch_size: 16, seed: 3 },
+    });
+    const training = await call<{ job: { id: string } }>(s.app, 'POST', `/api/projects/${p.pid}/experiments/${created.body.data.id}/runs`);
+    expect(training.status, JSON.stringify(training.body)).toBe(202);
+    const exporting = await startExport({ run_id: runId, checkpoint: 'best', variants: ['fp32', 'fp16', 'int8'], benchmark: true });
+    const evaluating = await call<{ job: { id: string } }>(s.app, 'POST', `/api/projects/${p.pid}/experiments/${expId}/evaluation`, { run_id: runId, checkpoint: 'best', subsets: ['train', 'val', 'test'] });
+    expect(evaluating.status, JSON.stringify(evaluating.body)).toBe(202);
+
     const del = await call(s.app, 'DELETE', `/api/projects/${p.pid}`);
     expect(del.status, JSON.stringify(del.body)).toBe(200);
+    for (const id of [training.body.data.job.id, exporting.job.id, evaluating.body.data.job.id]) expect((await call<{ status: string }>(s.app, 'GET', `/api/jobs/${id}`)).body.data.status).toBe('cancelled');
+    await new Promise((r) => setTimeout(r, 300));
+    await expect(fs.stat(path.join(s.settings.workspace, 'projects', p.pid))).rejects.toMatchObject({ code: 'ENOENT' });
     expect(loaded(expId, ex.id)).toEqual([]);
     const after = await predict(ex.id, [image(png)]);
     expect([after.statusCode, after.json().error.code]).toEqual([404, 'NOT_FOUND']);

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createProjectsService, deleteProject, onDeleted, announceDeleted, type DeletedScope } from '../../src/core/projects.ts';
+import type { JobScope } from '../../src/jobs/service.ts';
 import { openWorkspace, type Workspace } from '../../src/storage/workspace.ts';
 import { tempRoot } from '../storage/helpers.ts';
 
@@ -74,16 +75,16 @@ describe('projects service', () => {
 });
 
 describe('project deletion', () => {
-  it('stops the imports, then deletes the folder, then tells the listeners of this workspace only', async () => {
+  it('stops the jobs and runs within it, then deletes the folder, then tells the listeners of this workspace only', async () => {
     const a = await projects.create({ name: 'a' });
     const steps: string[] = [];
     const heard: DeletedScope[] = [];
-    const imports = {
-      async cancelProject(id: string) {
-        // The folder is still there while the imports stop.
-        steps.push(`cancel ${id} ${await projects.exists(id)}`);
+    // The folder is still there while the jobs stop.
+    const stopper = (what: string) => ({
+      async cancelWithin(scope: JobScope) {
+        steps.push(`${what} ${JSON.stringify(scope)} ${await projects.exists(scope.projectId)}`);
       },
-    };
+    });
     const stop = onDeleted(ws, async (scope) => {
       steps.push(`listener ${await projects.exists(scope.projectId)}`);
       heard.push(scope);
@@ -92,8 +93,9 @@ describe('project deletion', () => {
     const otherHeard: DeletedScope[] = [];
     onDeleted(other, async (scope) => void otherHeard.push(scope));
 
-    await deleteProject({ projects, imports }, a.id);
-    expect(steps).toEqual([`cancel ${a.id} true`, 'listener false']);
+    await deleteProject({ projects, jobs: stopper('jobs'), runs: stopper('runs') }, a.id);
+    expect(steps.slice(0, 2).sort()).toEqual([`jobs {"projectId":"${a.id}"} true`, `runs {"projectId":"${a.id}"} true`]);
+    expect(steps.slice(2)).toEqual(['listener false']);
     expect(heard).toEqual([{ projectId: a.id }]);
     expect(otherHeard).toEqual([]);
 
@@ -106,8 +108,8 @@ describe('project deletion', () => {
     let cancelled = 0;
     const heard: DeletedScope[] = [];
     onDeleted(ws, async (scope) => void heard.push(scope));
-    const imports = { cancelProject: async () => void cancelled++ };
-    await expect(deleteProject({ projects, imports }, 'proj-00000000')).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    const stopper = { cancelWithin: async () => void cancelled++ };
+    await expect(deleteProject({ projects, jobs: stopper, runs: stopper }, 'proj-00000000')).rejects.toMatchObject({ code: 'NOT_FOUND' });
     expect([cancelled, heard]).toEqual([0, []]);
   });
 });

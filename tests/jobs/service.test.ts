@@ -106,6 +106,35 @@ describe('jobs service', () => {
     await expect(jobs.cancel(running.id)).rejects.toMatchObject({ code: 'CONFLICT' });
   });
 
+  it('cancels the jobs within a project or one experiment of it, and resolves once they settled', async () => {
+    const settled: string[] = [];
+    const waitForAbort = (name: string) => ({
+      kind: 'test',
+      run: (h: { signal: AbortSignal }) => new Promise<never>((_, reject) => h.signal.addEventListener('abort', () => reject(new Error('aborted')))),
+      onSettled: async () => {
+        await sleep(20);
+        settled.push(name);
+      },
+    });
+    const own = createJobsService(createJobRegistry(store), { pool: noPool, maxConcurrent: 2 });
+    try {
+      const a1 = await own.submit({ ...waitForAbort('a1'), project_id: 'proj-aaaaaaaa', experiment_id: 'exp-1' });
+      const a2 = await own.submit({ ...waitForAbort('a2'), project_id: 'proj-aaaaaaaa', experiment_id: 'exp-2' });
+      const queued = await own.submit({ ...waitForAbort('a-queued'), project_id: 'proj-aaaaaaaa' });
+      const b = await own.submit({ ...waitForAbort('b'), project_id: 'proj-bbbbbbbb', experiment_id: 'exp-1' });
+      await sleep(30);
+      await own.cancelWithin({ projectId: 'proj-aaaaaaaa', experimentId: 'exp-1' });
+      expect(settled).toEqual(['a1']);
+      expect((await own.get(a1.id)).status).toBe('cancelled');
+      await own.cancelWithin({ projectId: 'proj-aaaaaaaa' });
+      expect(settled.sort()).toEqual(['a-queued', 'a1', 'a2']);
+      expect([(await own.get(a2.id)).status, (await own.get(queued.id)).status, (await own.get(b.id)).status]).toEqual(['cancelled', 'cancelled', 'running']);
+      await own.cancelWithin({ projectId: 'proj-nnnnnnnn' });
+    } finally {
+      await own.close();
+    }
+  });
+
   it('runs onSettled before publishing the end, and a failing onSettled fails the job', async () => {
     const order: string[] = [];
     const job = await jobs.submit({

@@ -18,7 +18,17 @@ export interface PrefillReport extends PrefillResult {
   cachedBytes: number;
 }
 
-export type ThreadRequest = { type: 'start'; id: number; options: ThreadLoaderOptions } | { type: 'pull'; id: number } | { type: 'stop'; id: number };
+/** The training images to decode into the thread's cache ahead of the first epoch. */
+export interface PrefillRequest {
+  items: ThreadLoaderOptions['items'];
+  transform: Extract<TransformSpec, { kind: 'train' }>;
+}
+
+export type ThreadRequest =
+  | { type: 'start'; id: number; options: ThreadLoaderOptions }
+  | { type: 'prefill'; id: number; request: PrefillRequest }
+  | { type: 'pull'; id: number }
+  | { type: 'stop'; id: number };
 
 export type ThreadMessage =
   | { type: 'batch'; id: number; batch: Batch }

@@ -3,9 +3,9 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { Batch, LoaderWarning } from './loader.ts';
-import type { PrefillReport, ThreadLoaderOptions, ThreadMessage, ThreadRequest } from './loader-protocol.ts';
+import type { PrefillReport, PrefillRequest, ThreadLoaderOptions, ThreadMessage, ThreadRequest } from './loader-protocol.ts';
 
-export type { PrefillReport, ThreadLoaderOptions, TransformSpec } from './loader-protocol.ts';
+export type { PrefillReport, PrefillRequest, ThreadLoaderOptions, TransformSpec } from './loader-protocol.ts';
 
 /**
  * The loader on its own thread. onnxruntime-node runs a step synchronously on the calling
@@ -104,6 +104,25 @@ export class LoaderThread {
       this.#handlers.delete(id);
       if (!finished && !this.#failure) post({ type: 'stop', id });
     }
+  }
+
+  /**
+   * Decodes the training images into the thread's cache now, before any epoch asks for them (the
+   * training worker sends this while it builds the trainer, so the two overlap); an epoch that
+   * starts meanwhile waits for it. Resolves with what it did.
+   */
+  prefill(request: PrefillRequest): Promise<PrefillReport> {
+    if (this.#failure) return Promise.reject(this.#failure);
+    const id = this.#nextId++;
+    return new Promise<PrefillReport>((resolve, reject) => {
+      this.#handlers.set(id, (m) => {
+        if (m.type !== 'prefilled' && m.type !== 'error') return;
+        this.#handlers.delete(id);
+        if (m.type === 'prefilled') resolve(m.prefill);
+        else reject(Object.assign(new Error(m.message), { name: m.name }));
+      });
+      this.#worker.postMessage({ type: 'prefill', id, request } satisfies ThreadRequest);
+    });
   }
 
   async close(): Promise<void> {

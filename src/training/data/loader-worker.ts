@@ -2,7 +2,7 @@ import { parentPort } from 'node:worker_threads';
 import sharp from 'sharp';
 import { DecodedCache } from './decoded-cache.ts';
 import { loadBatches, prefillDecoded, type Batch } from './loader.ts';
-import { transformFor, type ThreadMessage, type ThreadRequest } from './loader-protocol.ts';
+import { transformFor, type PrefillReport, type PrefillRequest, type ThreadMessage, type ThreadRequest } from './loader-protocol.ts';
 
 /**
  * The loader thread (see loader-thread.ts): runs `loadBatches` for each request and sends one
@@ -26,6 +26,21 @@ const active = new Map<number, Active>();
 
 const send = (m: ThreadMessage, transfer: ArrayBuffer[] = []) => port.postMessage(m, transfer);
 
+/**
+ * One up-front decode at a time: an epoch that starts while the early one (a `prefill` request,
+ * sent while the trainer is still being built) is running waits for it instead of decoding the
+ * same images again.
+ */
+let prefilling: Promise<unknown> = Promise.resolve();
+function prefill(r: PrefillRequest, signal: AbortSignal): Promise<PrefillReport> {
+  const p = prefilling.then(async () => {
+    const out = await prefillDecoded({ items: r.items, transform: transformFor(r.transform), cache: decoded, signal });
+    return { ...out, cachedImages: decoded.count, cachedBytes: decoded.sizeBytes };
+  });
+  prefilling = p.catch(() => undefined);
+  return p;
+}
+
 async function serve(req: Extract<ThreadRequest, { type: 'start' }>): Promise<void> {
   const state: Active = { controller: new AbortController(), credits: 0, wake: null };
   active.set(req.id, state);
@@ -33,8 +48,8 @@ async function serve(req: Extract<ThreadRequest, { type: 'start' }>): Promise<vo
   try {
     if (transform.kind === 'train') {
       // Decoded up front, while no step runs (see prefillDecoded); a no-op once the cache holds them.
-      const r = await prefillDecoded({ items: rest.items, transform: transformFor(transform), cache: decoded, signal: state.controller.signal });
-      if (r.decoded > 0) send({ type: 'prefilled', id: req.id, prefill: { ...r, cachedImages: decoded.count, cachedBytes: decoded.sizeBytes } });
+      const r = await prefill({ items: rest.items, transform }, state.controller.signal);
+      if (r.decoded > 0) send({ type: 'prefilled', id: req.id, prefill: r });
     }
     const batches = loadBatches({
       ...rest,
@@ -64,9 +79,25 @@ function sendBatch(id: number, b: Batch): void {
   send({ type: 'batch', id, batch: { ...b, input } }, [input.buffer as ArrayBuffer, b.target.buffer as ArrayBuffer]);
 }
 
+async function servePrefill(req: Extract<ThreadRequest, { type: 'prefill' }>): Promise<void> {
+  const state: Active = { controller: new AbortController(), credits: 0, wake: null };
+  active.set(req.id, state);
+  try {
+    send({ type: 'prefilled', id: req.id, prefill: await prefill(req.request, state.controller.signal) });
+  } catch (e) {
+    send({ type: 'error', id: req.id, name: e instanceof Error ? e.name : 'Error', message: e instanceof Error ? e.message : String(e) });
+  } finally {
+    active.delete(req.id);
+  }
+}
+
 port.on('message', (m: ThreadRequest) => {
   if (m.type === 'start') {
     void serve(m);
+    return;
+  }
+  if (m.type === 'prefill') {
+    void servePrefill(m);
     return;
   }
   const state = active.get(m.id);

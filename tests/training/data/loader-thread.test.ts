@@ -54,6 +54,26 @@ describe('LoaderThread', () => {
     expect(warnings.map((w) => w.id)).toEqual(['bad']);
   });
 
+  it('decodes ahead on request; an epoch started meanwhile waits for it instead of decoding again', async () => {
+    const own = LoaderThread.start();
+    try {
+      const transform = { kind: 'train', size: SIZE, augmentation: AUG } as const;
+      const early = own.prefill({ items, transform });
+      const prefills: PrefillReport[] = [];
+      const remote: Batch[] = [];
+      for await (const b of own.batches({ ...common, items, transform, onWarning: () => undefined, onPrefilled: (r) => prefills.push(r) })) remote.push(b);
+      expect(await early).toMatchObject({ decoded: 11, cachedImages: 11 });
+      expect(prefills).toEqual([]);
+      const local: Batch[] = [];
+      for await (const b of loadBatches({ ...common, items, size: SIZE, transform: trainTransform(SIZE, AUG), onWarning: () => undefined })) local.push(b);
+      expect(remote.map((b) => b.ids)).toEqual(local.map((b) => b.ids));
+      for (let k = 0; k < local.length; k++) expect(Buffer.from(remote[k].input.buffer).equals(Buffer.from(local[k].input.slice().buffer))).toBe(true);
+      expect(await own.prefill({ items, transform })).toMatchObject({ decoded: 0, cachedImages: 11 });
+    } finally {
+      await own.close();
+    }
+  });
+
   it('stops on abort and on break, and serves the next epoch afterwards', async () => {
     const controller = new AbortController();
     const run = (async () => {
