@@ -322,7 +322,7 @@ export function createDatasetsService(store: Workspace) {
       const assign = (ds: DatasetFile) => {
         if (ds.status === 'importing') throw conflict('the dataset is still importing; split it when the import is done');
         if (ds.split_names.includes(req.name)) throw conflict(`a split named '${req.name}' already exists`);
-        const r = computeSplit(ds.images.map((i) => ({ id: i.id, label: i.label })), { ratios: req.ratios, stratify: req.stratify, seed: req.seed });
+        const r = computeSplit(ds.images.map((i) => ({ id: i.id, label: i.label, key: i.hash })), { ratios: req.ratios, stratify: req.stratify, seed: req.seed });
         return ds.images.map((img) => ({ img, subset: r.assignment.get(img.id) ?? 'none' }));
       };
       if (req.preview) {

@@ -52,17 +52,34 @@ export function apportion(n: number, ratios: SplitRatios): SubsetCounts {
   return { train: counts[0], val: counts[1], test: counts[2] };
 }
 
+export interface SplitImage {
+  id: string;
+  label: string | null;
+  /**
+   * What orders the images before the seeded shuffle (default: the id). The dataset passes each
+   * image's content hash: ids are drawn at random on import, so ordering by them would give the same
+   * files imported again another split for the same seed.
+   */
+  key?: string;
+}
+
 /**
  * Assigns every image to train/val/test. With `stratify`, each class is apportioned on its own so
  * that every class keeps the ratios; without, the labeled images are apportioned as one group.
- * Reproducible: ids are sorted before a seeded shuffle, so neither the input order nor the machine
- * changes the result; another seed gives another split.
+ * Reproducible: images are sorted by key (then id) before a seeded shuffle, so neither the input
+ * order, the machine, nor (with content keys) a re-import changes the result; another seed gives
+ * another split.
  */
-export function computeSplit(images: { id: string; label: string | null }[], opts: SplitOptions): SplitResult {
+export function computeSplit(images: SplitImage[], opts: SplitOptions): SplitResult {
   const ratios = SplitRatiosSchema.parse(opts.ratios);
   const random = mulberry32(opts.seed);
   const assignment = new Map<string, SplitSubset>();
   const byClass = new Map<string, string[]>();
+  const keyOf = new Map(images.map((img) => [img.id, img.key ?? img.id]));
+  const byKey = (a: string, b: string): number => {
+    const [ka, kb] = [keyOf.get(a) ?? a, keyOf.get(b) ?? b];
+    return ka < kb ? -1 : ka > kb ? 1 : a < b ? -1 : a > b ? 1 : 0;
+  };
   let unassigned = 0;
   for (const img of images) {
     if (img.label === null) {
@@ -77,7 +94,7 @@ export function computeSplit(images: { id: string; label: string | null }[], opt
   const classes = [...byClass.keys()].sort();
   const groups = opts.stratify ? classes.map((c) => byClass.get(c) ?? []) : [classes.flatMap((c) => byClass.get(c) ?? [])];
   for (const group of groups) {
-    const ids = shuffleInPlace([...group].sort(), random);
+    const ids = shuffleInPlace([...group].sort(byKey), random);
     const quota = apportion(ids.length, ratios);
     let at = 0;
     for (const subset of SUBSETS) {

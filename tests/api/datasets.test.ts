@@ -238,6 +238,30 @@ describe('splits', () => {
     expect((await call(s.app, 'DELETE', `${base}/splits/main`)).body.error.code).toBe('NOT_FOUND');
   });
 
+  it('gives the same files the same split when the folder is imported again (same seed)', async () => {
+    const importAgain = async (name: string) => {
+      const r = await call<{ dataset: Dataset; job: { id: string } }>(s.app, 'POST', `/api/projects/${pid}/datasets`, {
+        name,
+        task: 'classification',
+        source: { kind: 'folder', path: path.join(s.dir, 'src') },
+      });
+      await waitForJob(s.app, r.body.data.job.id);
+      return `/api/projects/${pid}/datasets/${r.body.data.dataset.id}`;
+    };
+    const byFile = async (b: string) => {
+      expect((await call(s.app, 'POST', `${b}/splits`, { name: 'same', ratios, stratify: true, seed: 11 })).status).toBe(201);
+      const items = (await call<Page>(s.app, 'GET', `${b}/images?split=same&page_size=500`)).body.data.items;
+      return { ids: items.map((i) => i.id).sort(), split: Object.fromEntries(items.map((i) => [i.file, i.split])) };
+    };
+    const [b1, b2] = [await importAgain('shapes 1'), await importAgain('shapes 2')];
+    const [one, two] = [await byFile(b1), await byFile(b2)];
+    // new random ids, the same files, the same assignment
+    expect(two.ids).not.toEqual(one.ids);
+    expect(Object.keys(one.split).length).toBeGreaterThan(20);
+    expect(two.split).toEqual(one.split);
+    for (const b of [b1, b2]) expect((await call(s.app, 'DELETE', b)).status).toBe(200);
+  });
+
   it('validates split requests', async () => {
     for (const bad of [
       { name: 'x', ratios: { train: 0.6, val: 0.6, test: 0 }, stratify: true, seed: 1 },

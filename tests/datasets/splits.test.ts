@@ -56,6 +56,19 @@ describe('computeSplit', () => {
     expect([...two.assignment].sort()).toEqual([...one.assignment].sort());
   });
 
+  it('orders by content key where given, so the same files under new ids get the same split', () => {
+    const imgs = images({ a: 30, b: 30 }).map((img, i) => ({ ...img, key: `hash${String((i * 37) % 60).padStart(2, '0')}` }));
+    // a re-import: the same files (keys) under other random ids, listed in another order
+    const reimported = imgs.map((img, i) => ({ ...img, id: `img-new${(i * 13) % 60}-${img.label}` })).reverse();
+    const one = computeSplit(imgs, { ratios, stratify: true, seed: 7 });
+    const two = computeSplit(reimported, { ratios, stratify: true, seed: 7 });
+    const byKey = (split: typeof one, list: typeof imgs) => Object.fromEntries(list.map((img) => [img.key, split.assignment.get(img.id)]));
+    expect(byKey(two, reimported)).toEqual(byKey(one, imgs));
+    // without keys the ids decide, and the new ids give another split
+    const plain = computeSplit(reimported.map(({ key: _k, ...rest }) => rest), { ratios, stratify: true, seed: 7 });
+    expect(byKey(plain, reimported)).not.toEqual(byKey(one, imgs));
+  });
+
   it('gives another split for another seed', () => {
     const imgs = images({ a: 40, b: 40 });
     const one = computeSplit(imgs, { ratios, stratify: true, seed: 42 });
