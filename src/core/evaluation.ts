@@ -77,6 +77,11 @@ export interface EvaluationView {
    * succeeded evaluation (it is kept), and this says what became of the attempt to replace it.
    */
   last_attempt?: LastAttempt;
+  /**
+   * While a re-evaluation is queued or running: the succeeded evaluation it is to replace (whose
+   * metrics and results are still served meanwhile), what it evaluated and when it finished.
+   */
+  previous?: { config: EvaluationConfig; finished_at: string | null };
   /** Images that could not be evaluated (at most MAX_STORED_PROBLEMS; `problems_total` counts all). */
   problems: EvaluationProblem[];
   problems_total: number;
@@ -385,8 +390,8 @@ export function createEvaluationService({ store, jobs, threads, pool: givenPool 
     async get(projectId, experimentId) {
       const r = await requireExperiment(projectId, experimentId);
       const staged = await activeStaging(r);
-      if (staged) return view(staged, null);
       const cur = await readEvaluation(store, r);
+      if (staged) return { ...view(staged, null), ...(cur?.status === 'succeeded' ? { previous: { config: cur.config, finished_at: cur.finished_at } } : {}) };
       if (!cur) {
         return { status: 'none', config: null, aggregate: null, job_id: null, problems: [], problems_total: 0, evaluated: 0, created_at: null, finished_at: null };
       }

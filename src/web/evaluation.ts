@@ -214,6 +214,10 @@ export default async function evaluationPages(app: FastifyInstance): Promise<voi
         status: state.status,
         live,
         previous: previous !== null,
+        // What the evaluation kept on view evaluated, and when: "run 2 · best · 5 min ago".
+        previous_of: previous !== null && state.previous
+          ? [labels.get(state.previous.config.run_id) ?? state.previous.config.run_id, state.previous.config.checkpoint, ...(state.previous.finished_at ? [timeAgo(state.previous.finished_at)] : [])].join(' · ')
+          : null,
         error: state.error ?? null,
         config: config
           ? {

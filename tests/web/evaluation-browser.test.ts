@@ -141,7 +141,7 @@ describe.skipIf(!existsSync(CHROMIUM))('the evaluation page in a browser', () =>
     await page.check('#eval-form input[name=tta]');
     await page.click('#eval-start');
     await page.locator('#eval-progress').waitFor();
-    await page.locator('#eval-metrics[data-previous] [data-eval-previous]', { hasText: /Previous evaluation — re-evaluating… 30%/ }).waitFor();
+    await page.locator('#eval-metrics[data-previous] [data-eval-previous]', { hasText: /Previous evaluation \(.+\) — re-evaluating… 30%/ }).waitFor();
     expect(await page.locator('#eval-images[data-previous] [data-eval-previous]').count()).toBe(1);
     expect(await accuracyTile.textContent()).toBe(previousAccuracy);
     await expect.poll(() => page.locator('#eval-charts').getAttribute('data-drawn')).toBe('4');

@@ -81,7 +81,10 @@ describe('re-evaluating keeps the previous evaluation on the page', () => {
 
     // Once the job reported its 3 of 10 images, the label carries the percentage (a page load too).
     await expect.poll(async () => (await evaluation.get(t.projectId, t.experimentId)).status).toBe('running');
-    await expect.poll(async () => (await get(app, boardUrl)).body).toMatch(/<b>Previous evaluation<\/b> — re-evaluating… <b data-eval-pct>30%<\/b>/);
+    await expect.poll(async () => (await get(app, boardUrl)).body).toMatch(new RegExp(`<b>Previous evaluation</b> \\(Run \\d+ · ${before.config!.checkpoint} · [^)]+\\) — re-evaluating… <b data-eval-pct>30%</b>`));
+    // The service says what the evaluation on view evaluated, and when.
+    const live = await evaluation.get(t.projectId, t.experimentId);
+    expect(live.previous).toEqual({ config: before.config, finished_at: before.finished_at });
     const page = await get(app, boardUrl);
     expect(page.body).toMatch(/^<!doctype html>/);
     expect(page.body).toContain('data-eval-previous');
