@@ -9,7 +9,7 @@ import { Rng } from '../../src/models/init.ts';
 import { encodeModel } from '../../src/onnx/codec.ts';
 import { f32, i64, type TensorData } from '../../src/onnx/ir.ts';
 import { profileModel } from '../../src/runtime/profile.ts';
-import { lowerDepthwiseToNchwc, nchwcBlockSize } from '../../src/runtime/nchwc.ts';
+import { lowerConvsToNchwc, nchwcBlockSize } from '../../src/runtime/nchwc.ts';
 import { createSession } from '../../src/runtime/session.ts';
 import { buildTrainingStep } from '../../src/training/step-graph.ts';
 import { DropoutMasks } from '../../src/training/trainer.ts';
@@ -21,9 +21,9 @@ const rng = new Rng(1);
 
 let t = performance.now();
 const step = buildTrainingStep(spec.model, { loss: { kind: 'cross_entropy' }, trainable: spec.params, optimizer: { kind: 'sgd', momentum: 0.9 } });
-// as the Trainer runs it (src/training/trainer.ts): depthwise convs on the NCHWc kernels
+// as the Trainer runs it (src/training/trainer.ts): convs on the NCHWc kernels (NCHWC=0: none; NCHWC=depthwise: those only)
 const block = process.env.NCHWC === '0' ? null : await nchwcBlockSize();
-const rewritten = block === null ? 0 : lowerDepthwiseToNchwc(step.model, block);
+const rewritten = block === null ? { depthwise: 0, dense: 0 } : lowerConvsToNchwc(step.model, block, { dense: process.env.NCHWC !== 'depthwise' });
 const buildMs = performance.now() - t;
 t = performance.now();
 const bytes = encodeModel(step.model);
@@ -56,7 +56,7 @@ for (const r of rows) {
 }
 const total = rows.reduce((a, r) => a + r.meanUs, 0);
 console.log(JSON.stringify({
-  model: name, size, batch, nodes: step.model.graph.nodes.length, nchwc_depthwise: rewritten, mb: +(bytes.length / 1e6).toFixed(1),
+  model: name, size, batch, nodes: step.model.graph.nodes.length, nchwc: rewritten, mb: +(bytes.length / 1e6).toFixed(1),
   build_ms: Math.round(buildMs), encode_ms: Math.round(encodeMs), session_ms: Math.round(sessionMs),
   kernel_ms_per_step: +(total / 1000).toFixed(1), load: os.loadavg()[0].toFixed(1),
 }));

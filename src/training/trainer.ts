@@ -10,7 +10,7 @@ import {
   type SessionOptions,
   toRuntimeTensor,
 } from '../runtime/session.ts';
-import { lowerDepthwiseToNchwc, nchwcBlockSize } from '../runtime/nchwc.ts';
+import { lowerConvsToNchwc, nchwcBlockSize } from '../runtime/nchwc.ts';
 import { buildEvalGraph, buildTrainingStep, type DropoutMask, type TrainingStep, type TrainingStepOptions } from './step-graph.ts';
 
 /**
@@ -26,7 +26,7 @@ export interface TrainerOptions extends TrainingStepOptions {
   spinning?: boolean;
   /** Seeds the dropout masks (default 0): step k's masks depend on (seed, k) alone. */
   seed?: number;
-  /** Depthwise convs on onnxruntime's NCHWc kernels where it has them (default true; src/runtime/nchwc.ts). */
+  /** Depthwise and dense convs on onnxruntime's NCHWc kernels where it has them (default true; src/runtime/nchwc.ts). */
   nchwc?: boolean;
 }
 
@@ -38,14 +38,14 @@ function stepSessionOptions(opts: TrainerOptions): SessionOptions {
   return { spinning: opts.spinning ?? false, memoryPattern: false, ...(opts.threads === undefined ? {} : { threads: opts.threads }) };
 }
 
-/** A copy of `model` whose depthwise convs run on onnxruntime's NCHWc kernels (src/runtime/nchwc.ts); nodes are copied, tensors shared. */
-function withNchwcDepthwise(model: Model, block: number): Model {
+/** A copy of `model` whose convs run on onnxruntime's NCHWc kernels (src/runtime/nchwc.ts); nodes are copied, tensors shared. */
+function withNchwcConvs(model: Model, block: number): Model {
   const copy: Model = {
     ...model,
     opsetImports: [...model.opsetImports],
     graph: { ...model.graph, nodes: [...model.graph.nodes], initializers: new Map(model.graph.initializers), valueInfo: [...model.graph.valueInfo] },
   };
-  lowerDepthwiseToNchwc(copy, block);
+  lowerConvsToNchwc(copy, block);
   return copy;
 }
 
@@ -88,7 +88,7 @@ export class Trainer {
     const sessionOpts = stepSessionOptions(opts);
     // Weights are fed to both graphs, so onnxruntime's own NCHWc pass leaves their depthwise convs alone.
     const block = opts.nchwc === false ? null : await nchwcBlockSize();
-    const [trainModel, evalRun] = block === null ? [graph.model, evalModel] : [withNchwcDepthwise(graph.model, block), withNchwcDepthwise(evalModel, block)];
+    const [trainModel, evalRun] = block === null ? [graph.model, evalModel] : [withNchwcConvs(graph.model, block), withNchwcConvs(evalModel, block)];
     const [train, evalSession] = await Promise.all([createSession(trainModel, sessionOpts), createSession(evalRun, sessionOpts)]);
     const init = (name: string) => {
       const t = model.graph.initializers.get(name);
