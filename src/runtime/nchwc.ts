@@ -91,8 +91,8 @@ function depthwiseOf(node: Node, shapes: Map<string, ShapeInfo>, model: Model): 
 
 /**
  * A 2-D ungrouped Conv with static channels (input channels a multiple of 4, ReorderInput's
- * condition), a kernel of at most DENSE_MAX_KERNEL, and more than one output position per image
- * (squeeze-excitation convs on 1×1 maps would pay the reorders for nothing).
+ * condition), a kernel of at most DENSE_MAX_KERNEL and not 1×1 stride 1, and more than one output
+ * position per image.
  */
 function denseOf(node: Node, shapes: Map<string, ShapeInfo>, model: Model): Dense | null {
   if (node.opType !== 'Conv' || (node.domain ?? '') !== '') return null;
@@ -103,6 +103,10 @@ function denseOf(node: Node, shapes: Map<string, ShapeInfo>, model: Model): Dens
   const [o, c, kh, kw] = w;
   if (typeof o !== 'number' || typeof c !== 'number' || typeof kh !== 'number' || typeof kw !== 'number' || x[1] !== c) return null;
   if (c % 4 !== 0 || kh > DENSE_MAX_KERNEL || kw > DENSE_MAX_KERNEL) return null;
+  // A 1×1 stride-1 conv is one GEMM for the plain Conv already, with no im2col to save; on
+  // MobileNetV3's pointwise convs (24, 40, 72, 88, 120 channels padded to the block) the NCHWc form
+  // measured no faster. Strided 1×1 convs (ResNet's downsampling) do gain.
+  if (kh * kw === 1 && (getInts(node, 'strides') ?? [1, 1]).every((v) => v === 1)) return null;
   const [h, wd] = [x[2], x[3]];
   if (typeof h === 'number' && typeof wd === 'number' && h * wd <= 1) return null;
   return { kind: 'dense', channels: c, outChannels: o, kernel: [kh, kw] };

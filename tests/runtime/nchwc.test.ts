@@ -32,13 +32,15 @@ function convZoo(): { model: Model; feeds: Record<string, ReturnType<typeof f32>
   conv('dw3dil2asym', [x, input('w3d', [24, 1, 3, 3])], { group: 24, pads: [2, 1, 0, 2], dilations: [2, 2] });
   const x16 = input('x16', [2, 16, 7, 7]);
   conv('dw16', [x16, input('w16', [16, 1, 3, 3])], { group: 16, pads: [1, 1, 1, 1] });
-  // dense: input and output channels on and off the block, strides, asymmetric pads, dilation, bias, 1×1 and 7×7
+  // dense: input and output channels on and off the block, strides, asymmetric pads, dilation, bias, 1×1 strided and 7×7
   conv('dense3', [x16, input('wd', [8, 16, 3, 3])], { pads: [1, 1, 1, 1] });
   conv('dense3s2bias', [x, input('wd2', [40, 24, 3, 3]), input('bd2', [40])], { pads: [1, 0, 1, 2], strides: [2, 2] });
-  conv('dense1x1', [x, input('wd1', [36, 24, 1, 1])], {});
+  conv('dense1x1s2', [x, input('wd1', [36, 24, 1, 1])], { strides: [2, 2] });
   conv('dense7dil', [input('x32', [2, 32, 15, 15]), input('wd7', [16, 32, 7, 7])], { pads: [3, 3, 3, 3], dilations: [1, 2] });
   // left alone: groups of 2 channels, 6 channels (ReorderInput needs multiples of 4), a dense conv on
-  // 3 channels (an RGB stem), one on a 1×1 map, and one with a kernel larger than 7 (a dW in conv form)
+  // 3 channels (an RGB stem), a 1×1 stride-1 conv (one GEMM already), one on a 1×1 map, and one with
+  // a kernel larger than 7 (a dW in conv form)
+  conv('pointwise', [x, input('wpw', [32, 24, 1, 1])], {});
   conv('grouped', [x, input('wg', [24, 2, 3, 3])], { group: 12 });
   conv('dw6', [input('x6', [1, 6, 5, 5]), input('w6', [6, 1, 3, 3])], { group: 6 });
   conv('rgb', [input('x3', [2, 3, 9, 9]), input('wr', [8, 3, 3, 3])], {});
@@ -68,7 +70,7 @@ describe('convs on the NCHWc kernels', () => {
     expect(lowerConvsToNchwc(lowered, block)).toEqual({ depthwise, dense });
     const nchwcNodes = lowered.graph.nodes.filter((n) => n.domain === NCHWC_DOMAIN);
     expect(nchwcNodes.filter((n) => n.opType === 'Conv')).toHaveLength(depthwise + dense);
-    expect(lowered.graph.nodes.filter((n) => n.opType === 'Conv' && (n.domain ?? '') === '').map((n) => n.name).sort()).toEqual(['bigkernel', 'dw6', 'grouped', 'pointmap', 'rgb']);
+    expect(lowered.graph.nodes.filter((n) => n.opType === 'Conv' && (n.domain ?? '') === '').map((n) => n.name).sort()).toEqual(['bigkernel', 'dw6', 'grouped', 'pointmap', 'pointwise', 'rgb']);
     const depthwiseOnly = convZoo().model;
     expect(lowerConvsToNchwc(depthwiseOnly, block, { dense: false })).toEqual({ depthwise, dense: 0 });
     expect(lowered.opsetImports).toContainEqual({ domain: NCHWC_DOMAIN, version: 1 });
