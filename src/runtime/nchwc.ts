@@ -74,42 +74,36 @@ interface Dense {
  */
 const DENSE_MAX_KERNEL = 7;
 
-/** A 2-D Conv with one input channel per group and as many outputs as groups, with static channels and kernel. */
-function depthwiseOf(node: Node, shapes: Map<string, ShapeInfo>, model: Model): Depthwise | null {
-  if (node.opType !== 'Conv' || (node.domain ?? '') !== '') return null;
-  const group = getInt(node, 'group', 1);
-  if (group < 2 || getString(node, 'auto_pad', 'NOTSET') !== 'NOTSET') return null;
+/** A plain 2-D Conv's static geometry (weights [O, C/group, kh, kw], C input channels), or null. */
+function staticConv(node: Node, shapes: Map<string, ShapeInfo>, model: Model): { group: number; o: number; perGroup: number; c: number; kh: number; kw: number } | null {
+  if (node.opType !== 'Conv' || (node.domain ?? '') !== '' || getString(node, 'auto_pad', 'NOTSET') !== 'NOTSET') return null;
   const w = model.graph.initializers.get(node.inputs[1])?.dims ?? shapes.get(node.inputs[1])?.shape;
   const x = shapes.get(node.inputs[0])?.shape;
   if (!w || w.length !== 4 || !x || x.length !== 4) return null;
   const [o, perGroup, kh, kw] = w;
-  if (o !== group || perGroup !== 1 || x[1] !== group || typeof kh !== 'number' || typeof kw !== 'number') return null;
-  // ReorderInput's own condition
-  if (group % 4 !== 0) return null;
-  return { kind: 'depthwise', channels: group, kernel: [kh, kw] };
+  const c = x[1];
+  if (typeof o !== 'number' || typeof perGroup !== 'number' || typeof kh !== 'number' || typeof kw !== 'number' || typeof c !== 'number') return null;
+  return { group: getInt(node, 'group', 1), o, perGroup, c, kh, kw };
+}
+
+/** One input channel per group and as many outputs as groups; channels a multiple of 4 (ReorderInput's own condition). */
+function depthwiseOf(node: Node, shapes: Map<string, ShapeInfo>, model: Model): Depthwise | null {
+  const g = staticConv(node, shapes, model);
+  if (!g || g.group < 2 || g.o !== g.group || g.perGroup !== 1 || g.c !== g.group || g.group % 4 !== 0) return null;
+  return { kind: 'depthwise', channels: g.group, kernel: [g.kh, g.kw] };
 }
 
 /**
- * A 2-D ungrouped Conv with static channels (input channels a multiple of 4, ReorderInput's
- * condition), a kernel of at most DENSE_MAX_KERNEL and not 1×1 stride 1, and more than one output
- * position per image.
+ * Ungrouped, input channels a multiple of 4 (ReorderInput's condition), a kernel of at most
+ * DENSE_MAX_KERNEL, and not 1×1 stride 1: that is one GEMM for the plain Conv already, with no
+ * im2col to save, and on MobileNetV3's pointwise convs (24, 40, 72, 88, 120 channels padded to the
+ * block) the NCHWc form measured no faster. Strided 1×1 convs (ResNet's downsampling) do gain.
  */
 function denseOf(node: Node, shapes: Map<string, ShapeInfo>, model: Model): Dense | null {
-  if (node.opType !== 'Conv' || (node.domain ?? '') !== '') return null;
-  if (getInt(node, 'group', 1) !== 1 || getString(node, 'auto_pad', 'NOTSET') !== 'NOTSET') return null;
-  const w = model.graph.initializers.get(node.inputs[1])?.dims ?? shapes.get(node.inputs[1])?.shape;
-  const x = shapes.get(node.inputs[0])?.shape;
-  if (!w || w.length !== 4 || !x || x.length !== 4) return null;
-  const [o, c, kh, kw] = w;
-  if (typeof o !== 'number' || typeof c !== 'number' || typeof kh !== 'number' || typeof kw !== 'number' || x[1] !== c) return null;
-  if (c % 4 !== 0 || kh > DENSE_MAX_KERNEL || kw > DENSE_MAX_KERNEL) return null;
-  // A 1×1 stride-1 conv is one GEMM for the plain Conv already, with no im2col to save; on
-  // MobileNetV3's pointwise convs (24, 40, 72, 88, 120 channels padded to the block) the NCHWc form
-  // measured no faster. Strided 1×1 convs (ResNet's downsampling) do gain.
-  if (kh * kw === 1 && (getInts(node, 'strides') ?? [1, 1]).every((v) => v === 1)) return null;
-  const [h, wd] = [x[2], x[3]];
-  if (typeof h === 'number' && typeof wd === 'number' && h * wd <= 1) return null;
-  return { kind: 'dense', channels: c, outChannels: o, kernel: [kh, kw] };
+  const g = staticConv(node, shapes, model);
+  if (!g || g.group !== 1 || g.perGroup !== g.c || g.c % 4 !== 0 || g.kh > DENSE_MAX_KERNEL || g.kw > DENSE_MAX_KERNEL) return null;
+  if (g.kh * g.kw === 1 && (getInts(node, 'strides') ?? [1, 1]).every((v) => v === 1)) return null;
+  return { kind: 'dense', channels: g.c, outChannels: g.o, kernel: [g.kh, g.kw] };
 }
 
 function emit(b: GraphBuilder, node: Node, d: Depthwise | Dense, block: number): void {

@@ -300,17 +300,21 @@ describe('exports API: one variant, delete', () => {
 
 describe('exports API: deleting what an export belongs to releases its predict sessions at once', () => {
   const loaded = (experimentId: string, exportId: string) => s.app.studio.exports.loadedVariants(p.pid, experimentId, exportId);
-
-  it('deleting an experiment releases the sessions of its exports, and only those', async () => {
+  /** A small_cnn experiment on the shapes split, answered 201. */
+  const smallExperiment = async (name: string, epochs: number, seed: number): Promise<string> => {
     const created = await call<{ id: string }>(s.app, 'POST', `/api/projects/${p.pid}/experiments`, {
-      name: 'short-lived',
+      name,
       dataset_id: p.datasetId,
       split_name: 'main',
       model: { architecture: 'small_cnn', input_size: 32 },
-      hyperparameters: { epochs: 1, batch_size: 16, seed: 2 },
+      hyperparameters: { epochs, batch_size: 16, seed },
     });
     expect(created.status, JSON.stringify(created.body)).toBe(201);
-    const exp2 = created.body.data.id;
+    return created.body.data.id;
+  };
+
+  it('deleting an experiment releases the sessions of its exports, and only those', async () => {
+    const exp2 = await smallExperiment('short-lived', 1, 2);
     const runs = `/api/projects/${p.pid}/experiments/${exp2}/runs`;
     const run2 = (await call<{ run: { id: string } }>(s.app, 'POST', runs)).body.data.run.id;
     expect((await waitForRun(s.app, `${runs}/${run2}`)).status).toBe('succeeded');
@@ -350,14 +354,8 @@ describe('exports API: deleting what an export belongs to releases its predict s
     expect(loaded(expId, ex.id)).toEqual(expect.arrayContaining(['fp32', 'int8']));
 
     // A training run, an export and an evaluation still running in the project are cancelled and settled first.
-    const created = await call<{ id: string }>(s.app, 'POST', `/api/projects/${p.pid}/experiments`, {
-      name: 'long',
-      dataset_id: p.datasetId,
-      split_name: 'main',
-      model: { architecture: 'small_cnn', input_size: 32 },
-      hyperparameters: { epochs: 200, batch_size: 16, seed: 3 },
-    });
-    const training = await call<{ job: { id: string } }>(s.app, 'POST', `/api/projects/${p.pid}/experiments/${created.body.data.id}/runs`);
+    const long = await smallExperiment('long', 200, 3);
+    const training = await call<{ job: { id: string } }>(s.app, 'POST', `/api/projects/${p.pid}/experiments/${long}/runs`);
     expect(training.status, JSON.stringify(training.body)).toBe(202);
     const exporting = await startExport({ run_id: runId, checkpoint: 'best', variants: ['fp32', 'fp16', 'int8'], benchmark: true });
     const evaluating = await call<{ job: { id: string } }>(s.app, 'POST', `/api/projects/${p.pid}/experiments/${expId}/evaluation`, { run_id: runId, checkpoint: 'best', subsets: ['train', 'val', 'test'] });

@@ -1,66 +1,19 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { promises as fs } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeSyntheticFolder } from '../../src/datasets/synthetic.ts';
+import { freePort, studioProcess, type StudioProcess } from '../studio-process.ts';
 
 /**
  * The studio process dies (SIGKILL) while a run trains; the next start settles the run and its
  * job as `interrupted` before it takes requests, and the run resumes from its last checkpoint.
  */
-const REPO = path.resolve(import.meta.dirname, '../..');
-
 let dir: string;
-let port: number;
+let studio: StudioProcess;
 let server: ChildProcess | undefined;
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const a = srv.address();
-      srv.close(() => (a && typeof a === 'object' ? resolve(a.port) : reject(new Error('no port'))));
-    });
-  });
-}
-
-interface Envelope<T> {
-  status: string;
-  data: T;
-  error?: { code: string; message: string };
-}
-
-async function api<T>(method: 'GET' | 'POST', url: string, body?: unknown): Promise<{ status: number; body: Envelope<T> }> {
-  const res = await request(`http://127.0.0.1:${port}${url}`, {
-    method,
-    headers: body === undefined ? {} : { 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  return { status: res.statusCode, body: (await res.body.json()) as Envelope<T> };
-}
-
-async function startServer(): Promise<ChildProcess> {
-  // node with tsx as a loader (not the tsx CLI, whose child would survive a SIGKILL of the CLI).
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
-    cwd: REPO,
-    env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', STUDIO_WORKSPACE: path.join(dir, 'ws'), STUDIO_EXAMPLE: 'off' },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  const t0 = Date.now();
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}`);
-    try {
-      if ((await api('GET', '/api/projects')).status === 200) return child;
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() - t0 > 60_000) throw new Error('server did not start');
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+const api: StudioProcess['api'] = (method, url, body) => studio.api(method, url, body);
 
 async function poll<T>(url: string, pred: (v: T) => boolean, timeoutMs = 120_000): Promise<T> {
   const t0 = Date.now();
@@ -84,7 +37,7 @@ interface Run {
 
 beforeAll(async () => {
   dir = await fs.mkdtemp(path.join(os.tmpdir(), 'studio-kill-'));
-  port = await freePort();
+  studio = studioProcess(await freePort(), path.join(dir, 'ws'));
 });
 afterAll(async () => {
   server?.kill('SIGKILL');
@@ -95,7 +48,7 @@ describe('a server killed mid-run', () => {
   it('settles the run as interrupted at the next start, and the run resumes', async () => {
     const src = path.join(dir, 'shapes');
     await writeSyntheticFolder(src, { classes: ['circle', 'square', 'triangle', 'star'], perClass: 30, size: 48, seed: 5 });
-    server = await startServer();
+    server = await studio.start();
     const pid = (await api<{ id: string }>('POST', '/api/projects', { name: 'kill' })).body.data.id;
     const imported = await api<{ dataset: { id: string }; job: { id: string } }>('POST', `/api/projects/${pid}/datasets`, {
       name: 'shapes',
@@ -120,7 +73,7 @@ describe('a server killed mid-run', () => {
 
     server.kill('SIGKILL');
     await new Promise((r) => server?.once('exit', r));
-    server = await startServer();
+    server = await studio.start();
 
     const after = (await api<Run>('GET', url)).body.data;
     expect(after.status).toBe('interrupted');

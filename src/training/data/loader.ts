@@ -176,15 +176,10 @@ export async function* loadBatches(o: LoaderOptions): AsyncGenerator<Batch, void
     const hit = cache.get(path);
     if (hit) return staged.apply(hit, seed);
     const bytes = await read(path);
-    if (!cache.isLarge(path)) {
-      const decoded = await staged.decode(bytes, item.width && item.height ? { width: item.width, height: item.height } : undefined);
-      if (decoded) {
-        cache.set(path, decoded);
-        return staged.apply(decoded, seed);
-      }
-      cache.markLarge(path);
-    }
-    return o.transform(bytes, seed);
+    const decoded = cache.isLarge(path) ? null : await decodeToKeep(staged, cache, item, bytes);
+    if (!decoded) return o.transform(bytes, seed);
+    cache.set(path, decoded);
+    return staged.apply(decoded, seed);
   };
 
   /** The image at `index` written into `out` at slot `slot`; false when it was skipped. */
@@ -274,19 +269,26 @@ export async function prefillDecoded(o: PrefillOptions): Promise<PrefillResult> 
       if (o.cache.get(item.path) || o.cache.isLarge(item.path)) continue;
       let img: RgbImage | null;
       try {
-        img = await staged.decode(await read(item.path), item.width && item.height ? { width: item.width, height: item.height } : undefined);
+        img = await decodeToKeep(staged, o.cache, item, await read(item.path));
       } catch (e) {
         if (e instanceof ImageDecodeError || isFsError(e)) continue;
         throw e;
       }
-      if (!img) o.cache.markLarge(item.path);
+      if (!img) continue;
       // First come, first kept, as in the epochs: the first image that does not fit ends it.
-      else if (o.cache.set(item.path, img)) decoded += 1;
+      if (o.cache.set(item.path, img)) decoded += 1;
       else full = true;
     }
   };
   await Promise.all(Array.from({ length: o.concurrency ?? DEFAULT_CONCURRENCY }, worker));
   return { decoded, seconds: (performance.now() - t0) / 1000 };
+}
+
+/** The first stage of a staged transform, for the cache: null (and marked so) for a source too large to hold decoded. */
+async function decodeToKeep(staged: NonNullable<ImageTransform['staged']>, cache: DecodedCache, item: LoaderItem, bytes: Buffer): Promise<RgbImage | null> {
+  const img = await staged.decode(bytes, item.width && item.height ? { width: item.width, height: item.height } : undefined);
+  if (!img) cache.markLarge(item.path);
+  return img;
 }
 
 function isFsError(e: unknown): e is NodeJS.ErrnoException {
