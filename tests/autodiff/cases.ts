@@ -124,6 +124,8 @@ export const CASES: OpCase[] = [
   // 8+ input channels take the per-tap weight-gradient forms (conv.ts); fewer, the convolution form
   one('Conv 8ch 3x3 s2 p1 dil 1 (batched MatMul dW)', 'Conv', [image(1, 8, 6, 5), X([8, 8, 3, 3]), X([8])], { strides: ints([2, 2]), pads: ints([1, 1, 1, 1]) }),
   one('Conv 8ch 3x3 s2 dil 2 (per-tap GEMM dW)', 'Conv', [image(2, 8, 5, 5), X([9, 8, 3, 3])], { strides: ints([2, 2]), pads: ints([2, 1, 2, 1]), dilations: ints([2, 2]) }),
+  one('Conv 8ch 3x3 s2 dil 2 p2 (batched MatMul dW on stride phases)', 'Conv', [image(1, 8, 9, 9), X([8, 8, 3, 3])], { strides: ints([2, 2]), pads: ints([2, 2, 2, 2]), dilations: ints([2, 2]) }),
+  one('Conv 3x3 s3 p2, 3 channels (im2col dW on stride phases)', 'Conv', [image(2, 3, 8, 7), X([4, 3, 3, 3])], { strides: ints([3, 3]), pads: ints([2, 2, 1, 0]) }),
   one('Conv 8ch 1x1 8→10 (whole-X MatMul dW)', 'Conv', [image(1, 8, 3, 4), X([10, 8, 1, 1])]),
   one('Conv groups 2 dil 2', 'Conv', [image(2, 4, 7, 7), X([6, 2, 3, 3]), X([6])], { group: int(2), dilations: ints([2, 2]), pads: ints([2, 2, 2, 2]) }),
   one('Conv depthwise s2 k5 p2', 'Conv', [image(2, 4, 9, 9), X([4, 1, 5, 5])], { group: int(4), strides: ints([2, 2]), pads: ints([2, 2, 2, 2]) }),

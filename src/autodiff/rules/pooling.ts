@@ -1,6 +1,7 @@
 import { AppError } from '../../core/errors.ts';
 import { attr, getInt, getInts, getString } from '../../onnx/ir.ts';
 import { type GradContext, type RuleTable, kernelTaps, masked, range, rule } from '../context.ts';
+import { interleavePhases, shifted, stridePhases, tapPhase } from '../phases.ts';
 import { transposedConv } from './conv.ts';
 import { groupSize } from './reduce.ts';
 
@@ -96,15 +97,15 @@ function maxPoolGradByMasks(ctx: GradContext): string | null {
 
 /**
  * MaxPool's dX for the common 2-D strided pool (ResNet's 3×3/2): the same first-max rule as
- * `maxPoolGradByMasks` below, laid out so that no copy reads with a stride. X is split once into its
- * s² stride phases, so each kernel tap's window is one phase shifted by whole rows or columns (a
- * Pad, negative where it drops); each tap's share of dY is placed on its phase the same way, and
- * the phases are interleaved again. ResNet-18's pool (32×64×112×112, 2 threads, with the forward
- * and the copy out): 381 → 202 ms against the masks form, whose nine stride-2 Slices and
- * DepthToSpace dominated; the ResNet-18 step 2725 → 2494 ms (A/B, 12 steps each). The first max is kept by handing each tap what earlier taps
- * left: g_t = rest · [window_t = Y], rest −= g_t (exact: each g_t is rest or 0).
+ * `maxPoolGradByMasks` below, laid out so that no copy reads with a stride (see ../phases.ts). Each
+ * kernel tap's window is a shifted stride phase of X; each tap's share of dY is placed on its phase
+ * the same way, and the phases are interleaved again. ResNet-18's pool (32×64×112×112, 2 threads,
+ * with the forward and the copy out): 381 → 202 ms against the masks form, whose nine stride-2
+ * Slices and DepthToSpace dominated; the ResNet-18 step 2725 → 2494 ms (A/B, 12 steps each). The
+ * first max is kept by handing each tap what earlier taps left: g_t = rest · [window_t = Y],
+ * rest −= g_t (exact: each g_t is rest or 0).
  * Null unless the pool is 2-D, its strides equal (≥ 2), X's spatial size a multiple of them, and
- * its channel count static (the one-hot kernels are built per channel).
+ * its channel count static (the phase split is per channel).
  */
 function maxPoolGradByPhases(ctx: GradContext): string | null {
   const node = ctx.node;
@@ -123,44 +124,26 @@ function maxPoolGradByPhases(ctx: GradContext): string | null {
   const dilations = getInts(node, 'dilations') ?? [1, 1];
   const pads = getInts(node, 'pads') ?? [0, 0, 0, 0];
   const grid = inSize.map((d) => d / s);
-  const phaseCount = s * s;
-  // SpaceToDepth: phase (a, b) = X[s·i + a, s·j + b] is channel block a·s + b
-  const oneHot = new Array<number>(channels * phaseCount * phaseCount).fill(0);
-  for (let c = 0; c < channels; c++) for (let p = 0; p < phaseCount; p++) oneHot[(c * phaseCount + p) * phaseCount + p] = 1;
-  const kernels = ctx.constant(oneHot, [channels * phaseCount, 1, s, s], x);
-  // [N, C·s², g, g], channel c·s² + a·s + b = X[s·i + a, s·j + b]: a strided conv with one-hot
-  // kernels, 30 ms faster than SpaceToDepth here (exact for finite X: every other tap is times 0)
-  const split = ctx.op('Conv', [x, kernels], { group: attr.int(channels), strides: attr.ints([s, s]), kernel_shape: attr.ints([s, s]) });
-  const phases = ctx.opN('Split', [ctx.op('Reshape', [split, ctx.ints([0, channels, phaseCount, ...grid])])], { axis: attr.int(2) }, phaseCount)
-    .map((p) => ctx.op('Squeeze', [p, ctx.ints([2])]));
-  // Pad of the two spatial axes by [begin, end] each (negative drops), or the value itself
-  const shifted = (v: string, begin: number[], end: number[], fill?: string) => ([...begin, ...end].every((p) => p === 0) ? v
-    : ctx.op('Pad', [v, ctx.ints([0, 0, ...begin, 0, 0, ...end]), ...(fill ? [fill] : [])]));
+  const phases = stridePhases(ctx, x, channels, s, inSize);
   const minusInf = ctx.scalar(-Infinity, x);
   const placed = new Map<number, string[]>();
   let rest = dy;
   const taps = kernelTaps(kernel);
   taps.forEach((tap, k) => {
-    // tap t of output q reads X[s·q + t·d − p]: phase (t·d − p) mod s, shifted by floor((t·d − p) / s)
-    const offset = tap.map((t, i) => t * dilations[i] - pads[i]);
-    const phase = offset.map((o) => ((o % s) + s) % s);
-    const shift = offset.map((o) => Math.floor(o / s));
-    const index = phase[0] * s + phase[1];
-    const window = shifted(phases[index], shift.map((d) => -d), shift.map((d, i) => outSize[i] + d - grid[i]), minusInf);
+    const where = tap.map((t, i) => tapPhase(t, dilations[i], pads[i], s));
+    const shift = where.map((w) => w.shift);
+    const index = where[0].phase * s + where[1].phase;
+    const window = shifted(ctx, phases[index], shift.map((d) => -d), shift.map((d, i) => outSize[i] + d - grid[i]), minusInf);
     const share = ctx.op('Mul', [rest, ctx.op('CastLike', [ctx.op('Equal', [window, y]), dy])]);
     if (k < taps.length - 1) rest = ctx.op('Sub', [rest, share]);
-    const onPhase = shifted(share, shift, shift.map((d, i) => grid[i] - outSize[i] - d));
-    placed.set(index, [...(placed.get(index) ?? []), onPhase]);
+    placed.set(index, [...(placed.get(index) ?? []), shifted(ctx, share, shift, shift.map((d, i) => grid[i] - outSize[i] - d))]);
   });
-  const sums = range(phaseCount).map((index) => {
+  const sums = phases.map((phase, index) => {
     const parts = placed.get(index) ?? [];
-    if (parts.length === 0) return ctx.op('CastLike', [ctx.op('ConstantOfShape', [ctx.op('Shape', [phases[0]])]), x]);
+    if (parts.length === 0) return ctx.op('CastLike', [ctx.op('ConstantOfShape', [ctx.op('Shape', [phase])]), x]);
     return parts.length === 1 ? parts[0] : ctx.op('Sum', parts);
   });
-  // [N, C, s², g, g] → [N, C·s², g, g] → the same one-hot kernels, transposed, write phase (a, b)
-  // back to (s·i + a, s·j + b): 28 ms where DepthToSpace took 60
-  const stacked = ctx.op('Reshape', [ctx.op('Concat', sums.map((v) => ctx.op('Unsqueeze', [v, ctx.ints([2])])), { axis: attr.int(2) }), ctx.ints([0, channels * phaseCount, ...grid])]);
-  return ctx.op('ConvTranspose', [stacked, kernels], { group: attr.int(channels), strides: attr.ints([s, s]), kernel_shape: attr.ints([s, s]) });
+  return interleavePhases(ctx, sums, channels, s, grid, x);
 }
 
 export const poolingRules: RuleTable = {
