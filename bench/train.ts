@@ -5,7 +5,9 @@
  * `--model` is a catalog name or a path to an .onnx file (imported as a backbone).
  * Prints our JSON line, then PyTorch's lines from `python3 ../shared/bench/torch_reference.py MODEL
  * SIZE BATCH` run right after (same protocol: SGD momentum 0.9, cross-entropy, 10 classes, 2 warm-up
- * steps) and the ratios; `--torch off` skips the reference.
+ * steps) and the ratios; `--torch off` skips the reference. `--spinning on` lets onnxruntime's
+ * threads spin between ops as PyTorch's OpenMP threads do (the studio's runs do not: see
+ * TrainerOptions.spinning).
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -25,6 +27,9 @@ const Args = z.object({
   steps: z.coerce.number().int().min(1).max(1000).default(5),
   threads: z.coerce.number().int().min(1).max(256).default(os.availableParallelism()),
   torch: z.enum(['on', 'off']).default('on').transform((v) => v === 'on'),
+  // the studio's training runs step without spinning (the data loader needs the core time);
+  // PyTorch's OpenMP threads spin by default: `--spinning on` measures the engine as PyTorch runs
+  spinning: z.enum(['on', 'off']).default('off').transform((v) => v === 'on'),
 });
 
 const NUM_CLASSES = 10;
@@ -52,7 +57,7 @@ const round = (v: number, d: number) => Math.round(v * 10 ** d) / 10 ** d;
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
-    options: { model: { type: 'string' }, size: { type: 'string' }, batch: { type: 'string' }, steps: { type: 'string' }, threads: { type: 'string' }, torch: { type: 'string' } },
+    options: { model: { type: 'string' }, size: { type: 'string' }, batch: { type: 'string' }, steps: { type: 'string' }, threads: { type: 'string' }, torch: { type: 'string' }, spinning: { type: 'string' } },
     strict: true,
   });
   const a = Args.parse(values);
@@ -63,7 +68,7 @@ async function main(): Promise<void> {
   const y = i64([a.batch], Array.from({ length: a.batch }, () => Math.floor(rng.uniform() * NUM_CLASSES)));
 
   const trainer = await Trainer.create(spec.model, {
-    loss: { kind: 'cross_entropy' }, trainable: spec.params, optimizer: { kind: 'sgd', momentum: 0.9 }, threads: a.threads,
+    loss: { kind: 'cross_entropy' }, trainable: spec.params, optimizer: { kind: 'sgd', momentum: 0.9 }, threads: a.threads, spinning: a.spinning,
   });
   await time(WARMUP, () => trainer.step(x, y, 0.01));
   const stepMs = mean(await time(a.steps, () => trainer.step(x, y, 0.01)));
@@ -82,6 +87,7 @@ async function main(): Promise<void> {
     size: s,
     batch: a.batch,
     threads: a.threads,
+    spinning: a.spinning,
     train_img_per_s: round((a.batch * 1000) / stepMs, 2),
     train_step_ms: round(stepMs, 1),
     infer_img_per_s: round((a.batch * 1000) / inferMs, 2),
