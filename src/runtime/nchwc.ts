@@ -128,16 +128,9 @@ function emit(b: GraphBuilder, node: Node, d: Depthwise | Dense, block: number):
   } else {
     const inPadded = pad(d.channels);
     const wPadded = outPadded > outChannels || inPadded > d.channels ? b.op('Pad', [w, ints([0, 0, 0, 0, outPadded - outChannels, inPadded - d.channels, 0, 0])]) : w;
-    // [O, C, kh, kw] → [O/B, C/B, kh, kw, B_in, B_out], read back as [O, C, kh, kw]. B_out goes
-    // innermost by a MatMul with the identity (the GEMM's packing does the transpose), then (B_in,
-    // kh·kw) swap as blocks of B floats: 512×512×3×3 took 9.1 ms as one 6-D Transpose, which
-    // onnxruntime copies element by element, and 2.6 ms so (2 threads); the ResNet-18 step
-    // 2474 → 2412 ms (A/B, 18 steps each). Exact for finite weights.
-    const flat = kh * kw;
-    const identity = b.initializer(b.fresh(`${node.name}_nchwc_identity`), f32([block, block], Array.from({ length: block * block }, (_, i) => (i % (block + 1) === 0 ? 1 : 0))));
-    const byOut = b.op('Transpose', [b.op('Reshape', [wPadded, ints([outPadded / block, block, inPadded * flat])])], { perm: attr.ints([0, 2, 1]) });
-    const outInner = b.op('Reshape', [b.op('MatMul', [byOut, identity]), ints([outPadded / block, inPadded / block, block, flat, block])]);
-    wr = b.op('Reshape', [b.op('Transpose', [outInner], { perm: attr.ints([0, 1, 3, 2, 4]) }), ints([outPadded, inPadded, kh, kw])]);
+    // [O, C, kh, kw] → [O/B, B_out, C/B, B_in, kh, kw] → [O/B, C/B, kh, kw, B_in, B_out], read back as [O, C, kh, kw]
+    const six = b.op('Reshape', [wPadded, ints([outPadded / block, block, inPadded / block, block, kh, kw])]);
+    wr = b.op('Reshape', [b.op('Transpose', [six], { perm: attr.ints([0, 2, 4, 5, 3, 1]) }), ints([outPadded, inPadded, kh, kw])]);
   }
   const br = bias !== '' && outPadded > outChannels ? b.op('Pad', [bias, ints([0, outPadded - outChannels])]) : bias;
   const conv = nchwc('Conv', [nchwc('ReorderInput', [x], {}), wr, ...(br !== '' ? [br] : [])], {
