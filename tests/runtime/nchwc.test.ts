@@ -37,17 +37,20 @@ function convZoo(): { model: Model; feeds: Record<string, ReturnType<typeof f32>
   conv('dense3s2bias', [x, input('wd2', [40, 24, 3, 3]), input('bd2', [40])], { pads: [1, 0, 1, 2], strides: [2, 2] });
   conv('dense1x1s2', [x, input('wd1', [36, 24, 1, 1])], { strides: [2, 2] });
   conv('dense7dil', [input('x32', [2, 32, 15, 15]), input('wd7', [16, 32, 7, 7])], { pads: [3, 3, 3, 3], dilations: [1, 2] });
-  // left alone: groups of 2 channels, 6 channels (ReorderInput needs multiples of 4), a dense conv on
-  // 3 channels (an RGB stem), a 1×1 stride-1 conv (one GEMM already), one on a 1×1 map, and one with
-  // a kernel larger than 7 (a dW in conv form)
+  // stems: 3 or 1 input channels read as NCHW by the kernel itself
+  conv('rgb', [input('x3', [2, 3, 9, 9]), input('wr', [8, 3, 3, 3])], {});
+  conv('rgb7s2', [input('x3b', [2, 3, 20, 18]), input('wr7', [20, 3, 7, 7]), input('br7', [20])], { pads: [3, 3, 3, 2], strides: [2, 2] });
+  conv('grey3s2dil', [input('x1c', [1, 1, 12, 12]), input('wg1', [16, 1, 3, 3])], { pads: [2, 2, 2, 2], strides: [2, 2], dilations: [2, 2] });
+  // left alone: groups of 2 channels, 6 channels (ReorderInput needs multiples of 4), a 1×1
+  // stride-1 conv (one GEMM already), one on a 1×1 map, and one with a kernel larger than 7 (a dW
+  // in conv form)
   conv('pointwise', [x, input('wpw', [32, 24, 1, 1])], {});
   conv('grouped', [x, input('wg', [24, 2, 3, 3])], { group: 12 });
   conv('dw6', [input('x6', [1, 6, 5, 5]), input('w6', [6, 1, 3, 3])], { group: 6 });
-  conv('rgb', [input('x3', [2, 3, 9, 9]), input('wr', [8, 3, 3, 3])], {});
   conv('pointmap', [input('x1', [2, 16, 1, 1]), input('wp', [8, 16, 1, 1])], {});
   conv('bigkernel', [input('x20', [1, 16, 20, 20]), input('wbig', [4, 16, 9, 9])], {});
   for (const o of outs) b.output(o, 'float32');
-  return { model: b.toModel(), feeds, depthwise: 4, dense: 4 };
+  return { model: b.toModel(), feeds, depthwise: 4, dense: 7 };
 }
 
 describe('convs on the NCHWc kernels', () => {
@@ -70,7 +73,7 @@ describe('convs on the NCHWc kernels', () => {
     expect(lowerConvsToNchwc(lowered, block)).toEqual({ depthwise, dense });
     const nchwcNodes = lowered.graph.nodes.filter((n) => n.domain === NCHWC_DOMAIN);
     expect(nchwcNodes.filter((n) => n.opType === 'Conv')).toHaveLength(depthwise + dense);
-    expect(lowered.graph.nodes.filter((n) => n.opType === 'Conv' && (n.domain ?? '') === '').map((n) => n.name).sort()).toEqual(['bigkernel', 'dw6', 'grouped', 'pointmap', 'pointwise', 'rgb']);
+    expect(lowered.graph.nodes.filter((n) => n.opType === 'Conv' && (n.domain ?? '') === '').map((n) => n.name).sort()).toEqual(['bigkernel', 'dw6', 'grouped', 'pointmap', 'pointwise']);
     const depthwiseOnly = convZoo().model;
     expect(lowerConvsToNchwc(depthwiseOnly, block, { dense: false })).toEqual({ depthwise, dense: 0 });
     expect(lowered.opsetImports).toContainEqual({ domain: NCHWC_DOMAIN, version: 1 });
