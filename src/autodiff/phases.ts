@@ -11,7 +11,7 @@ import type { GradContext } from './context.ts';
 
 /** Where tap `t` (dilation d) of output q reads when the input is padded by p at the start:
  *  input s·q + t·d − p, which is phase (t·d − p) mod s at grid position q + floor((t·d − p) / s). */
-export function tapPhase(t: number, d: number, p: number, s: number): { phase: number; shift: number } {
+function tapPhase(t: number, d: number, p: number, s: number): { phase: number; shift: number } {
   const offset = t * d - p;
   return { phase: ((offset % s) + s) % s, shift: Math.floor(offset / s) };
 }
@@ -47,6 +47,30 @@ export function interleavePhases(ctx: GradContext, phases: string[], channels: n
   return ctx.op('ConvTranspose', [stacked, oneHotKernels(ctx, channels, s, like)], {
     group: attr.int(channels), strides: attr.ints([s, s]), kernel_shape: attr.ints([s, s]),
   });
+}
+
+/** Where a 2-D strided op's windows lie on the stride phases of its input. */
+export interface PhaseGeometry {
+  stride: number;
+  dilations: number[];
+  /** begin pads of the two spatial axes (the end ones follow from outSize) */
+  pads: number[];
+  /** phase grid, ⌈in / stride⌉ per axis */
+  grid: number[];
+  outSize: number[];
+}
+
+/**
+ * Kernel tap `tap`'s window ([N, C, out…]): its phase, shifted by whole rows and columns, `fill`
+ * (default 0) where it reaches past the input; with the phase's index and the shift, which place a
+ * value computed on the window back onto the phase (`shifted(ctx, v, shift, grid − out − shift)`).
+ */
+export function tapWindow(ctx: GradContext, phases: string[], tap: number[], g: PhaseGeometry, fill?: string): { window: string; phase: number; shift: number[] } {
+  const where = tap.map((t, i) => tapPhase(t, g.dilations[i], g.pads[i], g.stride));
+  const shift = where.map((w) => w.shift);
+  const phase = where[0].phase * g.stride + where[1].phase;
+  const window = shifted(ctx, phases[phase], shift.map((d) => -d), shift.map((d, i) => g.outSize[i] + d - g.grid[i]), fill);
+  return { window, phase, shift };
 }
 
 /** `v` padded on its two spatial axes by `begin` and `end` (negative entries drop), with `fill`

@@ -1,7 +1,7 @@
 import { AppError } from '../../core/errors.ts';
 import { attr, getInt, getInts, getString } from '../../onnx/ir.ts';
 import { type GradContext, type RuleTable, kernelTaps, range, rule } from '../context.ts';
-import { shifted, stridePhases, tapPhase } from '../phases.ts';
+import { stridePhases, tapWindow } from '../phases.ts';
 
 /** Conv and ConvTranspose, any spatial rank, strides, pads, dilations and groups. */
 
@@ -139,12 +139,8 @@ function stridedWindows(ctx: GradContext, x: string, channels: number, g: ConvGe
   const s = g.strides[0];
   if (r === 2 && s >= 2 && g.strides[1] === s && tapCount >= s * s) {
     const phases = stridePhases(ctx, x, channels, s, inSize);
-    const grid = inSize.map((d) => Math.ceil(d / s));
-    return (tap) => {
-      const where = tap.map((t, i) => tapPhase(t, g.dilations[i], g.pads[i], s));
-      const shift = where.map((w) => w.shift);
-      return shifted(ctx, phases[where[0].phase * s + where[1].phase], shift.map((d) => -d), shift.map((d, i) => outSize[i] + d - grid[i]));
-    };
+    const geometry = { stride: s, dilations: g.dilations, pads: g.pads, grid: inSize.map((d) => Math.ceil(d / s)), outSize };
+    return (tap) => tapWindow(ctx, phases, tap, geometry).window;
   }
   const padded = g.pads.some((p) => p !== 0) ? ctx.op('Pad', [x, ctx.ints([0, 0, ...g.pads.slice(0, r), 0, 0, ...g.pads.slice(r)])]) : x;
   const spatialAxes = ctx.ints(range(r).map((i) => i + 2));
@@ -175,10 +171,10 @@ function weightGradBatched(ctx: GradContext, x: string, channels: number, outCha
   }
   const dyT = ctx.op('Transpose', [dyRows], swapLast);
   const taps = kernelTaps(g.kernel);
-  const window = stridedWindows(ctx, x, channels, g, inSize, outSize, taps.length);
+  const windowOf = stridedWindows(ctx, x, channels, g, inSize, outSize, taps.length);
   const last = ctx.ints([2]);
   const parts = taps.map((tap) => {
-    const prod = ctx.op('MatMul', [asRows(whole ? x : window(tap), channels), dyT]);
+    const prod = ctx.op('MatMul', [asRows(whole ? x : windowOf(tap), channels), dyT]);
     return ctx.op('Unsqueeze', [ctx.op('ReduceSum', [prod, batch0], { keepdims: attr.int(0) }), last]);
   });
   const stacked = parts.length === 1 ? parts[0] : ctx.op('Concat', parts, { axis: attr.int(2) });
@@ -198,14 +194,9 @@ function weightGradBatched(ctx: GradContext, x: string, channels: number, outCha
 function weightGradByIm2col(ctx: GradContext, x: string, channels: number, outChannels: number, dy: string, g: ConvGeometry, inSize: number[], outSize: number[]): string {
   const s = g.strides[0];
   const phases = s === 1 ? [x] : stridePhases(ctx, x, channels, s, inSize);
-  const grid = inSize.map((d) => Math.ceil(d / s));
+  const geometry = { stride: s, dilations: g.dilations, pads: g.pads, grid: inSize.map((d) => Math.ceil(d / s)), outSize };
   const taps = kernelTaps(g.kernel);
-  const windows = taps.map((tap) => {
-    const where = tap.map((t, i) => tapPhase(t, g.dilations[i], g.pads[i], s));
-    const shift = where.map((w) => w.shift);
-    const window = shifted(ctx, phases[where[0].phase * s + where[1].phase], shift.map((d) => -d), shift.map((d, i) => outSize[i] + d - grid[i]));
-    return ctx.op('Unsqueeze', [window, ctx.ints([2])]);
-  });
+  const windows = taps.map((tap) => ctx.op('Unsqueeze', [tapWindow(ctx, phases, tap, geometry).window, ctx.ints([2])]));
   const cols = ctx.op('Reshape', [ctx.op('Concat', windows, { axis: attr.int(2) }), ctx.ints([0, channels * taps.length, -1])]);
   const prod = ctx.op('MatMul', [ctx.op('Reshape', [dy, ctx.ints([0, outChannels, -1])]), ctx.op('Transpose', [cols], { perm: attr.ints([0, 2, 1]) })]);
   return ctx.op('Reshape', [ctx.op('ReduceSum', [prod, ctx.ints([0])], { keepdims: attr.int(0) }), ctx.ints([outChannels, channels, ...g.kernel])]);
@@ -246,15 +237,15 @@ function depthwiseWeightGradByDiagonals(ctx: GradContext, x: string, channels: n
 }
 
 /**
- * Below this many input channels (an RGB stem), an ungrouped conv's dW uses the convolution form
- * too: the per-tap forms multiply a C-row matrix per tap, and their strided Slices copy runs of one
- * float. ResNet-18's stem (3→64, 7×7/2, batch 32, 2 threads): 107 ms against 434 ms; MobileNetV3's
+ * Below this many input channels (an RGB stem), an ungrouped conv's dW avoids the per-tap forms,
+ * which multiply a C-row matrix per tap and whose strided Slices copy runs of one float: 2-D convs
+ * with equal strides take the im2col above, the rest the convolution form below. ResNet-18's stem (3→64, 7×7/2, batch 32, 2 threads): 107 ms against 434 ms; MobileNetV3's
  * (3→16, 3×3/2): 27 against 46 ms. At 16 channels the convolution form is already 3× slower.
  */
 const CONV_FORM_MAX_CHANNELS = 8;
 
 /**
- * dW of a conv Y = conv(X, W) (used for groups > 1 and RGB stems): a convolution of X (batch and channel axes
+ * dW of a conv Y = conv(X, W); the convolution form (groups > 1 but stride-1 depthwise, and the stems the im2col does not take): a convolution of X (batch and channel axes
  * swapped) with dY (likewise) as the kernel; stride and dilation trade places. Groups: X's channels are regrouped so that
  * each group's N images become that group's input channels.
  *   Xt[c, j·N + n] = X[n, j·C/g + c],  dYt[o, n] = dY[n, o],  dW = transpose(conv(Xt, dYt, group g))

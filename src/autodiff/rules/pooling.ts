@@ -1,7 +1,7 @@
 import { AppError } from '../../core/errors.ts';
 import { attr, getInt, getInts, getString } from '../../onnx/ir.ts';
 import { type GradContext, type RuleTable, kernelTaps, masked, range, rule } from '../context.ts';
-import { interleavePhases, shifted, stridePhases, tapPhase } from '../phases.ts';
+import { interleavePhases, shifted, stridePhases, tapWindow } from '../phases.ts';
 import { transposedConv } from './conv.ts';
 import { groupSize } from './reduce.ts';
 
@@ -125,15 +125,13 @@ function maxPoolGradByPhases(ctx: GradContext): string | null {
   const pads = getInts(node, 'pads') ?? [0, 0, 0, 0];
   const grid = inSize.map((d) => d / s);
   const phases = stridePhases(ctx, x, channels, s, inSize);
+  const geometry = { stride: s, dilations, pads, grid, outSize };
   const minusInf = ctx.scalar(-Infinity, x);
   const placed = new Map<number, string[]>();
   let rest = dy;
   const taps = kernelTaps(kernel);
   taps.forEach((tap, k) => {
-    const where = tap.map((t, i) => tapPhase(t, dilations[i], pads[i], s));
-    const shift = where.map((w) => w.shift);
-    const index = where[0].phase * s + where[1].phase;
-    const window = shifted(ctx, phases[index], shift.map((d) => -d), shift.map((d, i) => outSize[i] + d - grid[i]), minusInf);
+    const { window, phase: index, shift } = tapWindow(ctx, phases, tap, geometry, minusInf);
     const share = ctx.op('Mul', [rest, ctx.op('CastLike', [ctx.op('Equal', [window, y]), dy])]);
     if (k < taps.length - 1) rest = ctx.op('Sub', [rest, share]);
     placed.set(index, [...(placed.get(index) ?? []), shifted(ctx, share, shift, shift.map((d, i) => grid[i] - outSize[i] - d))]);
