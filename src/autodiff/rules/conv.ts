@@ -128,18 +128,17 @@ function weightGradByTaps(ctx: GradContext, x: string, channels: number, dy: str
 }
 
 /**
- * The window of X (NCHW) that each kernel tap reads, as a function of the tap. For a 2-D conv with
- * equal strides, a shifted stride phase (see ../phases.ts; at stride 1, X itself shifted by one Pad
- * per tap, which spares padding X first: ResNet-18's 64-channel 56² dW 116–144 → 112–122 ms).
- * onnxruntime copies strided Slices element by element, and ResNet-18's 64→128 3×3/2 dW (batch 32,
- * 2 threads, the forward conv included) took 86–93 ms with them against 56–58 ms with phases.
- * Otherwise a Slice of X padded; so also a 1×1 stride-2 conv, which reads one phase of s².
+ * The window of X (NCHW) that each kernel tap reads, as a function of the tap: a Slice of X padded,
+ * or, for a 2-D conv with equal strides ≥ 2 and at least s² taps, a shifted stride phase (see
+ * ../phases.ts): onnxruntime copies strided Slices element by element, and ResNet-18's
+ * 64→128 3×3/2 dW (batch 32, 2 threads, the forward conv included) took 86–93 ms with them
+ * against 56–58 ms with phases. A 1×1 stride-2 conv reads one phase of s²: it keeps its Slice.
  */
 function stridedWindows(ctx: GradContext, x: string, channels: number, g: ConvGeometry, inSize: number[], outSize: number[], tapCount: number): (tap: number[]) => string {
   const r = g.kernel.length;
   const s = g.strides[0];
-  if (r === 2 && g.strides[1] === s && (s === 1 || tapCount >= s * s)) {
-    const phases = s === 1 ? [x] : stridePhases(ctx, x, channels, s, inSize);
+  if (r === 2 && s >= 2 && g.strides[1] === s && tapCount >= s * s) {
+    const phases = stridePhases(ctx, x, channels, s, inSize);
     const geometry = { stride: s, dilations: g.dilations, pads: g.pads, grid: inSize.map((d) => Math.ceil(d / s)), outSize };
     return (tap) => tapWindow(ctx, phases, tap, geometry).window;
   }
