@@ -27,11 +27,17 @@ function oneHotKernels(ctx: GradContext, channels: number, s: number, like: stri
 /**
  * The s² phases of `x` ([N, C, H, W], C static), each [N, C, ⌈H/s⌉, ⌈W/s⌉], in the order a·s + b;
  * positions past the end are 0. A strided conv with one-hot kernels per channel does the split,
- * 30 ms faster than SpaceToDepth on ResNet-18's pool input (exact for finite values: every other
- * tap of the block is multiplied by 0).
+ * 30 ms faster than SpaceToDepth on ResNet-18's pool input, but exact only for finite values (every
+ * other tap of the block is multiplied by 0, and ∞·0 is NaN). `exact` asks for SpaceToDepth, which
+ * copies (H and W then multiples of s): for a max pool, whose input may hold −∞ legitimately.
  */
-export function stridePhases(ctx: GradContext, x: string, channels: number, s: number, inSize: number[]): string[] {
+export function stridePhases(ctx: GradContext, x: string, channels: number, s: number, inSize: number[], exact = false): string[] {
   const grid = inSize.map((d) => Math.ceil(d / s));
+  if (exact) {
+    // SpaceToDepth puts phase (a, b) in channel block a·s + b
+    const blocks = ctx.op('Reshape', [ctx.op('SpaceToDepth', [x], { blocksize: attr.int(s) }), ctx.ints([0, s * s, channels, ...grid])]);
+    return ctx.opN('Split', [blocks], { axis: attr.int(1) }, s * s).map((p) => ctx.op('Squeeze', [p, ctx.ints([1])]));
+  }
   const endPads = inSize.map((d, i) => grid[i] * s - d);
   const split = ctx.op('Conv', [x, oneHotKernels(ctx, channels, s, x)], {
     group: attr.int(channels), strides: attr.ints([s, s]), kernel_shape: attr.ints([s, s]), pads: attr.ints([0, 0, ...endPads]),

@@ -62,6 +62,14 @@ describe('MaxPool gradient, first maximum on ties', () => {
     ['1×1/2 (phases no tap reads)', [1, 2, 6, 6], { kernel: 1, stride: 2, pad: 0 }, 'phases'],
     ['3×3/1 pad 1', [1, 2, 5, 5], { kernel: 3, stride: 1, pad: 1 }, 'masks'],
   ];
+  it('3×3/2 pad 1 over an input holding −∞ (a masked region): no NaN, equal to the reference', async () => {
+    const dims = [1, 2, 8, 8];
+    // the first column and row of each map are −∞ (every window still reaches a finite value)
+    const x = Float32Array.from(tieHeavy(128, 3), (v, i) => (i % 8 === 0 || i % 64 < 8 ? -Infinity : v));
+    const r = await maxPoolGrad(x, dims, { kernel: 3, stride: 2, pad: 1 }, 5);
+    expect(r.opTypes.has('ConvTranspose')).toBe(true);
+    expect(Array.from(r.dx, (v) => v + 0)).toEqual(Array.from(referenceGrad(x, dims, { kernel: 3, stride: 2, pad: 1 }, r.dy, r.outDims.slice(2))));
+  });
   for (const [name, dims, g, form] of cases) {
     it(`${name}: ${form} form, equal to the reference`, async () => {
       const x = tieHeavy(dims.reduce((p, v) => p * v, 1), dims[2]);

@@ -100,9 +100,10 @@ function maxPoolGradByMasks(ctx: GradContext): string | null {
  * `maxPoolGradByMasks` above, laid out so that no copy reads with a stride (see ../phases.ts). Each
  * kernel tap's window is a shifted stride phase of X; each tap's share of dY is placed on its phase
  * the same way, and the phases are interleaved again. ResNet-18's pool (32×64×112×112, 2 threads,
- * with the forward and the copy out): 381 → 202 ms against the masks form, whose nine stride-2
- * Slices and DepthToSpace dominated; the ResNet-18 step 2725 → 2494 ms (A/B, 12 steps each). The
- * first max is kept by handing each tap what earlier taps left: g_t = rest · [window_t = Y],
+ * with the forward and the copy out): the masks form, whose nine stride-2 Slices and DepthToSpace
+ * dominated, took 381 ms; this one 232 ms with the exact SpaceToDepth split used here (a pool's
+ * input may hold −∞) and 202 ms with the one-hot conv split. The ResNet-18 step went 2725 → 2494 ms
+ * (A/B, 12 steps each, measured with the conv split). The first max is kept by handing each tap what earlier taps left: g_t = rest · [window_t = Y],
  * rest −= g_t (exact: each g_t is rest or 0).
  * Null unless the pool is 2-D, its strides equal (≥ 2), X's spatial size a multiple of them, and
  * its channel count static (the phase split is per channel).
@@ -124,7 +125,7 @@ function maxPoolGradByPhases(ctx: GradContext): string | null {
   const dilations = getInts(node, 'dilations') ?? [1, 1];
   const pads = getInts(node, 'pads') ?? [0, 0, 0, 0];
   const grid = inSize.map((d) => d / s);
-  const phases = stridePhases(ctx, x, channels, s, inSize);
+  const phases = stridePhases(ctx, x, channels, s, inSize, true);
   const geometry = { stride: s, dilations, pads, grid, outSize };
   const minusInf = ctx.scalar(-Infinity, x);
   const placed = new Map<number, string[]>();
