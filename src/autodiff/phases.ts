@@ -66,6 +66,11 @@ export interface PhaseGeometry {
   outSize: number[];
 }
 
+/** The PhaseGeometry of a 2-D op with equal strides `stride` over an input of `inSize`. */
+export function phaseGeometry(stride: number, dilations: number[], pads: number[], inSize: number[], outSize: number[]): PhaseGeometry {
+  return { stride, dilations, pads, grid: inSize.map((d) => Math.ceil(d / stride)), outSize };
+}
+
 /**
  * Kernel tap `tap`'s window ([N, C, out…]): its phase, shifted by whole rows and columns, `fill`
  * (default 0) where it reaches past the input; with the phase's index and the shift, which place a

@@ -127,19 +127,21 @@ function emit(b: GraphBuilder, node: Node, d: Depthwise | Dense, block: number):
   const outChannels = d.kind === 'depthwise' ? d.channels : d.outChannels;
   const outPadded = pad(outChannels);
   let wr: string;
+  // zero filters up to outPadded, and (dense) zero input channels up to inPadded
+  const padWeights = (inExtra = 0) => (outPadded > outChannels || inExtra > 0 ? b.op('Pad', [w, ints([0, 0, 0, 0, outPadded - outChannels, inExtra, 0, 0])]) : w);
   if (d.kind === 'depthwise') {
-    const wPadded = outPadded > outChannels ? b.op('Pad', [w, ints([0, 0, 0, 0, outPadded - outChannels, 0, 0, 0])]) : w;
+    const wPadded = padWeights();
     // [C, 1, kh, kw] → [C/B, B, kh, kw] → [C/B, kh, kw, B], read back as [C, 1, kh, kw]
     const blocked = b.op('Transpose', [b.op('Reshape', [wPadded, ints([outPadded / block, block, kh, kw])])], { perm: attr.ints([0, 2, 3, 1]) });
     wr = b.op('Reshape', [blocked, ints([outPadded, 1, kh, kw])]);
   } else if (d.channels < STEM_MAX_CHANNELS) {
-    const wPadded = outPadded > outChannels ? b.op('Pad', [w, ints([0, 0, 0, 0, outPadded - outChannels, 0, 0, 0])]) : w;
+    const wPadded = padWeights();
     // [O, C, kh, kw] → [O/B, B_out, C, kh, kw] → [O/B, C, kh, kw, B_out], read back as [O, C, kh, kw]
     const five = b.op('Reshape', [wPadded, ints([outPadded / block, block, d.channels, kh, kw])]);
     wr = b.op('Reshape', [b.op('Transpose', [five], { perm: attr.ints([0, 2, 3, 4, 1]) }), ints([outPadded, d.channels, kh, kw])]);
   } else {
     const inPadded = pad(d.channels);
-    const wPadded = outPadded > outChannels || inPadded > d.channels ? b.op('Pad', [w, ints([0, 0, 0, 0, outPadded - outChannels, inPadded - d.channels, 0, 0])]) : w;
+    const wPadded = padWeights(inPadded - d.channels);
     // [O, C, kh, kw] → [O/B, B_out, C/B, B_in, kh, kw] → [O/B, C/B, kh, kw, B_in, B_out], read back as [O, C, kh, kw]
     const six = b.op('Reshape', [wPadded, ints([outPadded / block, block, inPadded / block, block, kh, kw])]);
     wr = b.op('Reshape', [b.op('Transpose', [six], { perm: attr.ints([0, 2, 4, 5, 3, 1]) }), ints([outPadded, inPadded, kh, kw])]);

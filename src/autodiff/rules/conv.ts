@@ -1,7 +1,7 @@
 import { AppError } from '../../core/errors.ts';
 import { attr, getInt, getInts, getString } from '../../onnx/ir.ts';
 import { type GradContext, type RuleTable, kernelTaps, range, rule } from '../context.ts';
-import { stridePhases, tapWindow } from '../phases.ts';
+import { phaseGeometry, stridePhases, tapWindow } from '../phases.ts';
 
 /** Conv and ConvTranspose, any spatial rank, strides, pads, dilations and groups. */
 
@@ -139,7 +139,7 @@ function stridedWindows(ctx: GradContext, x: string, channels: number, g: ConvGe
   const s = g.strides[0];
   if (r === 2 && s >= 2 && g.strides[1] === s && tapCount >= s * s) {
     const phases = stridePhases(ctx, x, channels, s, inSize);
-    const geometry = { stride: s, dilations: g.dilations, pads: g.pads, grid: inSize.map((d) => Math.ceil(d / s)), outSize };
+    const geometry = phaseGeometry(s, g.dilations, g.pads, inSize, outSize);
     return (tap) => tapWindow(ctx, phases, tap, geometry).window;
   }
   const padded = g.pads.some((p) => p !== 0) ? ctx.op('Pad', [x, ctx.ints([0, 0, ...g.pads.slice(0, r), 0, 0, ...g.pads.slice(r)])]) : x;
@@ -194,7 +194,7 @@ function weightGradBatched(ctx: GradContext, x: string, channels: number, outCha
 function weightGradByIm2col(ctx: GradContext, x: string, channels: number, outChannels: number, dy: string, g: ConvGeometry, inSize: number[], outSize: number[]): string {
   const s = g.strides[0];
   const phases = s === 1 ? [x] : stridePhases(ctx, x, channels, s, inSize);
-  const geometry = { stride: s, dilations: g.dilations, pads: g.pads, grid: inSize.map((d) => Math.ceil(d / s)), outSize };
+  const geometry = phaseGeometry(s, g.dilations, g.pads, inSize, outSize);
   const taps = kernelTaps(g.kernel);
   const windows = taps.map((tap) => ctx.op('Unsqueeze', [tapWindow(ctx, phases, tap, geometry).window, ctx.ints([2])]));
   const cols = ctx.op('Reshape', [ctx.op('Concat', windows, { axis: attr.int(2) }), ctx.ints([0, channels * taps.length, -1])]);

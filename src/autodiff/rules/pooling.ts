@@ -1,7 +1,7 @@
 import { AppError } from '../../core/errors.ts';
 import { attr, getInt, getInts, getString } from '../../onnx/ir.ts';
 import { type GradContext, type RuleTable, kernelTaps, masked, range, rule } from '../context.ts';
-import { interleavePhases, shifted, stridePhases, tapWindow } from '../phases.ts';
+import { interleavePhases, phaseGeometry, shifted, stridePhases, tapWindow } from '../phases.ts';
 import { transposedConv } from './conv.ts';
 import { groupSize } from './reduce.ts';
 
@@ -124,9 +124,9 @@ function maxPoolGradByPhases(ctx: GradContext): string | null {
   if (!outSize?.every((d): d is number => typeof d === 'number')) return null;
   const dilations = getInts(node, 'dilations') ?? [1, 1];
   const pads = getInts(node, 'pads') ?? [0, 0, 0, 0];
-  const grid = inSize.map((d) => d / s);
   const phases = stridePhases(ctx, x, channels, s, inSize, true);
-  const geometry = { stride: s, dilations, pads, grid, outSize };
+  const geometry = phaseGeometry(s, dilations, pads, inSize, outSize);
+  const { grid } = geometry;
   const minusInf = ctx.scalar(-Infinity, x);
   const placed = new Map<number, string[]>();
   let rest = dy;
