@@ -96,12 +96,16 @@ export function lowerBatchNormTraining(b: GraphBuilder): void {
     const axes = attr.ints([0, ...Array.from({ length: xt.shape.length - 2 }, (_, i) => i + 2)]);
     const flat = ints([-1]);
 
-    // Two reads and two read-writes of X: the mean, X−μ, its sum of squares, and Y by the
-    // inference-form BatchNormalization kernel fed the batch statistics.
+    // The mean, X−μ, its square and that square's sum, and Y by the inference-form
+    // BatchNormalization kernel fed the batch statistics.
     const mean = op('ReduceMean', [x], { axes, keepdims: attr.int(1) });
     op('Sub', [x, mean], {}, centered);
     const n = op('CastLike', [op('Div', [op('Size', [x]), op('Size', [mean])]), x]);
-    op('Div', [op('ReduceSumSquare', [centered], { axes, keepdims: attr.int(1) }), n], {}, batchVar);
+    // onnxruntime's ReduceSumSquare over (N, H, W) has no vectorised path: squaring into a
+    // transient tensor and ReduceSum is faster (32×96×28×28: 0.49 against 1.23 ms; MobileNetV3-Small
+    // step −4.5 % and −6.1 % in two A/Bs; ResNet-18 within noise, +1.4 % / +0.3 %)
+    const sumSq = op('ReduceSum', [op('Mul', [centered, centered]), ints(axes.value as number[])], { keepdims: attr.int(1) });
+    op('Div', [sumSq, n], {}, batchVar);
     const batchMean = op('Reshape', [mean, flat]);
     const biasedVar = op('Reshape', [batchVar, flat]);
     b.opN('BatchNormalization', [x, scale, bias, batchMean, biasedVar], { epsilon: attr.float(eps) }, [y], `${p}BatchNormalization`);
