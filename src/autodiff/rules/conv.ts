@@ -92,7 +92,12 @@ function flippedConv(ctx: GradContext, dy: string, w: string, g: ConvGeometry, o
       ctx.ints([inChannels, outChannels / g.group, ...g.kernel]),
     ]);
   const minusOnes = new Array<number>(r).fill(-1);
-  const flipped = ctx.op('Slice', [swapped, ctx.ints(minusOnes), ctx.ints(new Array<number>(r).fill(Number.MIN_SAFE_INTEGER)), ctx.ints(spatial), ctx.ints(minusOnes)]);
+  // a 1×1 kernel is its own reversal; onnxruntime's reversing Slice copies element by element
+  // (0.36–0.54 ms for each of MobileNetV3-Small's 576×96 and 576×144 pointwise weights; its step
+  // −3.7 % and −6.4 % in two A/Bs)
+  const flipped = g.kernel.every((k) => k === 1)
+    ? swapped
+    : ctx.op('Slice', [swapped, ctx.ints(minusOnes), ctx.ints(new Array<number>(r).fill(Number.MIN_SAFE_INTEGER)), ctx.ints(spatial), ctx.ints(minusOnes)]);
   return ctx.op('Conv', [dy, flipped], {
     pads: attr.ints(pads),
     dilations: attr.ints(g.dilations),
