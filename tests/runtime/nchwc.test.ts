@@ -92,14 +92,16 @@ describe('convs on the NCHWc kernels', () => {
   });
 
   it.each([
-    // ResNet-18 at 32 px normalises 4 values per channel in its last stage, which amplifies float
-    // rounding from the second step on: one step is compared there.
-    ['mobilenet_v3_small', 'block.1.0.weight', 3],
-    ['resnet18', 'layer2.0.conv1.weight', 1],
-  ])('gives the Trainer the same steps as the plain graph (%s)', async (model, param, steps) => {
+    // ResNet-18 at 32 px normalises 4 values per channel in its last stage (1×1 maps, batch 4),
+    // which amplifies float rounding chaotically: the two conv paths' updates differed by 1 % of
+    // the update there after a change to how the variance is summed. At 64 px (16 values) they
+    // agree to 1e-8. One step is compared, as rounding grows from the second step on.
+    ['mobilenet_v3_small', 'block.1.0.weight', 3, 32],
+    ['resnet18', 'layer2.0.conv1.weight', 1, 64],
+  ])('gives the Trainer the same steps as the plain graph (%s)', async (model, param, steps, px) => {
     if ((await nchwcBlockSize()) === null) return;
-    const spec = createModel(model, { numClasses: 3, inputSize: 32, seed: 3 });
-    const x = f32([4, 3, 32, 32], rand(4 * 3 * 32 * 32));
+    const spec = createModel(model, { numClasses: 3, inputSize: px, seed: 3 });
+    const x = f32([4, 3, px, px], rand(4 * 3 * px * px));
     const y = i64([4], [0, 1, 2, 1]);
     const run = async (nchwc: boolean) => {
       const t = await Trainer.create(spec.model, { loss: { kind: 'cross_entropy' }, trainable: spec.params, optimizer: { kind: 'sgd', momentum: 0.9 }, threads: 2, nchwc });
