@@ -39,11 +39,6 @@ export interface TrainingStep {
   /** optimizer-state input → its next value; every state starts as zeros of `stateDims`. */
   state: Record<string, string>;
   stateDims: Record<string, number[]>;
-  /**
-   * A flat optimizer-state input (parameters bucketed by appendOptimizer) → the per-parameter
-   * state values it joins, in order, as checkpoints written before bucketing name them.
-   */
-  stateParts: Record<string, { name: string; size: number }[]>;
   /** batch-norm running statistic input → its next value */
   bnStats: Record<string, string>;
   /** The masks to feed every step, one per Dropout of the model. */
@@ -246,11 +241,9 @@ export function buildTrainingStep(model: Model, opts: TrainingStepOptions): Trai
   for (const p of opts.trainable) params[p] = exposed.add(update.params[p], `${p}.next`, paramDims.get(p));
   const state: Record<string, string> = {};
   const stateDims: Record<string, number[]> = {};
-  const stateParts: Record<string, { name: string; size: number }[]> = {};
   for (const s of update.state) {
     state[s.name] = exposed.add(s.out, `${s.name}.next`, s.dims);
     stateDims[s.name] = s.dims;
-    if (s.joins) stateParts[s.name] = s.joins;
   }
 
   // backward emits gradients of values nothing reads (e.g. of frozen branches' inputs)
@@ -262,7 +255,6 @@ export function buildTrainingStep(model: Model, opts: TrainingStepOptions): Trai
     params,
     state,
     stateDims,
-    stateParts,
     bnStats,
     dropout,
   };

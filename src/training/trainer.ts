@@ -172,7 +172,7 @@ export class Trainer {
     };
     const inputDims = (n: string) => this.graph.model.graph.inputs.find((v) => v.name === n)?.shape?.map(Number);
     load('params', this.graph.params, s.params, inputDims);
-    load('optimizer state', this.graph.state, joinBucketedState(s.optimizerState, this.graph.stateParts), (n) => this.graph.stateDims[n]);
+    load('optimizer state', this.graph.state, s.optimizerState, (n) => this.graph.stateDims[n]);
     load('batch-norm statistics', this.graph.bnStats, s.bnStats, inputDims);
     this.#values = values;
     this.#step = s.step;
@@ -187,30 +187,6 @@ export class Trainer {
     if (!h) throw badInput(`no value for '${name}'`);
     return h;
   }
-}
-
-/**
- * Optimizer state as a checkpoint written before parameters were bucketed holds it: one value per
- * parameter. Each flat bucket whose parts are all present is joined from them (in the bucket's
- * order); anything else passes through for setState to check.
- */
-function joinBucketedState(given: Record<string, TensorData>, parts: Record<string, { name: string; size: number }[]>): Record<string, TensorData> {
-  const out = { ...given };
-  for (const [flat, members] of Object.entries(parts)) {
-    if (flat in out || !members.every((m) => m.name in out)) continue;
-    const total = members.reduce((a, m) => a + m.size, 0);
-    const data = new Float32Array(total);
-    let at = 0;
-    for (const m of members) {
-      const t = out[m.name];
-      if (t.dtype !== 'float32' || t.data.length !== m.size) throw badInput(`optimizer state '${m.name}' is ${t.dtype}[${t.dims.join(',')}], expected ${m.size} float32 values`);
-      data.set(t.data as Float32Array, at);
-      at += m.size;
-      delete out[m.name];
-    }
-    out[flat] = { dtype: 'float32', dims: [total], data };
-  }
-  return out;
 }
 
 /**
