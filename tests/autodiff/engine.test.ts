@@ -50,6 +50,17 @@ describe('backward engine', () => {
     expect(live.has(poolExpands[0].outputs[0])).toBe(false);
   });
 
+  it('masks ReLU exactly: 0 at and below zero, 1 for any positive value (denormal or huge)', async () => {
+    const b = new GraphBuilder();
+    const xs = [-2, -0, 0, 1e-40, 0.3, 5, 3e38];
+    const x = b.input('x', 'float32', [xs.length]);
+    const r = b.initializer('r', f32([xs.length], [1, 2, 3, 4, 5, 6, 7]));
+    const loss = b.op('ReduceSum', [b.op('Mul', [b.op('Relu', [x]), r])], { keepdims: attr.int(0) });
+    const g = backward(b, { loss, wrt: [x] }).get(x) as string;
+    const out = await run(b, { x: f32([xs.length], xs) }, [g]);
+    expect(out[g].map((v) => v + 0)).toEqual([0, 0, 0, 4, 5, 6, 7]);
+  });
+
   it('emits no backward nodes for a frozen subgraph', () => {
     const b = new GraphBuilder();
     const x = b.input('x', 'float32', [2, 3]);

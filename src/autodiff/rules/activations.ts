@@ -11,7 +11,11 @@ const softmaxAxis = (ctx: GradContext): string => ctx.ints([getInt(ctx.node, 'ax
 export const activationRules: RuleTable = {
   // dX = dY·[Y > 0] (= [X > 0]): reading the output, not the input, lets the runtime free the
   // input (typically a batch norm's output) after the forward pass, as PyTorch's in-place ReLU does.
-  Relu: rule((ctx) => [gate(ctx, ctx.op('Greater', [ctx.y(0), ctx.scalar(0, ctx.x(0))]))]),
+  // The mask is Clip(Ceil(Y), 0, 1), exact for Y ≥ 0 (any positive float ceils to ≥ 1): both ops
+  // run on onnxruntime's thread pool, where Cast(Greater(Y, 0)) runs on one thread (32×16×112×112
+  // at 2 threads: 2.50 against 3.10 ms; MobileNetV3-Small step −2.4 % and −1.7 % in two A/Bs,
+  // ResNet-18 within noise).
+  Relu: rule((ctx) => [ctx.op('Mul', [g0(ctx), ctx.op('Clip', [ctx.op('Ceil', [ctx.y(0)]), ctx.scalar(0, ctx.x(0)), ctx.scalar(1, ctx.x(0))])])]),
   // dX = dY·(X > 0 ? 1 : alpha)
   LeakyRelu: rule((ctx) => {
     const alpha = getFloat(ctx.node, 'alpha', 0.01);
