@@ -61,6 +61,20 @@ describe('backward engine', () => {
     expect(out[g].map((v) => v + 0)).toEqual([0, 0, 0, 4, 5, 6, 7]);
   });
 
+  it("gives HardSwish PyTorch's gradient at and around its band edges ±3", async () => {
+    const b = new GraphBuilder();
+    const below3 = Math.fround(3 - 2 ** -22);
+    const above3 = Math.fround(3 + 2 ** -21);
+    const xs = [-4, -above3, -3, -below3, -1e-30, 0, 1.5, below3, 3, above3, 1e30];
+    const x = b.input('x', 'float32', [xs.length]);
+    const loss = b.op('ReduceSum', [b.op('HardSwish', [x])], { keepdims: attr.int(0) });
+    const g = backward(b, { loss, wrt: [x] }).get(x) as string;
+    const out = await run(b, { x: f32([xs.length], xs) }, [g]);
+    // torch's hardswish_backward: 0 below −3, x/3 + 1/2 on [−3, 3], 1 above
+    const expected = xs.map((v) => (v < -3 ? 0 : v <= 3 ? Math.fround(v / 3 + 0.5) : 1));
+    out[g].forEach((v, i) => expect(v, `x = ${xs[i]}`).toBeCloseTo(expected[i], 6));
+  });
+
   it('emits no backward nodes for a frozen subgraph', () => {
     const b = new GraphBuilder();
     const x = b.input('x', 'float32', [2, 3]);
