@@ -46,6 +46,12 @@ function spatialOf(ctx: GradContext, v: string): { channels: number; spatial: nu
   return { channels: rest[0], spatial: rest.slice(1) };
 }
 
+/** `x` ([N, C, …spatial]) zero-padded by a conv's ONNX `pads` ([begin…, end…]); `x` itself where they are all 0. */
+function padSpatial(ctx: GradContext, x: string, pads: number[]): string {
+  const r = pads.length / 2;
+  return pads.some((p) => p !== 0) ? ctx.op('Pad', [x, ctx.ints([0, 0, ...pads.slice(0, r), 0, 0, ...pads.slice(r)])]) : x;
+}
+
 /**
  * The adjoint of a convolution over an input of size `inSize`, as a ConvTranspose of `grad` with
  * the same weights. The rows a strided conv never reached are restored by trimming the end pad or,
@@ -127,7 +133,7 @@ function antiIdentity(n: number): Float32Array {
 function weightGradByTaps(ctx: GradContext, x: string, channels: number, dy: string, g: ConvGeometry, inSize: number[], outSize: number[]): string {
   const r = g.kernel.length;
   const spatialAxes = range(r).map((i) => i + 1);
-  const padded = g.pads.some((p) => p !== 0) ? ctx.op('Pad', [x, ctx.ints([0, 0, ...g.pads.slice(0, r), 0, 0, ...g.pads.slice(r)])]) : x;
+  const padded = padSpatial(ctx, x, g.pads);
   const nhwc = ctx.op('Transpose', [padded], { perm: attr.ints([0, ...range(r).map((i) => i + 2), 1]) });
   const dy2 = ctx.op('Reshape', [ctx.op('Transpose', [dy], { perm: attr.ints([1, 0, ...range(r).map((i) => i + 2)]) }), ctx.ints([0, -1])]);
   const flat = ctx.ints([-1, channels]);
@@ -160,7 +166,7 @@ function stridedWindows(ctx: GradContext, x: string, channels: number, g: ConvGe
     const geometry = phaseGeometry(s, g.dilations, g.pads, inSize, outSize);
     return (tap) => tapWindow(ctx, phases, tap, geometry).window;
   }
-  const padded = g.pads.some((p) => p !== 0) ? ctx.op('Pad', [x, ctx.ints([0, 0, ...g.pads.slice(0, r), 0, 0, ...g.pads.slice(r)])]) : x;
+  const padded = padSpatial(ctx, x, g.pads);
   const spatialAxes = ctx.ints(range(r).map((i) => i + 2));
   return (tap) => {
     const starts = tap.map((t, i) => t * g.dilations[i]);
@@ -239,7 +245,7 @@ function depthwiseWeightGradByDiagonals(ctx: GradContext, x: string, channels: n
   const [dh, dw] = g.dilations;
   const [ho, wo] = outSize;
   const wp = inSize[1] + g.pads[1] + g.pads[3];
-  const padded = g.pads.some((p) => p !== 0) ? ctx.op('Pad', [x, ctx.ints([0, 0, g.pads[0], g.pads[1], 0, 0, g.pads[2], g.pads[3]])]) : x;
+  const padded = padSpatial(ctx, x, g.pads);
   const swap = { perm: attr.ints([1, 0, 2, 3]) };
   const xt = ctx.op('Transpose', [padded], swap);
   const dyt = ctx.op('Reshape', [ctx.op('Transpose', [dy], swap), ctx.ints([channels, -1, wo])]);
@@ -257,15 +263,19 @@ function depthwiseWeightGradByDiagonals(ctx: GradContext, x: string, channels: n
 /**
  * Below this many input channels (an RGB stem), an ungrouped conv's dW avoids the per-tap forms,
  * which multiply a C-row matrix per tap and whose strided Slices copy runs of one float: 2-D convs
- * with equal strides take the im2col above, the rest the convolution form below. ResNet-18's stem (3→64, 7×7/2, batch 32, 2 threads): 107 ms against 434 ms; MobileNetV3's
- * (3→16, 3×3/2): 27 against 46 ms. At 16 channels the convolution form is already 3× slower.
+ * with equal strides take the im2col above, the rest the convolution form below. Against the
+ * per-tap forms, the convolution form took ResNet-18's stem (3→64, 7×7/2, batch 32, 2 threads) in
+ * 107 ms against 434 ms, MobileNetV3's (3→16, 3×3/2) in 27 against 46 ms; at 16 channels it is
+ * already 3× slower.
  */
 const CONV_FORM_MAX_CHANNELS = 8;
 
 /**
- * dW of a conv Y = conv(X, W); the convolution form (groups > 1 but stride-1 depthwise, and the stems the im2col does not take): a convolution of X (batch and channel axes
- * swapped) with dY (likewise) as the kernel; stride and dilation trade places. Groups: X's channels are regrouped so that
- * each group's N images become that group's input channels.
+ * dW of a conv Y = conv(X, W), picking the form for its geometry (each form's comment has the
+ * figures). The convolution form, for groups > 1 other than stride-1 depthwise and for the stems
+ * the im2col does not take: a convolution of X (batch and channel axes swapped) with dY (likewise)
+ * as the kernel; stride and dilation trade places. Groups: X's channels are regrouped so that each
+ * group's N images become that group's input channels.
  *   Xt[c, j·N + n] = X[n, j·C/g + c],  dYt[o, n] = dY[n, o],  dW = transpose(conv(Xt, dYt, group g))
  */
 export function weightGrad(ctx: GradContext, x: string, channels: number, dy: string, g: ConvGeometry, inSize: number[], outSize: number[], outChannels?: number): string {

@@ -103,8 +103,8 @@ function maxPoolGradByMasks(ctx: GradContext): string | null {
  * with the forward and the copy out): the masks form, whose nine stride-2 Slices and DepthToSpace
  * dominated, took 381 ms; this one 232 ms with the exact SpaceToDepth split used here (a pool's
  * input may hold −∞) and 202 ms with the one-hot conv split. The ResNet-18 step went 2725 → 2494 ms
- * (A/B, 12 steps each, measured with the conv split). The first max is kept by handing each tap what earlier taps left: g_t = rest · [window_t = Y],
- * rest −= g_t (exact: each g_t is rest or 0).
+ * (A/B, 12 steps each, measured with the conv split). The first max is kept by handing each tap
+ * what earlier taps left: g_t = rest · [window_t = Y], rest −= g_t (exact: each g_t is rest or 0).
  * Null unless the pool is 2-D, its strides equal (≥ 2), X's spatial size a multiple of them, and
  * its channel count static (the phase split is per channel).
  */
