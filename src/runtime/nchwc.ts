@@ -74,16 +74,17 @@ interface Dense {
  */
 const DENSE_MAX_KERNEL = 7;
 
-/** A plain 2-D Conv's static geometry (weights [O, C/group, kh, kw], C input channels), or null. */
-function staticConv(node: Node, shapes: Map<string, ShapeInfo>, model: Model): { group: number; o: number; perGroup: number; c: number; kh: number; kw: number } | null {
+/** A plain 2-D Conv's static geometry (weights [O, C/group, kh, kw], C input channels; whether X is one position), or null. */
+function staticConv(node: Node, shapes: Map<string, ShapeInfo>, model: Model): { group: number; o: number; perGroup: number; c: number; kh: number; kw: number; onePosition: boolean } | null {
   if (node.opType !== 'Conv' || (node.domain ?? '') !== '' || getString(node, 'auto_pad', 'NOTSET') !== 'NOTSET') return null;
   const w = model.graph.initializers.get(node.inputs[1])?.dims ?? shapes.get(node.inputs[1])?.shape;
   const x = shapes.get(node.inputs[0])?.shape;
   if (!w || w.length !== 4 || !x || x.length !== 4) return null;
   const [o, perGroup, kh, kw] = w;
-  const c = x[1];
+  const [, c, h, wd] = x;
   if (typeof o !== 'number' || typeof perGroup !== 'number' || typeof kh !== 'number' || typeof kw !== 'number' || typeof c !== 'number') return null;
-  return { group: getInt(node, 'group', 1), o, perGroup, c, kh, kw };
+  const onePosition = typeof h === 'number' && typeof wd === 'number' && h * wd <= 1;
+  return { group: getInt(node, 'group', 1), o, perGroup, c, kh, kw, onePosition };
 }
 
 /** One input channel per group and as many outputs as groups; channels a multiple of 4 (ReorderInput's own condition). */
@@ -101,15 +102,17 @@ function depthwiseOf(node: Node, shapes: Map<string, ShapeInfo>, model: Model): 
 const STEM_MAX_CHANNELS = 4;
 
 /**
- * Ungrouped, input channels a multiple of 4 (ReorderInput's condition) or fewer than 4, a kernel of at most
- * DENSE_MAX_KERNEL, and not 1×1 stride 1: that is one GEMM for the plain Conv already, with no
- * im2col to save, and on MobileNetV3's pointwise convs (24, 40, 72, 88, 120 channels padded to the
- * block) the NCHWc form measured no faster. Strided 1×1 convs (ResNet's downsampling) do gain.
+ * Ungrouped, input channels a multiple of 4 (ReorderInput's condition) or fewer than 4, a kernel
+ * of at most DENSE_MAX_KERNEL, and not 1×1 stride 1: that is one GEMM for the plain Conv already,
+ * with no im2col to save, and on MobileNetV3's pointwise convs (24, 40, 72, 88, 120 channels padded
+ * to the block) the NCHWc form measured no faster. Strided 1×1 convs (ResNet's downsampling) gain.
  */
 function denseOf(node: Node, shapes: Map<string, ShapeInfo>, model: Model): Dense | null {
   const g = staticConv(node, shapes, model);
   if (!g || g.group !== 1 || g.perGroup !== g.c || (g.c % 4 !== 0 && g.c >= STEM_MAX_CHANNELS) || g.kh > DENSE_MAX_KERNEL || g.kw > DENSE_MAX_KERNEL) return null;
   if (g.kh * g.kw === 1 && (getInts(node, 'strides') ?? [1, 1]).every((v) => v === 1)) return null;
+  // a map of one position (a late stage on a small input) is left to the plain Conv
+  if (g.onePosition) return null;
   return { kind: 'dense', channels: g.c, outChannels: g.o, kernel: [g.kh, g.kw] };
 }
 

@@ -48,6 +48,7 @@ function convZoo(): { model: Model; feeds: Record<string, ReturnType<typeof f32>
   conv('grouped', [x, input('wg', [24, 2, 3, 3])], { group: 12 });
   conv('dw6', [input('x6', [1, 6, 5, 5]), input('w6', [6, 1, 3, 3])], { group: 6 });
   conv('pointmap', [input('x1', [2, 16, 1, 1]), input('wp', [8, 16, 1, 1])], {});
+  conv('map1k3', [input('x1b', [2, 16, 1, 1]), input('wm3', [8, 16, 3, 3])], { pads: [1, 1, 1, 1] });
   conv('bigkernel', [input('x20', [1, 16, 20, 20]), input('wbig', [4, 16, 9, 9])], {});
   for (const o of outs) b.output(o, 'float32');
   return { model: b.toModel(), feeds, depthwise: 4, dense: 7 };
@@ -73,7 +74,7 @@ describe('convs on the NCHWc kernels', () => {
     expect(lowerConvsToNchwc(lowered, block)).toEqual({ depthwise, dense });
     const nchwcNodes = lowered.graph.nodes.filter((n) => n.domain === NCHWC_DOMAIN);
     expect(nchwcNodes.filter((n) => n.opType === 'Conv')).toHaveLength(depthwise + dense);
-    expect(lowered.graph.nodes.filter((n) => n.opType === 'Conv' && (n.domain ?? '') === '').map((n) => n.name).sort()).toEqual(['bigkernel', 'dw6', 'grouped', 'pointmap', 'pointwise']);
+    expect(lowered.graph.nodes.filter((n) => n.opType === 'Conv' && (n.domain ?? '') === '').map((n) => n.name).sort()).toEqual(['bigkernel', 'dw6', 'grouped', 'map1k3', 'pointmap', 'pointwise']);
     const depthwiseOnly = convZoo().model;
     expect(lowerConvsToNchwc(depthwiseOnly, block, { dense: false })).toEqual({ depthwise, dense: 0 });
     expect(lowered.opsetImports).toContainEqual({ domain: NCHWC_DOMAIN, version: 1 });
