@@ -5,7 +5,10 @@
  * `--model` is a catalog name or a path to an .onnx file (imported as a backbone).
  * Prints our JSON line, then PyTorch's lines from `python3 ../shared/bench/torch_reference.py MODEL
  * SIZE BATCH` run right after (same protocol: SGD momentum 0.9, cross-entropy, 10 classes, 2 warm-up
- * steps) and the ratios; `--torch off` skips the reference. `--spinning on` lets onnxruntime's
+ * steps) and the ratios; `--torch off` skips the reference. `--rounds R` (default 1) alternates our
+ * training steps and PyTorch's script R times in the same sitting and ends with the per-round train
+ * ratios and their median: on a shared machine whose speed drifts by tens of percent within minutes,
+ * one pair is not a measurement. `--spinning on` lets onnxruntime's
  * threads spin between ops as PyTorch's OpenMP threads do (the studio's runs do not: see
  * TrainerOptions.spinning).
  */
@@ -27,6 +30,7 @@ const Args = z.object({
   steps: z.coerce.number().int().min(1).max(1000).default(5),
   threads: z.coerce.number().int().min(1).max(256).default(os.availableParallelism()),
   torch: z.enum(['on', 'off']).default('on').transform((v) => v === 'on'),
+  rounds: z.coerce.number().int().min(1).max(50).default(1),
   // the studio's training runs step without spinning (the data loader needs the core time);
   // PyTorch's OpenMP threads spin by default: `--spinning on` measures the engine as PyTorch runs
   spinning: z.enum(['on', 'off']).default('off').transform((v) => v === 'on'),
@@ -57,7 +61,7 @@ const round = (v: number, d: number) => Math.round(v * 10 ** d) / 10 ** d;
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
-    options: { model: { type: 'string' }, size: { type: 'string' }, batch: { type: 'string' }, steps: { type: 'string' }, threads: { type: 'string' }, torch: { type: 'string' }, spinning: { type: 'string' } },
+    options: { model: { type: 'string' }, size: { type: 'string' }, batch: { type: 'string' }, steps: { type: 'string' }, threads: { type: 'string' }, torch: { type: 'string' }, rounds: { type: 'string' }, spinning: { type: 'string' } },
     strict: true,
   });
   const a = Args.parse(values);
@@ -72,7 +76,6 @@ async function main(): Promise<void> {
   });
   await time(WARMUP, () => trainer.step(x, y, 0.01));
   const stepMs = mean(await time(a.steps, () => trainer.step(x, y, 0.01)));
-  await trainer.release();
 
   const session = await createSession(spec.model, { threads: a.threads });
   await time(WARMUP, () => session.run({ input: x }));
@@ -96,20 +99,44 @@ async function main(): Promise<void> {
     peak_rss_mb: round(process.resourceUsage().maxRSS / 1024, 1),
   };
   process.stdout.write(`${JSON.stringify(ours)}\n`);
-  // The reference, measured right after ours on the same machine (a catalog name only).
-  if (a.torch && !a.model.endsWith('.onnx')) {
+  if (!a.torch || a.model.endsWith('.onnx')) {
+    await trainer.release();
+    return;
+  }
+  // The reference, measured right after ours on the same machine (a catalog name only); with
+  // --rounds, our steps and PyTorch's script alternate, ours stepping on the same warm trainer.
+  const rounds: { ours_step_ms: number; pytorch_step_ms: number; ratio: number }[] = [];
+  let ourStep = stepMs;
+  for (let r = 0; r < a.rounds; r++) {
+    if (r > 0) ourStep = mean(await time(a.steps, () => trainer.step(x, y, 0.01)));
     const ref = await torchReference(a.model, s, a.batch);
     if ('unavailable' in ref) {
       process.stdout.write(`${JSON.stringify({ reference: 'pytorch', unavailable: ref.unavailable })}\n`);
+      await trainer.release();
       return;
     }
-    for (const line of ref.lines) process.stdout.write(`${JSON.stringify(line)}\n`);
+    for (const line of ref.lines) process.stdout.write(`${JSON.stringify(r > 0 ? { round: r + 1, ...line } : line)}\n`);
     const train = ref.lines.find((l) => typeof l.train_img_per_s === 'number')?.train_img_per_s;
     const infer = ref.lines.find((l) => typeof l.infer_img_per_s === 'number')?.infer_img_per_s;
+    const torchStep = ref.lines.find((l) => typeof l.train_step_ms === 'number')?.train_step_ms;
+    if (r === 0) {
+      process.stdout.write(`${JSON.stringify({
+        model: spec.name,
+        train_ratio_vs_pytorch: typeof train === 'number' ? round(ours.train_img_per_s / train, 3) : null,
+        infer_ratio_vs_pytorch: typeof infer === 'number' ? round(ours.infer_img_per_s / infer, 3) : null,
+      })}\n`);
+    }
+    if (typeof torchStep === 'number') rounds.push({ ours_step_ms: round(ourStep, 1), pytorch_step_ms: torchStep, ratio: round(torchStep / ourStep, 3) });
+  }
+  await trainer.release();
+  if (a.rounds > 1 && rounds.length > 0) {
     process.stdout.write(`${JSON.stringify({
       model: spec.name,
-      train_ratio_vs_pytorch: typeof train === 'number' ? round(ours.train_img_per_s / train, 3) : null,
-      infer_ratio_vs_pytorch: typeof infer === 'number' ? round(ours.infer_img_per_s / infer, 3) : null,
+      rounds: rounds.length,
+      ours_step_ms: rounds.map((r) => r.ours_step_ms),
+      pytorch_step_ms: rounds.map((r) => r.pytorch_step_ms),
+      train_ratios: rounds.map((r) => r.ratio),
+      train_ratio_median: median(rounds.map((r) => r.ratio)),
     })}\n`);
   }
 }
