@@ -220,7 +220,7 @@ export function buildTrainingStep(model: Model, opts: TrainingStepOptions): Trai
   let gradNorm: string | undefined;
   if (opts.clipGradNorm !== undefined) {
     if (!(opts.clipGradNorm > 0)) throw badInput(`clipGradNorm must be positive, got ${opts.clipGradNorm}`);
-    const clipped = appendGradClip(b, gradList, opts.clipGradNorm);
+    const clipped = appendGradClip(b, gradList, opts.clipGradNorm, opts.trainable.map((p) => paramDims.get(p)?.length ?? 0));
     gradList = clipped.grads;
     gradNorm = exposed.add(clipped.totalNorm, 'grad_norm', []);
   }
