@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { backward } from '../../src/autodiff/index.ts';
+import { backward, decomposeBatchNormForTraining } from '../../src/autodiff/index.ts';
 import { AppError } from '../../src/core/errors.ts';
 import { GraphBuilder } from '../../src/onnx/builder.ts';
 import { type TensorData, attr, f32 } from '../../src/onnx/ir.ts';
@@ -73,6 +73,24 @@ describe('backward engine', () => {
     // torch's hardswish_backward: 0 below −3, x/3 + 1/2 on [−3, 3], 1 above
     const expected = xs.map((v) => (v < -3 ? 0 : v <= 3 ? Math.fround(v / 3 + 0.5) : 1));
     out[g].forEach((v, i) => expect(v, `x = ${xs[i]}`).toBeCloseTo(expected[i], 6));
+  });
+
+  it('reduces training batch norm over the spatial axes, then the batch, never (N, H, W) at once', () => {
+    // onnxruntime takes a slower path for a reduction over (0, 2, 3): 32×128×28×28 6.9 against 0.8 ms
+    const b = new GraphBuilder();
+    const x = b.input('x', 'float32', [4, 8, 5, 5]);
+    for (const name of ['s', 'bias']) b.input(name, 'float32', [8]);
+    const rm = b.initializer('rm', f32([8], new Array<number>(8).fill(0)));
+    const rv = b.initializer('rv', f32([8], new Array<number>(8).fill(1)));
+    const y = b.opN('BatchNormalization', [x, 's', 'bias', rm, rv], { training_mode: attr.int(1) }, 3)[0];
+    const loss = b.op('ReduceSum', [b.op('Mul', [y, y])], { keepdims: attr.int(0) });
+    decomposeBatchNormForTraining(b);
+    backward(b, { loss, wrt: [x, 's', 'bias'] });
+    const axesOf = (n: (typeof b.graph.nodes)[number]) => (n.attrs.axes?.value as number[] | undefined)
+      ?? [...(b.graph.initializers.get(n.inputs[1] ?? '')?.data ?? [])].map(Number);
+    const reductions = b.graph.nodes.filter((n) => n.opType === 'ReduceSum' || n.opType === 'ReduceMean');
+    expect(reductions.length).toBeGreaterThanOrEqual(8);
+    for (const n of reductions) expect(axesOf(n), n.name).not.toEqual([0, 2, 3]);
   });
 
   it('emits no backward nodes for a frozen subgraph', () => {

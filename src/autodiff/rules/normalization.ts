@@ -21,7 +21,14 @@ function trainingBatchNormGrad(ctx: GradContext): (string | null)[] {
   const shape = ctx.type(x).shape;
   const axes = ctx.ints([0, ...range(shape.length - 2).map((i) => i + 2)]);
   const flat = ctx.ints([-1]);
-  const sumOver = (v: string) => ctx.op('ReduceSum', [v, axes], { keepdims: attr.int(1) });
+  // Summed over the spatial axes, then over the batch: onnxruntime reduces (N, H, W) at once on a
+  // slower path (32×64×56×56: 4.8 against 1.5 ms; 32×128×28×28: 6.9 against 0.8 ms, 2 threads).
+  // With the batch norm forward's mean and variance done the same way (../batchnorm.ts),
+  // MobileNetV3-Small's step −4.2 % and −7.1 % (two A/Bs); ResNet-18 within noise (−0.5 %).
+  const spatial = range(shape.length - 2).map((i) => i + 2);
+  const sumOver = (v: string) => (spatial.length > 0
+    ? ctx.op('ReduceSum', [ctx.op('ReduceSum', [v, ctx.ints(spatial)], { keepdims: attr.int(1) }), ctx.ints([0])], { keepdims: attr.int(1) })
+    : ctx.op('ReduceSum', [v, axes], { keepdims: attr.int(1) }));
   const invStd = ctx.op('Reciprocal', [ctx.op('Sqrt', [ctx.op('Add', [ctx.y(BN_BATCH_VAR), ctx.scalar(getFloat(node, 'epsilon', 1e-5), x)])])]);
   const sumDy = sumOver(dy);
   const sumDyC = ctx.needs(0) || ctx.needs(1) ? sumOver(ctx.op('Mul', [dy, centered])) : '';
