@@ -1,5 +1,5 @@
 import { attr, getFloat, getInt } from '../../onnx/ir.ts';
-import { type GradContext, type RuleTable, masked, rule } from '../context.ts';
+import { type GradContext, type RuleTable, masked, rule, scalarAtRank } from '../context.ts';
 
 const g0 = (ctx: GradContext): string => ctx.dY[0] as string;
 /** dY where `mask` holds, 0 elsewhere. */
@@ -45,8 +45,9 @@ export const activationRules: RuleTable = {
   HardSigmoid: rule((ctx) => {
     const y = ctx.y(0);
     const alpha = getFloat(ctx.node, 'alpha', 0.2);
-    const inside = ctx.op('And', [ctx.op('Greater', [y, ctx.scalar(0, y)]), ctx.op('Less', [y, ctx.scalar(1, y)])]);
-    return [gate(ctx, inside, ctx.op('Mul', [g0(ctx), ctx.scalar(alpha, y)]))];
+    // at Y's rank: squeeze-excite gates are [N, C, 1, 1] (see scalarAtRank)
+    const inside = ctx.op('And', [ctx.op('Greater', [y, scalarAtRank(ctx, 0, y)]), ctx.op('Less', [y, scalarAtRank(ctx, 1, y)])]);
+    return [gate(ctx, inside, ctx.op('Mul', [g0(ctx), scalarAtRank(ctx, alpha, y)]))];
   }),
   // Y = X·h(X), h = clamp(X/6 + 1/2, 0, 1): dX = 0 for X < −3, dY·(X/3 + 1/2) for X ≤ 3, dY
   // above (PyTorch's hardswish_backward, boundaries included). Written as h + X/6·[|X| ≤ 3], the

@@ -215,8 +215,13 @@ export const poolingRules: RuleTable = {
   // dX = broadcast(dY) / (H·W)
   GlobalAveragePool: rule((ctx) => {
     const x = ctx.x(0);
-    // divided before it is spread: one pass over X's size, not two
-    return [ctx.op('Expand', [ctx.op('Div', [ctx.dY[0] as string, groupSize(ctx, x, ctx.y(0))]), ctx.op('Shape', [x])])];
+    // divided before it is spread: one pass over X's size, not two; the divisor at dY's rank
+    // ([N, C, 1, 1], see scalarAtRank)
+    const y = ctx.y(0);
+    const size = groupSize(ctx, x, y);
+    const rank = ctx.typeIfKnown(y)?.shape.length ?? 0;
+    const divisor = rank > 0 ? ctx.op('Reshape', [size, ctx.ints(new Array<number>(rank).fill(1))]) : size;
+    return [ctx.op('Expand', [ctx.op('Div', [ctx.dY[0] as string, divisor]), ctx.op('Shape', [x])])];
   }),
   // dX = dY at the maxima of each map (ties share evenly)
   GlobalMaxPool: rule((ctx) => {
