@@ -2,6 +2,10 @@
  * Where a training step's time goes: graph build, encode and session-creation time, then
  * onnxruntime's per-node profile of the step summed by op type (slowest first) and the slowest nodes.
  *   npx tsx bench/engine/profile-step.ts MODEL SIZE BATCH [RUNS]
+ * NODES=n lists the n slowest nodes. SLOW=1 lists the memory-bound nodes (no GEMM or conv) that
+ * moved under SLOW_GBS (default 3) GB/s: onnxruntime's element-by-element paths (a rank-0 scalar
+ * broadcast against [O, C, 1, 1], reductions over (N, H, W) at once, 6-D Transposes) show up
+ * there at 0.5–2 GB/s, where its vectorised kernels move 20–80.
  */
 import os from 'node:os';
 import { createModel } from '../../src/models/index.ts';
@@ -64,3 +68,10 @@ for (const [op, e] of [...byType.entries()].sort((a, b) => b[1].us - a[1].us).sl
   console.log(`${op.padEnd(24)} ${(e.us / 1000).toFixed(1).padStart(8)} ms ${((100 * e.us) / total).toFixed(1).padStart(5)}%  nodes ${e.n}`);
 }
 if (process.env.NODES) for (const r of rows.slice(0, Number(process.env.NODES))) console.log(`  ${(r.meanUs / 1000).toFixed(1).padStart(7)} ms ${r.opType.padEnd(18)} ${r.node}`);
+if (process.env.SLOW) {
+  const compute = new Set(['Conv', 'FusedConv', 'ConvTranspose', 'MatMul', 'FusedMatMul', 'Gemm', 'FusedGemm']);
+  const limit = Number(process.env.SLOW_GBS ?? 3);
+  const slow = rows.filter((r) => !compute.has(r.opType) && r.meanUs > 20 && r.bytesPerRun / r.meanUs / 1000 < limit);
+  console.log(`memory-bound nodes under ${limit} GB/s: ${slow.length}, ${(slow.reduce((a, r) => a + r.meanUs, 0) / 1000).toFixed(1)} ms per step`);
+  for (const r of slow.slice(0, 30)) console.log(`  ${(r.meanUs / 1000).toFixed(2).padStart(7)} ms ${(r.bytesPerRun / r.meanUs / 1000).toFixed(2).padStart(6)} GB/s ${r.opType.padEnd(18)} ${r.node}`);
+}

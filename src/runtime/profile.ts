@@ -24,6 +24,8 @@ export interface NodeProfileRow {
   meanUs: number;
   /** Share of all nodes' kernel time, 0–100. */
   percent: number;
+  /** Bytes the node read and wrote per run, as onnxruntime reports them (activation + output size). */
+  bytesPerRun: number;
 }
 
 export interface ProfileOptions {
@@ -36,7 +38,7 @@ const TraceEvent = z.object({
   cat: z.string().optional(),
   name: z.string(),
   dur: z.number().optional(),
-  args: z.object({ op_name: z.string().optional() }).loose().optional(),
+  args: z.object({ op_name: z.string().optional(), output_size: z.coerce.number().optional(), activation_size: z.coerce.number().optional() }).loose().optional(),
 }).loose();
 const Trace = z.array(TraceEvent);
 export type ProfileTraceEvent = z.infer<typeof TraceEvent>;
@@ -85,13 +87,16 @@ export async function profileModel(model: Model | Uint8Array, feeds: Record<stri
  * occurrences (the warm-up run). Sorted by time, slowest first.
  */
 export function aggregateKernelTimes(events: readonly ProfileTraceEvent[], totalRuns: number, skipPerNode: number): NodeProfileRow[] {
-  const rows = new Map<string, { opType: string; totalUs: number; seen: number }>();
+  const rows = new Map<string, { opType: string; totalUs: number; seen: number; bytes: number }>();
   for (const e of events) {
     if (e.cat !== 'Node' || !e.name.endsWith(KERNEL_SUFFIX)) continue;
     const node = e.name.slice(0, -KERNEL_SUFFIX.length);
-    const row = rows.get(node) ?? { opType: e.args?.op_name ?? '?', totalUs: 0, seen: 0 };
+    const row = rows.get(node) ?? { opType: e.args?.op_name ?? '?', totalUs: 0, seen: 0, bytes: 0 };
     row.seen++;
-    if (row.seen > skipPerNode) row.totalUs += e.dur ?? 0;
+    if (row.seen > skipPerNode) {
+      row.totalUs += e.dur ?? 0;
+      row.bytes += Number(e.args?.output_size ?? 0) + Number(e.args?.activation_size ?? 0);
+    }
     rows.set(node, row);
   }
   const counted = totalRuns - skipPerNode;
@@ -103,6 +108,7 @@ export function aggregateKernelTimes(events: readonly ProfileTraceEvent[], total
       totalUs: r.totalUs,
       meanUs: r.totalUs / counted,
       percent: all > 0 ? (100 * r.totalUs) / all : 0,
+      bytesPerRun: r.bytes / counted,
     }))
     .sort((a, b) => b.totalUs - a.totalUs);
 }

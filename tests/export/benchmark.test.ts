@@ -61,18 +61,20 @@ describe('profileModel', () => {
     expect(rows.reduce((a, r) => a + r.percent, 0)).toBeCloseTo(100, 6);
     for (let i = 1; i < rows.length; i++) expect(rows[i - 1].totalUs).toBeGreaterThanOrEqual(rows[i].totalUs);
     for (const r of rows) expect(r.meanUs).toBeCloseTo(r.totalUs / 3, 9);
+    expect(rows.find((r) => r.opType === 'Conv')!.bytesPerRun).toBeGreaterThan(0);
   });
 
   it('skips the warm-up run of each node when aggregating', () => {
-    const ev = (name: string, dur: number, op = 'Conv') => ({ cat: 'Node', name: `${name}_kernel_time`, dur, args: { op_name: op } });
+    // sizes as the trace schema gives them (onnxruntime writes strings, coerced); Relu's carry none
+    const ev = (name: string, dur: number, op = 'Conv') => ({ cat: 'Node', name: `${name}_kernel_time`, dur, args: { op_name: op, ...(op === 'Conv' ? { output_size: 400, activation_size: 600 } : {}) } });
     const rows = aggregateKernelTimes([
       { cat: 'Session', name: 'model_loading_uri', dur: 999 },
       ev('a', 100), ev('b', 50, 'Relu'), { cat: 'Node', name: 'a_fence_before', dur: 0 },
       ev('a', 30), ev('b', 10, 'Relu'), ev('a', 30), ev('b', 10, 'Relu'),
     ], 3, 1);
     expect(rows).toEqual([
-      { node: 'a', opType: 'Conv', totalUs: 60, meanUs: 30, percent: 75 },
-      { node: 'b', opType: 'Relu', totalUs: 20, meanUs: 10, percent: 25 },
+      { node: 'a', opType: 'Conv', totalUs: 60, meanUs: 30, percent: 75, bytesPerRun: 1000 },
+      { node: 'b', opType: 'Relu', totalUs: 20, meanUs: 10, percent: 25, bytesPerRun: 0 },
     ]);
   });
 });
