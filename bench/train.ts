@@ -76,6 +76,8 @@ async function main(): Promise<void> {
   });
   await time(WARMUP, () => trainer.step(x, y, 0.01));
   const stepMs = mean(await time(a.steps, () => trainer.step(x, y, 0.01)));
+  // The training peak, taken before the inference session opens beside the trainer (kept for --rounds).
+  const peakRssMb = process.resourceUsage().maxRSS / 1024;
 
   const session = await createSession(spec.model, { threads: a.threads });
   await time(WARMUP, () => session.run({ input: x }));
@@ -96,7 +98,7 @@ async function main(): Promise<void> {
     infer_img_per_s: round((a.batch * 1000) / inferMs, 2),
     b1_latency_ms_p50: round(latency, 2),
     // maxRSS is in kibibytes.
-    peak_rss_mb: round(process.resourceUsage().maxRSS / 1024, 1),
+    peak_rss_mb: round(peakRssMb, 1),
   };
   process.stdout.write(`${JSON.stringify(ours)}\n`);
   if (!a.torch || a.model.endsWith('.onnx')) {
@@ -108,7 +110,11 @@ async function main(): Promise<void> {
   const rounds: { ours_step_ms: number; pytorch_step_ms: number; ratio: number }[] = [];
   let ourStep = stepMs;
   for (let r = 0; r < a.rounds; r++) {
-    if (r > 0) ourStep = mean(await time(a.steps, () => trainer.step(x, y, 0.01)));
+    if (r > 0) {
+      // warm again after PyTorch's run, as its script warms up before timing
+      await time(WARMUP, () => trainer.step(x, y, 0.01));
+      ourStep = mean(await time(a.steps, () => trainer.step(x, y, 0.01)));
+    }
     const ref = await torchReference(a.model, s, a.batch);
     if ('unavailable' in ref) {
       process.stdout.write(`${JSON.stringify({ reference: 'pytorch', unavailable: ref.unavailable })}\n`);
