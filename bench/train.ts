@@ -56,7 +56,11 @@ async function time(runs: number, fn: () => Promise<unknown>): Promise<number[]>
 }
 
 const mean = (v: number[]) => v.reduce((a, b) => a + b, 0) / v.length;
-const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
+const median = (v: number[]) => {
+  const s = [...v].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 === 1 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
 const round = (v: number, d: number) => Math.round(v * 10 ** d) / 10 ** d;
 
 async function main(): Promise<void> {
@@ -142,7 +146,7 @@ async function main(): Promise<void> {
       ours_step_ms: rounds.map((r) => r.ours_step_ms),
       pytorch_step_ms: rounds.map((r) => r.pytorch_step_ms),
       train_ratios: rounds.map((r) => r.ratio),
-      train_ratio_median: median(rounds.map((r) => r.ratio)),
+      train_ratio_median: round(median(rounds.map((r) => r.ratio)), 3),
     })}\n`);
   }
 }
