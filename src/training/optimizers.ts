@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { GraphBuilder } from '../onnx/builder.ts';
 import { attr } from '../onnx/ir.ts';
-import { constInts, constScalar, reshape } from '../onnx/ops.ts';
+import { constScalar, reshape } from '../onnx/ops.ts';
 
 /**
  * Optimizer updates appended as graph ops after the backward pass, following PyTorch 1.13's
