@@ -6,6 +6,7 @@ import { eliminateDeadNodes, renameValues } from '../onnx/graph-utils.ts';
 import { attr, type Dim, type Graph, type Model, type Node, type TensorData } from '../onnx/ir.ts';
 import { inferShapes } from '../onnx/shape-inference.ts';
 import { cloneModel, liftToInput, trainingOpsets } from './graph-copy.ts';
+import { poolBeforeRelu } from './pool-before-relu.ts';
 import { appendLoss, type LossSpec, lossTarget } from './losses.ts';
 import { appendGradClip, appendOptimizer, needsStep, type OptimizerSpec } from './optimizers.ts';
 
@@ -173,6 +174,7 @@ export function buildTrainingStep(model: Model, opts: TrainingStepOptions): Trai
   if (opts.trainable.length === 0) throw badInput('nothing to train: the trainable set is empty');
   if (new Set(opts.trainable).size !== opts.trainable.length) throw badInput('the trainable set names a parameter twice');
   const copy = cloneModel(model);
+  poolBeforeRelu(copy.graph);
   const b = new GraphBuilder(copy.graph);
   const batch = batchInput(b.graph);
   const logits = logitsOf(b.graph);
