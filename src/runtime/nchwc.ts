@@ -15,9 +15,10 @@ import { createSession } from './session.ts';
  *   ReorderInput(X) → nchwc.Conv(·, W reordered to [C/B, kh, kw, B]) → ReorderOutput(channels C)
  * with the channels padded to a multiple of the block (zero weights, cropped again on the way out).
  * Dense convs (one group) go the same way, their weights reordered to [O/B, C/B, kh, kw, B_in, B_out]
- * by a Reshape–Transpose each run: 3×3 convs of ResNet-18's four stages (batch 32, 2 threads) took
- * 66/50/58/55 ms as NCHW Convs against 45/44/41/45 ms so (bench/engine/conv-nchwc.ts); that
- * applies to the forward convs and to the flipped convs that give dX.
+ * each run (ReorderInput and a MatMul with the identity, see `emit`): 3×3 convs of ResNet-18's four
+ * stages (batch 32, 2 threads) took 66/50/58/55 ms as NCHW Convs against 45/44/41/45 ms so
+ * (bench/engine/conv-nchwc.ts); that applies to the forward convs and to the flipped convs that
+ * give dX.
  * The block is 16 channels with AVX-512 and 8 with AVX2; it is probed once per process, and builds
  * without the NCHWc kernels (not x86-64) leave graphs as they are.
  */
@@ -116,6 +117,13 @@ function denseOf(node: Node, shapes: Map<string, ShapeInfo>, model: Model): Dens
   return { kind: 'dense', channels: g.c, outChannels: g.o, kernel: [g.kh, g.kw] };
 }
 
+/** The block×block identity, one initializer per graph. */
+function identity(b: GraphBuilder, block: number): string {
+  const name = `nchwc_identity_${block}`;
+  if (!b.graph.initializers.has(name)) b.initializer(name, f32([block, block], Float32Array.from({ length: block * block }, (_, i) => (i % (block + 1) === 0 ? 1 : 0))));
+  return name;
+}
+
 function emit(b: GraphBuilder, node: Node, d: Depthwise | Dense, block: number): void {
   const pad = (n: number) => Math.ceil(n / block) * block;
   const [kh, kw] = d.kernel;
@@ -145,9 +153,19 @@ function emit(b: GraphBuilder, node: Node, d: Depthwise | Dense, block: number):
   } else {
     const inPadded = pad(d.channels);
     const wPadded = padWeights(inPadded - d.channels);
-    // [O, C, kh, kw] → [O/B, B_out, C/B, B_in, kh, kw] → [O/B, C/B, kh, kw, B_in, B_out], read back as [O, C, kh, kw]
-    const six = b.op('Reshape', [wPadded, ints([outPadded / block, block, inPadded / block, block, kh, kw])]);
-    wr = b.op('Reshape', [b.op('Transpose', [six], { perm: attr.ints([0, 2, 4, 5, 3, 1]) }), ints([outPadded, inPadded, kh, kw])]);
+    // To [O/B, C/B, kh, kw, B_in, B_out], read back as [O, C, kh, kw]: ReorderInput blocks the input
+    // channels of W read as [O, C, kh·kw, 1] ([O/B, B_out, C/B, kh·kw, B_in] in memory), then a
+    // MatMul per output block with the B×B identity moves B_out innermost: [O/B, B_out, K]ᵀ · I =
+    // [O/B, K, B_out], K = C·kh·kw; onnxruntime fuses the Transpose into the GEMM. The 6-D Transpose
+    // this replaces runs element by element on one thread (512×512×3×3: 11.6 against 7.0 ms);
+    // ResNet-18's step −3.5 % and −6.7 % (two A/Bs). Exact for finite weights (each output is one
+    // weight times 1 plus zeros). Its peak stayed under PyTorch's only once the stem's ReLU ran
+    // after the pool (training/pool-before-relu.ts): alone it grew the arena by ~250 MB.
+    const [blocked] = b.opN('ReorderInput', [b.op('Reshape', [wPadded, ints([outPadded, inPadded, kh * kw, 1])])], {}, 1, `${node.name}_nchwc_weights_ReorderInput`);
+    b.graph.nodes[b.graph.nodes.length - 1].domain = NCHWC_DOMAIN;
+    const rows = b.op('Reshape', [blocked, ints([outPadded / block, block, inPadded * kh * kw])]);
+    const moved = b.op('MatMul', [b.op('Transpose', [rows], { perm: attr.ints([0, 2, 1]) }), identity(b, block)]);
+    wr = b.op('Reshape', [moved, ints([outPadded, inPadded, kh, kw])]);
   }
   const br = bias !== '' && outPadded > outChannels ? b.op('Pad', [bias, ints([0, outPadded - outChannels])]) : bias;
   const input = d.kind === 'dense' && d.channels < STEM_MAX_CHANNELS ? x : nchwc('ReorderInput', [x], {});
