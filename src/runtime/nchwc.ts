@@ -117,10 +117,14 @@ function denseOf(node: Node, shapes: Map<string, ShapeInfo>, model: Model): Dens
   return { kind: 'dense', channels: g.c, outChannels: g.o, kernel: [g.kh, g.kw] };
 }
 
-/** The block×block identity, one initializer per graph. */
+/** The block×block identity, one initializer per graph (under a fresh name: a model may use any name). */
+const identities = new WeakMap<GraphBuilder['graph'], string>();
 function identity(b: GraphBuilder, block: number): string {
-  const name = `nchwc_identity_${block}`;
-  if (!b.graph.initializers.has(name)) b.initializer(name, f32([block, block], Float32Array.from({ length: block * block }, (_, i) => (i % (block + 1) === 0 ? 1 : 0))));
+  let name = identities.get(b.graph);
+  if (name === undefined) {
+    name = b.initializer(b.fresh('nchwc_identity'), f32([block, block], Float32Array.from({ length: block * block }, (_, i) => (i % (block + 1) === 0 ? 1 : 0))));
+    identities.set(b.graph, name);
+  }
   return name;
 }
 
