@@ -78,76 +78,78 @@ async function main(): Promise<void> {
   const trainer = await Trainer.create(spec.model, {
     loss: { kind: 'cross_entropy' }, trainable: spec.params, optimizer: { kind: 'sgd', momentum: 0.9 }, threads: a.threads, spinning: a.spinning,
   });
-  await time(WARMUP, () => trainer.step(x, y, 0.01));
-  const stepMs = mean(await time(a.steps, () => trainer.step(x, y, 0.01)));
-  // The training peak, taken before the inference session opens beside the trainer (kept for --rounds).
-  const peakRssMb = process.resourceUsage().maxRSS / 1024;
+  // released however the measuring ends (PyTorch missing, a failed run)
+  try {
+    await time(WARMUP, () => trainer.step(x, y, 0.01));
+    const stepMs = mean(await time(a.steps, () => trainer.step(x, y, 0.01)));
+    // The training peak, taken before the inference session opens beside the trainer (kept for --rounds).
+    const peakRssMb = process.resourceUsage().maxRSS / 1024;
 
-  const session = await createSession(spec.model, { threads: a.threads });
-  await time(WARMUP, () => session.run({ input: x }));
-  const inferMs = mean(await time(a.steps, () => session.run({ input: x })));
-  const x1 = f32([1, 3, s, s], x.data.slice(0, 3 * s * s) as Float32Array);
-  await time(3, () => session.run({ input: x1 }));
-  const latency = median(await time(LATENCY_RUNS, () => session.run({ input: x1 })));
-  await session.release();
+    const session = await createSession(spec.model, { threads: a.threads });
+    await time(WARMUP, () => session.run({ input: x }));
+    const inferMs = mean(await time(a.steps, () => session.run({ input: x })));
+    const x1 = f32([1, 3, s, s], x.data.slice(0, 3 * s * s) as Float32Array);
+    await time(3, () => session.run({ input: x1 }));
+    const latency = median(await time(LATENCY_RUNS, () => session.run({ input: x1 })));
+    await session.release();
 
-  const ours = {
-    model: spec.name,
-    size: s,
-    batch: a.batch,
-    threads: a.threads,
-    spinning: a.spinning,
-    train_img_per_s: round((a.batch * 1000) / stepMs, 2),
-    train_step_ms: round(stepMs, 1),
-    infer_img_per_s: round((a.batch * 1000) / inferMs, 2),
-    b1_latency_ms_p50: round(latency, 2),
-    // maxRSS is in kibibytes.
-    peak_rss_mb: round(peakRssMb, 1),
-  };
-  process.stdout.write(`${JSON.stringify(ours)}\n`);
-  if (!a.torch || a.model.endsWith('.onnx')) {
-    await trainer.release();
-    return;
-  }
-  // The reference, measured right after ours on the same machine (a catalog name only); with
-  // --rounds, our steps and PyTorch's script alternate, ours stepping on the same warm trainer.
-  const rounds: { ours_step_ms: number; pytorch_step_ms: number; ratio: number }[] = [];
-  let ourStep = stepMs;
-  for (let r = 0; r < a.rounds; r++) {
-    if (r > 0) {
-      // warm again after PyTorch's run, as its script warms up before timing
-      await time(WARMUP, () => trainer.step(x, y, 0.01));
-      ourStep = mean(await time(a.steps, () => trainer.step(x, y, 0.01)));
-    }
-    const ref = await torchReference(a.model, s, a.batch);
-    if ('unavailable' in ref) {
-      process.stdout.write(`${JSON.stringify({ reference: 'pytorch', unavailable: ref.unavailable })}\n`);
-      await trainer.release();
+    const ours = {
+      model: spec.name,
+      size: s,
+      batch: a.batch,
+      threads: a.threads,
+      spinning: a.spinning,
+      train_img_per_s: round((a.batch * 1000) / stepMs, 2),
+      train_step_ms: round(stepMs, 1),
+      infer_img_per_s: round((a.batch * 1000) / inferMs, 2),
+      b1_latency_ms_p50: round(latency, 2),
+      // maxRSS is in kibibytes.
+      peak_rss_mb: round(peakRssMb, 1),
+    };
+    process.stdout.write(`${JSON.stringify(ours)}\n`);
+    if (!a.torch || a.model.endsWith('.onnx')) {
       return;
     }
-    for (const line of ref.lines) process.stdout.write(`${JSON.stringify(r > 0 ? { round: r + 1, ...line } : line)}\n`);
-    const train = ref.lines.find((l) => typeof l.train_img_per_s === 'number')?.train_img_per_s;
-    const infer = ref.lines.find((l) => typeof l.infer_img_per_s === 'number')?.infer_img_per_s;
-    const torchStep = ref.lines.find((l) => typeof l.train_step_ms === 'number')?.train_step_ms;
-    if (r === 0) {
+    // The reference, measured right after ours on the same machine (a catalog name only); with
+    // --rounds, our steps and PyTorch's script alternate, ours stepping on the same warm trainer.
+    const rounds: { ours_step_ms: number; pytorch_step_ms: number; ratio: number }[] = [];
+    let ourStep = stepMs;
+    for (let r = 0; r < a.rounds; r++) {
+      if (r > 0) {
+        // warm again after PyTorch's run, as its script warms up before timing
+        await time(WARMUP, () => trainer.step(x, y, 0.01));
+        ourStep = mean(await time(a.steps, () => trainer.step(x, y, 0.01)));
+      }
+      const ref = await torchReference(a.model, s, a.batch);
+      if ('unavailable' in ref) {
+        process.stdout.write(`${JSON.stringify({ reference: 'pytorch', unavailable: ref.unavailable })}\n`);
+        return;
+      }
+      for (const line of ref.lines) process.stdout.write(`${JSON.stringify(r > 0 ? { round: r + 1, ...line } : line)}\n`);
+      const train = ref.lines.find((l) => typeof l.train_img_per_s === 'number')?.train_img_per_s;
+      const infer = ref.lines.find((l) => typeof l.infer_img_per_s === 'number')?.infer_img_per_s;
+      const torchStep = ref.lines.find((l) => typeof l.train_step_ms === 'number')?.train_step_ms;
+      if (r === 0) {
+        process.stdout.write(`${JSON.stringify({
+          model: spec.name,
+          train_ratio_vs_pytorch: typeof train === 'number' ? round(ours.train_img_per_s / train, 3) : null,
+          infer_ratio_vs_pytorch: typeof infer === 'number' ? round(ours.infer_img_per_s / infer, 3) : null,
+        })}\n`);
+      }
+      if (typeof torchStep === 'number') rounds.push({ ours_step_ms: round(ourStep, 1), pytorch_step_ms: torchStep, ratio: round(torchStep / ourStep, 3) });
+    }
+    if (a.rounds > 1 && rounds.length > 0) {
       process.stdout.write(`${JSON.stringify({
         model: spec.name,
-        train_ratio_vs_pytorch: typeof train === 'number' ? round(ours.train_img_per_s / train, 3) : null,
-        infer_ratio_vs_pytorch: typeof infer === 'number' ? round(ours.infer_img_per_s / infer, 3) : null,
+        rounds: rounds.length,
+        ours_step_ms: rounds.map((r) => r.ours_step_ms),
+        pytorch_step_ms: rounds.map((r) => r.pytorch_step_ms),
+        train_ratios: rounds.map((r) => r.ratio),
+        train_ratio_median: round(median(rounds.map((r) => r.ratio)), 3),
       })}\n`);
     }
-    if (typeof torchStep === 'number') rounds.push({ ours_step_ms: round(ourStep, 1), pytorch_step_ms: torchStep, ratio: round(torchStep / ourStep, 3) });
-  }
-  await trainer.release();
-  if (a.rounds > 1 && rounds.length > 0) {
-    process.stdout.write(`${JSON.stringify({
-      model: spec.name,
-      rounds: rounds.length,
-      ours_step_ms: rounds.map((r) => r.ours_step_ms),
-      pytorch_step_ms: rounds.map((r) => r.pytorch_step_ms),
-      train_ratios: rounds.map((r) => r.ratio),
-      train_ratio_median: round(median(rounds.map((r) => r.ratio)), 3),
-    })}\n`);
+  } finally {
+    await trainer.release();
   }
 }
 

@@ -117,18 +117,8 @@ function denseOf(node: Node, shapes: Map<string, ShapeInfo>, model: Model): Dens
   return { kind: 'dense', channels: g.c, outChannels: g.o, kernel: [g.kh, g.kw] };
 }
 
-/** The block×block identity, one initializer per graph (under a fresh name: a model may use any name). */
-const identities = new WeakMap<GraphBuilder['graph'], string>();
-function identity(b: GraphBuilder, block: number): string {
-  let name = identities.get(b.graph);
-  if (name === undefined) {
-    name = b.initializer(b.fresh('nchwc_identity'), f32([block, block], Float32Array.from({ length: block * block }, (_, i) => (i % (block + 1) === 0 ? 1 : 0))));
-    identities.set(b.graph, name);
-  }
-  return name;
-}
-
-function emit(b: GraphBuilder, node: Node, d: Depthwise | Dense, block: number): void {
+/** `identity()`: the block×block identity initializer, made once per graph on first use. */
+function emit(b: GraphBuilder, node: Node, d: Depthwise | Dense, block: number, identity: () => string): void {
   const pad = (n: number) => Math.ceil(n / block) * block;
   const [kh, kw] = d.kernel;
   const ints = (v: number[]) => b.initializer(b.fresh(`${node.name}_nchwc_shape`), i64([v.length], v));
@@ -168,7 +158,7 @@ function emit(b: GraphBuilder, node: Node, d: Depthwise | Dense, block: number):
     const [blocked] = b.opN('ReorderInput', [b.op('Reshape', [wPadded, ints([outPadded, inPadded, kh * kw, 1])])], {}, 1, `${node.name}_nchwc_weights_ReorderInput`);
     b.graph.nodes[b.graph.nodes.length - 1].domain = NCHWC_DOMAIN;
     const rows = b.op('Reshape', [blocked, ints([outPadded / block, block, inPadded * kh * kw])]);
-    const moved = b.op('MatMul', [b.op('Transpose', [rows], { perm: attr.ints([0, 2, 1]) }), identity(b, block)]);
+    const moved = b.op('MatMul', [b.op('Transpose', [rows], { perm: attr.ints([0, 2, 1]) }), identity()]);
     wr = b.op('Reshape', [moved, ints([outPadded, inPadded, kh, kw])]);
   }
   const br = bias !== '' && outPadded > outChannels ? b.op('Pad', [bias, ints([0, outPadded - outChannels])]) : bias;
@@ -192,6 +182,8 @@ export function lowerConvsToNchwc(model: Model, block: number, opts: { dense?: b
   const g = model.graph;
   const shapes = inferShapes(g);
   const b = new GraphBuilder(g);
+  let eye: string | undefined;
+  const identity = () => (eye ??= b.initializer(b.fresh('nchwc_identity'), f32([block, block], Float32Array.from({ length: block * block }, (_, i) => (i % (block + 1) === 0 ? 1 : 0)))));
   const nodes: Node[] = [];
   const count = { depthwise: 0, dense: 0 };
   for (const node of [...g.nodes]) {
@@ -201,7 +193,7 @@ export function lowerConvsToNchwc(model: Model, block: number, opts: { dense?: b
       continue;
     }
     const start = g.nodes.length;
-    emit(b, node, d, block);
+    emit(b, node, d, block, identity);
     nodes.push(...g.nodes.splice(start));
     count[d.kind] += 1;
   }

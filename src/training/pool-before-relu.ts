@@ -1,4 +1,4 @@
-import type { Graph } from '../onnx/ir.ts';
+import type { GraphBuilder } from '../onnx/builder.ts';
 
 /**
  * Relu → MaxPool rewritten as MaxPool → Relu, in place, where the Relu's output feeds only that
@@ -12,7 +12,8 @@ import type { Graph } from '../onnx/ir.ts';
  * at the end of the backward pass were where the arena grew.
  * Returns how many pairs were rewritten.
  */
-export function poolBeforeRelu(graph: Graph): number {
+export function poolBeforeRelu(b: GraphBuilder): number {
+  const graph = b.graph;
   const consumers = new Map<string, number>();
   for (const n of graph.nodes) for (const i of n.inputs) if (i) consumers.set(i, (consumers.get(i) ?? 0) + 1);
   const outputs = new Set(graph.outputs.map((o) => o.name));
@@ -28,8 +29,7 @@ export function poolBeforeRelu(graph: Graph): number {
     // the Indices output would index the Relu's input instead: leave such pools alone
     if ((pool.outputs[1] ?? '') !== '') continue;
     const pooledOut = pool.outputs[0];
-    const between = `${pooledOut}_before_relu`;
-    if (consumers.has(between) || graph.nodes.some((n) => n.outputs.includes(between))) continue;
+    const between = b.fresh(`${pooledOut}_before_relu`);
     pool.inputs = [relu.inputs[0], ...pool.inputs.slice(1)];
     pool.outputs = [between];
     relu.inputs = [between];

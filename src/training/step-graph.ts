@@ -174,8 +174,8 @@ export function buildTrainingStep(model: Model, opts: TrainingStepOptions): Trai
   if (opts.trainable.length === 0) throw badInput('nothing to train: the trainable set is empty');
   if (new Set(opts.trainable).size !== opts.trainable.length) throw badInput('the trainable set names a parameter twice');
   const copy = cloneModel(model);
-  poolBeforeRelu(copy.graph);
   const b = new GraphBuilder(copy.graph);
+  poolBeforeRelu(b);
   const batch = batchInput(b.graph);
   const logits = logitsOf(b.graph);
   // The step's outputs are only what the runner reads: the model's other outputs are dropped.

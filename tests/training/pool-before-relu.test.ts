@@ -14,7 +14,7 @@ function stem(rewrite: boolean) {
   const pooled = b.op('MaxPool', [b.op('Relu', [x])], { kernel_shape: attr.ints([3, 3]), strides: attr.ints([2, 2]), pads: attr.ints([1, 1, 1, 1]) });
   const r = b.initializer('r', f32([1, 2, 3, 3], Array.from({ length: 18 }, (_, i) => (i % 5) - 1.5)));
   const loss = b.op('ReduceSum', [b.op('Mul', [pooled, r])], { keepdims: attr.int(0) });
-  const rewritten = rewrite ? poolBeforeRelu(b.graph) : 0;
+  const rewritten = rewrite ? poolBeforeRelu(b) : 0;
   const dx = backward(b, { loss, wrt: [x] }).get(x) as string;
   b.output(pooled, 'float32');
   b.output(dx, 'float32');
@@ -62,18 +62,18 @@ describe('poolBeforeRelu', () => {
     const shared = new GraphBuilder();
     const a = shared.op('Relu', [shared.input('x', 'float32', DIMS)]);
     shared.output(shared.op('Add', [shared.op('MaxPool', [a], { kernel_shape: attr.ints([2, 2]), strides: attr.ints([2, 2]) }), shared.op('MaxPool', [a], { kernel_shape: attr.ints([2, 2]), strides: attr.ints([2, 2]) })]), 'float32');
-    expect(poolBeforeRelu(shared.graph)).toBe(0);
+    expect(poolBeforeRelu(shared)).toBe(0);
 
     const indexed = new GraphBuilder();
     const [y, i] = indexed.opN('MaxPool', [indexed.op('Relu', [indexed.input('x', 'float32', DIMS)])], { kernel_shape: attr.ints([2, 2]), strides: attr.ints([2, 2]) }, 2);
     indexed.output(y, 'float32');
     indexed.output(i, 'int64');
-    expect(poolBeforeRelu(indexed.graph)).toBe(0);
+    expect(poolBeforeRelu(indexed)).toBe(0);
 
     const exposed = new GraphBuilder();
     const r = exposed.op('Relu', [exposed.input('x', 'float32', DIMS)]);
     exposed.output(exposed.op('MaxPool', [r], { kernel_shape: attr.ints([2, 2]), strides: attr.ints([2, 2]) }), 'float32');
     exposed.output(r, 'float32');
-    expect(poolBeforeRelu(exposed.graph)).toBe(0);
+    expect(poolBeforeRelu(exposed)).toBe(0);
   });
 });
