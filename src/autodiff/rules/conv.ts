@@ -166,11 +166,14 @@ function stridedWindows(ctx: GradContext, x: string, channels: number, g: ConvGe
     const geometry = phaseGeometry(s, g.dilations, g.pads, inSize, outSize);
     return (tap) => tapWindow(ctx, phases, tap, geometry).window;
   }
-  const padded = padSpatial(ctx, x, g.pads);
+  let padded: string | undefined;
   const spatialAxes = ctx.ints(range(r).map((i) => i + 2));
   return (tap) => {
     const starts = tap.map((t, i) => t * g.dilations[i]);
+    // the tap that reads X exactly where it lies (the centre of a stride-1 "same" conv) needs no copy
+    if (starts.every((st, i) => st === g.pads[i] && g.strides[i] === 1 && outSize[i] === inSize[i])) return x;
     const ends = starts.map((st, i) => st + g.strides[i] * (outSize[i] - 1) + 1);
+    padded ??= padSpatial(ctx, x, g.pads);
     return ctx.op('Slice', [padded, ctx.ints(starts), ctx.ints(ends), spatialAxes, ctx.ints(g.strides)]);
   };
 }
