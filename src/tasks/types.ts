@@ -1,0 +1,136 @@
+import type { z } from 'zod';
+import type { GraphBuilder } from '../onnx/builder.ts';
+import type { TensorData } from '../onnx/ir.ts';
+import type { ImageRecord } from '../schemas/dataset.ts';
+import type { Hyperparameters } from '../schemas/experiment.ts';
+import type { LossSpec } from '../training/losses.ts';
+
+/**
+ * The seam every vision task plugs into (DESIGN §8). The generic machinery — the training worker
+ * and its epoch loop, the evaluation job, the export job, predict, the pages — asks the task, never
+ * tests `task === …`. A task is a folder `src/tasks/<task>/` whose `index.ts` default-exports one
+ * `TaskDefinition`, plus one line in `src/tasks/index.ts`.
+ *
+ * Vocabulary: the model ends in K "outputs" (logits of K classes, or K regression targets); their
+ * names (`outputNames`) are a run's `dataset.classes`, the export's `labels`. A "target" is one
+ * image's truth as numbers (`number[]`): a class index, a multi-hot row, the raw target values.
+ * The task's `state` is what it fits on the training targets once per run (regression's mean and
+ * standard deviation, multi-label's positive weights) and stores in the run's config.json.
+ */
+
+/** What a task sees of a dataset: its names and its images. */
+export interface TaskDataset {
+  task: string;
+  classes: readonly string[];
+  /** Regression's target column names (empty for the other tasks). */
+  target_names?: readonly string[];
+  images: readonly ImageRecord[];
+}
+
+/** One per-epoch metric a task reports (`val_map`, `val_mae`, …) and how to rank it. */
+export interface EpochMetricInfo {
+  /** Key in the metrics line's `metrics` map and in `early_stopping.metric`; `val_` prefixed. */
+  key: string;
+  label: string;
+  higher_is_better: boolean;
+  /** How pages print it. */
+  format: 'percent' | 'number';
+}
+
+/** Scores outputs of an epoch (train or val) against their targets; the loss is the plain, unweighted one. */
+export interface EpochScorer {
+  /** `outputs` are the model's raw outputs [n, K] (logits); `targets` the n images' targets. */
+  add(outputs: Float32Array, targets: readonly (readonly number[])[]): void;
+  /** Mean loss over the images added (null when none) and the task's metrics (null where undefined). */
+  result(): { loss: number | null; metrics: Record<string, number | null> };
+}
+
+/** The inference graph's outputs a task appends after the raw outputs. */
+export interface InferenceOutputs {
+  /** The graph output holding what evaluation, validation and predict read ([N, K]). */
+  primary: string;
+  /** Every appended graph output, in order (the manifest's `outputs` after `logits`). */
+  outputs: { name: string; description: string }[];
+}
+
+/** A task's evaluation of one set of images. */
+export interface TaskEvaluation<Aggregate = unknown, Item = unknown> {
+  aggregate: Aggregate;
+  /** One per image, in the order given. */
+  items: Item[];
+}
+
+export interface EvaluationItemInput {
+  image_id: string;
+  file: string;
+  subset: 'train' | 'val' | 'test';
+  target: readonly number[];
+}
+
+/** The API's `GET /api/tasks` row of a task. */
+export interface TaskInfo {
+  name: string;
+  title: string;
+  description: string;
+  sources: string[];
+  losses: string[];
+  default_loss: string;
+  epoch_metrics: EpochMetricInfo[];
+  evaluation_metrics: string[];
+}
+
+export interface TaskDefinition<State = unknown, Aggregate = unknown, Item = unknown> {
+  readonly name: string;
+  readonly title: string;
+  readonly description: string;
+  /** Dataset source kinds (`folder`, `zip`, `csv`, `coco`, `yolo`, …) that can feed this task. */
+  readonly sources: readonly string[];
+  /** The `hyperparameters.loss` choices this task offers; the first is its default. */
+  readonly losses: readonly string[];
+  /** Per-epoch validation metrics; `bestMetric` picks `best` unless early stopping names another. */
+  readonly epochMetrics: readonly EpochMetricInfo[];
+  readonly bestMetric: string;
+  /** Names of the evaluation aggregate's top-level metrics (for `GET /api/tasks`). */
+  readonly evaluationMetrics: readonly string[];
+
+  // ---- data -----------------------------------------------------------------------------------
+
+  /** The model's output names for a dataset (class names, or regression's target names). */
+  outputNames(ds: TaskDataset): string[];
+  /** One image's target against `names` (the run's outputs), or null: it takes no part. */
+  target(img: ImageRecord, names: readonly string[]): number[] | null;
+  /** Why a labelled image cannot be used with `names` (e.g. an unknown label), or null. */
+  problem(img: ImageRecord, names: readonly string[]): string | null;
+
+  // ---- training -------------------------------------------------------------------------------
+
+  /** Zod schema of the stored state (config.json's `task_state`). */
+  readonly stateSchema: z.ZodType<State>;
+  /** What the run fits on its training targets, once. */
+  fitState(train: readonly (readonly number[])[], names: readonly string[], h: Hyperparameters): State;
+  /** The loss over the raw outputs [N, K]; its target tensor is what `collate` makes. */
+  loss(h: Hyperparameters, state: State, outputCount: number): LossSpec;
+  /** The loss's target tensor for a batch. */
+  collate(targets: readonly (readonly number[])[], state: State, outputCount: number): TensorData;
+  scorer(state: State, outputCount: number): EpochScorer;
+
+  // ---- inference, evaluation, export, predict -------------------------------------------------
+
+  /** Appends the post-processing after `raw` ([N, K]) in the inference graph (softmax, sigmoid, de-standardising). */
+  appendInference(b: GraphBuilder, raw: string, state: State, outputCount: number): InferenceOutputs;
+  /** Evaluates rows of the primary inference output ([n, K], row-major) against their targets. */
+  evaluate(outputs: Float32Array, items: readonly EvaluationItemInput[], names: readonly string[], state: State): TaskEvaluation<Aggregate, Item>;
+  readonly aggregateSchema: z.ZodType<Aggregate>;
+  readonly itemSchema: z.ZodType<Item>;
+  /**
+   * Compares an export variant's primary outputs with the eval graph's on the same images:
+   * the task's headline metric on both (e.g. accuracy, mAP, MAE) and the agreement of their decisions.
+   */
+  exportMetric(outputs: Float32Array, targets: readonly (readonly number[])[], names: readonly string[], state: State): { name: string; value: number | null };
+  /** The manifest's `postprocessing` object. */
+  manifestPostprocessing(state: State, names: readonly string[], primary: string): Record<string, unknown>;
+  /** Predict's answer for one image's primary output row. */
+  predict(row: Float32Array, names: readonly string[], postprocessing: Record<string, unknown>, opts: { topK: number }): unknown;
+}
+
+export type AnyTask = TaskDefinition<any, any, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
