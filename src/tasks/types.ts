@@ -116,7 +116,11 @@ export interface TaskDefinition<State = unknown, Aggregate = unknown, Item = unk
 
   // ---- inference, evaluation, export, predict -------------------------------------------------
 
-  /** Appends the post-processing after `raw` ([N, K]) in the inference graph (softmax, sigmoid, de-standardising). */
+  /**
+   * Appends the post-processing after `raw` ([N, K]) in the inference graph (softmax, sigmoid,
+   * de-standardising); `buildInferenceModel(model, params, (b, raw) => task.appendInference(b, raw, state, k))`.
+   * Output shapes are [N, K] like the raw outputs.
+   */
   appendInference(b: GraphBuilder, raw: string, state: State, outputCount: number): InferenceOutputs;
   /** Evaluates rows of the primary inference output ([n, K], row-major) against their targets. */
   evaluate(outputs: Float32Array, items: readonly EvaluationItemInput[], names: readonly string[], state: State): TaskEvaluation<Aggregate, Item>;
@@ -127,8 +131,11 @@ export interface TaskDefinition<State = unknown, Aggregate = unknown, Item = unk
    * the task's headline metric on both (e.g. accuracy, mAP, MAE) and the agreement of their decisions.
    */
   exportMetric(outputs: Float32Array, targets: readonly (readonly number[])[], names: readonly string[], state: State): { name: string; value: number | null };
-  /** The manifest's `postprocessing` object. */
-  manifestPostprocessing(state: State, names: readonly string[], primary: string): Record<string, unknown>;
+  /**
+   * The manifest's `postprocessing` object. `reference` holds the eval graph's primary outputs on
+   * the export's validation images and their targets (multi-label picks its thresholds there).
+   */
+  manifestPostprocessing(state: State, names: readonly string[], primary: string, reference: { outputs: Float32Array; targets: readonly (readonly number[])[] }): Record<string, unknown>;
   /** Predict's answer for one image's primary output row. */
   predict(row: Float32Array, names: readonly string[], postprocessing: Record<string, unknown>, opts: { topK: number }): unknown;
 }

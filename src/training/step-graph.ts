@@ -284,16 +284,32 @@ export function buildEvalGraph(model: Model, params: Record<string, TensorData>,
 }
 
 /**
- * The model that is exported: `params` baked in as initializers, batch-norm folded into the convs
- * before it, and class probabilities (softmax over the logits) as the output.
+ * What a task appends after the raw outputs of the inference model: it adds its nodes through `b`
+ * and names the graph outputs it made, the first being the one evaluation and predict read.
  */
-export function buildInferenceModel(model: Model, params: Record<string, TensorData>): Model {
+export type InferencePostprocess = (b: GraphBuilder, raw: string) => { primary: string; outputs: { name: string; description: string }[] };
+
+/** Class probabilities: softmax over the class axis (classification's post-processing). */
+export const softmaxPostprocess: InferencePostprocess = (b, raw) => {
+  const probs = b.fresh('probabilities');
+  b.opN('Softmax', [raw], { axis: attr.int(1) }, [probs]);
+  return { primary: probs, outputs: [{ name: probs, description: 'softmax of the logits over the class axis; index i is labels[i]' }] };
+};
+
+/**
+ * The model that is exported: `params` baked in as initializers, batch-norm folded into the convs
+ * before it, and the task's post-processing (`post`; softmax probabilities by default) as the
+ * outputs, the primary one first.
+ */
+export function buildInferenceModel(model: Model, params: Record<string, TensorData>, post: InferencePostprocess = softmaxPostprocess): Model {
   const folded = foldBatchNorm(buildEvalGraph(model, params));
   const b = new GraphBuilder(folded.graph);
   const logits = logitsOf(b.graph);
-  const probs = b.fresh('probabilities');
-  b.opN('Softmax', [logits.name], { axis: attr.int(1) }, [probs]);
-  b.graph.outputs = [{ name: probs, dtype: 'float32', shape: logits.shape }];
+  const made = post(b, logits.name);
+  const primary = made.outputs.find((o) => o.name === made.primary);
+  if (!primary) throw badInput(`the post-processing's primary output '${made.primary}' is not among its outputs`);
+  const rest = made.outputs.filter((o) => o.name !== made.primary);
+  b.graph.outputs = [primary, ...rest].map((o) => ({ name: o.name, dtype: 'float32', shape: logits.shape }));
   return folded;
 }
 
