@@ -17,9 +17,17 @@ export const lossSpecSchema = z.discriminatedUnion('kind', [
     /** Per-class weights, PyTorch's `weight=`: the mean divides by the summed weights of the targets. */
     classWeights: z.array(z.number().nonnegative()).optional(),
   }),
-  z.object({ kind: z.literal('bce_with_logits') }),
+  z.object({
+    kind: z.literal('bce_with_logits'),
+    /** Per-output weights of the positive term, PyTorch's `pos_weight=` (broadcast over the batch). */
+    posWeight: z.array(z.number().nonnegative()).optional(),
+    /** Targets pulled towards ½: t' = t·(1 − ε) + ε/2 (PyTorch's BCE has none; this is the usual form). */
+    labelSmoothing: z.number().min(0).max(1).default(0),
+  }),
   z.object({ kind: z.literal('mse') }),
   z.object({ kind: z.literal('smooth_l1'), beta: z.number().nonnegative().default(1) }),
+  /** PyTorch's HuberLoss(delta) = delta · SmoothL1Loss(beta = delta); delta must be positive, as there. */
+  z.object({ kind: z.literal('huber'), delta: z.number().positive().default(1) }),
 ]);
 export type LossSpec = z.input<typeof lossSpecSchema>;
 
@@ -42,13 +50,15 @@ export function appendLoss(b: GraphBuilder, spec: LossSpec, logits: string, targ
     case 'cross_entropy':
       return crossEntropy(b, logits, target, numClasses, s.labelSmoothing, s.classWeights);
     case 'bce_with_logits':
-      return bceWithLogits(b, logits, target);
+      return bceWithLogits(b, logits, target, numClasses, s.labelSmoothing, s.posWeight);
     case 'mse': {
       const d = b.op('Sub', [logits, target]);
       return meanAll(b, b.op('Mul', [d, d]));
     }
     case 'smooth_l1':
       return smoothL1(b, logits, target, s.beta);
+    case 'huber':
+      return huber(b, logits, target, s.delta);
   }
 }
 
@@ -82,11 +92,23 @@ function crossEntropy(b: GraphBuilder, logits: string, target: string, c: number
   return b.op('Div', [b.op('Neg', [numer]), denom]);
 }
 
-/** Stable BCE with logits: max(x,0) − x·t + log(1 + e^{−|x|}), averaged over every element. */
-function bceWithLogits(b: GraphBuilder, x: string, t: string): string {
+/**
+ * PyTorch's BCEWithLogitsLoss(pos_weight=p), reduction mean, on smoothed targets t' = t·(1−ε) + ε/2:
+ *   ℓ = −[p·t'·log σ(x) + (1−t')·log(1−σ(x))] = p·t'·softplus(−x) + (1−t')·softplus(x)
+ * and with softplus(−x) = softplus(x) − x this is
+ *   ℓ = (1 + (p−1)·t')·softplus(x) − p·t'·x,     softplus(x) = max(x,0) + log(1 + e^{−|x|})
+ * which never exponentiates a positive number (stable for any x); p ≡ 1 gives softplus(x) − t'·x.
+ */
+function bceWithLogits(b: GraphBuilder, x: string, t: string, c: number, eps: number, posWeight?: number[]): string {
+  if (posWeight && posWeight.length !== c) throw new Error(`bce_with_logits: ${posWeight.length} positive weights for ${c} outputs`);
+  const ts = eps === 0 ? t : b.op('Add', [b.op('Mul', [t, constScalar(b, 1 - eps)]), constScalar(b, eps / 2)]);
   const softplusNegAbs = b.op('Log', [b.op('Add', [b.op('Exp', [b.op('Neg', [abs(b, x)])]), constScalar(b, 1)])]);
-  const perElement = b.op('Sub', [b.op('Add', [b.op('Relu', [x]), softplusNegAbs]), b.op('Mul', [x, t])]);
-  return meanAll(b, perElement);
+  const softplus = b.op('Add', [b.op('Relu', [x]), softplusNegAbs]);
+  if (!posWeight) return meanAll(b, b.op('Sub', [softplus, b.op('Mul', [x, ts])]));
+  // p·t' is a [N, C] tensor (p broadcast as [C]); 1 + (p−1)·t' = 1 − t' + p·t'.
+  const pt = b.op('Mul', [ts, constant(b, f32([c], posWeight))]);
+  const coef = b.op('Add', [b.op('Sub', [constScalar(b, 1), ts]), pt]);
+  return meanAll(b, b.op('Sub', [b.op('Mul', [coef, softplus]), b.op('Mul', [pt, x])]));
 }
 
 /**
@@ -101,4 +123,16 @@ function smoothL1(b: GraphBuilder, x: string, t: string, beta: number): string {
   const m = b.op('Sub', [d, excess]);
   const quad = b.op('Mul', [b.op('Mul', [m, m]), constScalar(b, 0.5 / beta)]);
   return meanAll(b, b.op('Add', [quad, excess]));
+}
+
+/**
+ * PyTorch's HuberLoss(delta): d = |x − t|; 0.5·d² where d < δ, else δ·(d − 0.5·δ) — δ times
+ * SmoothL1(β = δ). With m = min(d, δ) = d − relu(d − δ) both branches are 0.5·m² + δ·relu(d − δ).
+ */
+function huber(b: GraphBuilder, x: string, t: string, delta: number): string {
+  const d = abs(b, b.op('Sub', [x, t]));
+  const excess = b.op('Relu', [b.op('Sub', [d, constScalar(b, delta)])]);
+  const m = b.op('Sub', [d, excess]);
+  const quad = b.op('Mul', [b.op('Mul', [m, m]), constScalar(b, 0.5)]);
+  return meanAll(b, b.op('Add', [quad, b.op('Mul', [excess, constScalar(b, delta)])]));
 }

@@ -100,6 +100,62 @@ describe('BCE with logits', () => {
   });
 });
 
+/**
+ * PyTorch's BCEWithLogitsLoss(pos_weight=p) as documented, term by term in float64 (log σ and
+ * log(1 − σ) through log1p so the reference itself stays exact), on targets smoothed t' = t(1−ε) + ε/2.
+ */
+function torchBce(x: number[], t: number[], c: number, p: number[] | null, eps: number): number {
+  let sum = 0;
+  for (let i = 0; i < x.length; i++) {
+    const ts = t[i] * (1 - eps) + eps / 2;
+    const logSig = -Math.log1p(Math.exp(-x[i]));
+    const logOneMinusSig = -x[i] - Math.log1p(Math.exp(-x[i]));
+    const w = p ? p[i % c] : 1;
+    sum += -(w * ts * logSig + (1 - ts) * logOneMinusSig);
+  }
+  return sum / x.length;
+}
+
+describe('BCE with logits: pos_weight and label smoothing', () => {
+  const x = [0.3, -1.2, 2.5, 0.1, 0.7, -0.4, 1.9, -2.2, 0.05, 0.6, -0.8, 1.1];
+  const t = [1, 0, 1, 0, 0, 1, 1, 0, 0, 1, 1, 0];
+  const pw = [0.5, 3, 1, 2.5];
+
+  for (const [what, p, eps] of [
+    ['pos_weight', pw, 0],
+    ['label smoothing 0.1', null, 0.1],
+    ['pos_weight and label smoothing 0.2', pw, 0.2],
+  ] as const) {
+    it(`${what}: loss and gradient as PyTorch's formula`, async () => {
+      const spec: LossSpec = { kind: 'bce_with_logits', labelSmoothing: eps, ...(p ? { posWeight: [...p] } : {}) };
+      const r = await lossAndGrad(spec, f32([3, 4], x), f32([3, 4], t));
+      const ref = (v: number[]) => torchBce(v, t, 4, p ? [...p] : null, eps);
+      expectClose([r.loss], [ref(x)], 1e-6, 'loss');
+      expectClose(r.grad, numericGrad(ref, x), 1e-4, 'dX');
+    });
+  }
+
+  it('pos_weight of ones and smoothing 0 is the plain loss', async () => {
+    const plain = await lossAndGrad({ kind: 'bce_with_logits' }, f32([3, 4], x), f32([3, 4], t));
+    const ones = await lossAndGrad({ kind: 'bce_with_logits', posWeight: [1, 1, 1, 1] }, f32([3, 4], x), f32([3, 4], t));
+    expectClose([ones.loss], [plain.loss], 1e-6, 'loss');
+    expectClose(ones.grad, plain.grad, 1e-6, 'dX');
+  });
+
+  it('stays finite with pos_weight for logits of ±100', async () => {
+    // Per element: t=1 at x=100 → 0; t=0 at x=−100 → 0; t=0 at x=100 → 100; t=1 at x=−100 → p·100 = 300.
+    // Mean 100; gradient (p·t·(σ−1) + (1−t)·σ)/4 = 0, 0, 0.25, 3·(−1)/4.
+    const r = await lossAndGrad({ kind: 'bce_with_logits', posWeight: [2, 2, 2, 3] }, f32([1, 4], [100, -100, 100, -100]), f32([1, 4], [1, 0, 0, 1]));
+    expectClose([r.loss], [100], 1e-6, 'loss');
+    expectClose(r.grad, [0, 0, 0.25, -0.75], 1e-6, 'dX');
+  });
+
+  it('refuses a positive-weight list of the wrong length', () => {
+    const b = new GraphBuilder();
+    expect(() => appendLoss(b, { kind: 'bce_with_logits', posWeight: [1, 2] }, 'x', 't', 3)).toThrow(/2 positive weights for 3 outputs/);
+  });
+});
+
 describe('regression losses', () => {
   const pred = [0.5, -1, 2, 0.2, 3, -0.1];
   const tgt = [0, -1.5, 0.5, 0.25, 1, 0.4];
@@ -123,4 +179,37 @@ describe('regression losses', () => {
       expectClose(r.grad, numericGrad(ref, pred), 1e-4, 'dX');
     });
   }
+
+  it('smooth L1 with beta 0 is exactly L1', async () => {
+    const l1 = (x: number[]) => x.reduce((a, v, i) => a + Math.abs(v - tgt[i]), 0) / x.length;
+    const r = await lossAndGrad({ kind: 'smooth_l1', beta: 0 }, f32([2, 3], pred), f32([2, 3], tgt));
+    expectClose([r.loss], [l1(pred)], 1e-6, 'loss');
+    // d|x − t|/dx = sign(x − t)/n: every residual here is non-zero
+    expectClose(r.grad, pred.map((v, i) => Math.sign(v - tgt[i]) / pred.length), 1e-6, 'dX');
+  });
+
+  for (const delta of [1, 0.3, 2.5]) {
+    it(`huber, delta ${delta} (PyTorch's HuberLoss: delta · SmoothL1(beta = delta))`, async () => {
+      const ref = (x: number[]) =>
+        x.reduce((a, v, i) => {
+          const d = Math.abs(v - tgt[i]);
+          return a + (d < delta ? 0.5 * d * d : delta * (d - 0.5 * delta));
+        }, 0) / x.length;
+      const r = await lossAndGrad({ kind: 'huber', delta }, f32([2, 3], pred), f32([2, 3], tgt));
+      expectClose([r.loss], [ref(pred)], 1e-6, 'loss');
+      expectClose(r.grad, numericGrad(ref, pred), 1e-4, 'dX');
+    });
+  }
+
+  it('huber is delta times smooth L1 with beta = delta', async () => {
+    const h = await lossAndGrad({ kind: 'huber', delta: 0.3 }, f32([2, 3], pred), f32([2, 3], tgt));
+    const s = await lossAndGrad({ kind: 'smooth_l1', beta: 0.3 }, f32([2, 3], pred), f32([2, 3], tgt));
+    expectClose([h.loss], [0.3 * s.loss], 1e-6, 'loss');
+    expectClose(h.grad, s.grad.map((g) => 0.3 * g), 1e-6, 'dX');
+  });
+
+  it('huber refuses a delta of 0, as PyTorch', () => {
+    const b = new GraphBuilder();
+    expect(() => appendLoss(b, { kind: 'huber', delta: 0 }, 'x', 't', 3)).toThrow();
+  });
 });
