@@ -10,6 +10,7 @@ import {
   type ResolvedModelChoice,
 } from '../schemas/experiment.ts';
 import { listModels } from '../models/index.ts';
+import { getTask, hasTask, listTasks } from '../tasks/registry.ts';
 import { ProjectDoc } from '../schemas/project.ts';
 import { newId } from '../storage/ids.ts';
 import {
@@ -112,7 +113,8 @@ export function createExperimentsService({ store, datasets, models }: Experiment
    * The checks a schema cannot make: the dataset, split and model exist and fit together, and the
    * model-dependent defaults (input size, normalisation) are filled from the chosen model.
    */
-  async function resolve(projectId: string, s: Omit<ExperimentSettings, 'model' | 'augmentation'> & {
+  async function resolve(projectId: string, s: Omit<ExperimentSettings, 'model' | 'augmentation' | 'task'> & {
+    task?: string;
     model: Omit<ResolvedModelChoice, 'input_size'> & { input_size?: number };
     augmentation: Omit<ExperimentSettings['augmentation'], 'normalize'> & { normalize: ExperimentSettings['augmentation']['normalize'] | null };
   }): Promise<ExperimentSettings> {
@@ -124,14 +126,26 @@ export function createExperimentsService({ store, datasets, models }: Experiment
       throw validation(`dataset_id: no dataset '${s.dataset_id}' in this project`);
     }
     if (ds.status !== 'ready') throw validation(`dataset_id: the dataset is ${ds.status}, not ready`);
-    if (ds.task !== 'classification') throw validation(`dataset_id: a ${ds.task} dataset cannot train a ${s.task} experiment`);
+    if (!hasTask(ds.task)) throw validation(`dataset_id: a ${ds.task} dataset cannot be trained yet (tasks: ${listTasks().map((t) => t.name).join(', ')})`);
+    if (s.task !== undefined && s.task !== ds.task) throw validation(`task: the dataset is a ${ds.task} dataset; an experiment takes its task from its dataset`);
+    const task = getTask(ds.task);
+    const h = s.hyperparameters;
+    if (h.loss !== undefined && !task.losses.includes(h.loss)) {
+      throw validation(`hyperparameters.loss: '${h.loss}' is not a ${task.name} loss (one of: ${task.losses.join(', ')})`);
+    }
+    const metrics = ['val_loss', ...task.epochMetrics.map((m) => m.key)];
+    if (h.early_stopping && !metrics.includes(h.early_stopping.metric)) {
+      throw validation(`hyperparameters.early_stopping.metric: must be one of ${metrics.map((m) => `"${m}"`).join(', ')} for ${task.name}`);
+    }
     if (!ds.split_names.includes(s.split_name)) {
       throw validation(`split_name: the dataset has no split '${s.split_name}' (it has: ${ds.split_names.join(', ') || 'none'})`);
     }
     const split = await datasets.getSplit(projectId, s.dataset_id, s.split_name);
     if (split.counts.train === 0) throw validation(`split_name: split '${s.split_name}' has no training images`);
     const labelled = Object.values(split.per_class).filter((c) => c.train > 0).length;
-    if (labelled < 2) throw validation(`split_name: the training set of '${s.split_name}' needs images of at least 2 classes`);
+    if (labelled < task.minTrainClasses) {
+      throw validation(`split_name: the training set of '${s.split_name}' needs images of at least ${task.minTrainClasses} ${task.minTrainClasses === 1 ? 'class' : 'classes'}`);
+    }
 
     const entry = await modelOf(s.model);
     const input_size = s.model.input_size ?? entry.input_size;
@@ -144,7 +158,7 @@ export function createExperimentsService({ store, datasets, models }: Experiment
     }
     const model: ResolvedModelChoice = { ...s.model, input_size };
     const normalize = s.augmentation.normalize ?? { mean: entry.mean, std: entry.std };
-    return parseInput(ExperimentSettingsSchema, { ...s, model, augmentation: { ...s.augmentation, normalize } }, 'experiment');
+    return parseInput(ExperimentSettingsSchema, { ...s, task: task.name, model, augmentation: { ...s.augmentation, normalize } }, 'experiment');
   }
 
   return {

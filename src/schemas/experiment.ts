@@ -3,6 +3,7 @@ import type { DocType } from './common.ts';
 import { BackboneIdSchema, DatasetIdSchema, DescriptionSchema, DisplayNameSchema, JobIdSchema, ProjectIdSchema, TimestampSchema, idOf } from './common.ts';
 import { SplitNameSchema } from './dataset.ts';
 import { JobStatusSchema } from './job.ts';
+import { StoredTaskNameSchema, TaskNameSchema } from './task.ts';
 
 /**
  * Experiments and runs: the create/patch bodies of the API (every field but the name, the dataset,
@@ -16,7 +17,8 @@ export const RunIdSchema = idOf('run');
 /** A catalog name (`small_cnn`, `resnet18`, …); whether it exists is the service's check. */
 export const ArchitectureSchema = z.string().regex(/^[a-z0-9_]{1,64}$/, 'an architecture name from the catalog (lowercase letters, digits, _)');
 
-export const ExperimentTaskSchema = z.enum(['classification']);
+/** In a request: a registered task (it must be the dataset's; the service checks). */
+export const ExperimentTaskSchema = TaskNameSchema;
 
 const int = (min: number, max: number) =>
   z.number({ error: `must be an integer between ${min} and ${max}` }).int(`must be an integer between ${min} and ${max}`).min(min, `must be at least ${min}`).max(max, `must be at most ${max}`);
@@ -73,7 +75,8 @@ export const OptimizerNameSchema = z.enum(['sgd', 'adamw'], { error: 'must be "s
 export const SchedulerNameSchema = z.enum(['constant', 'step', 'cosine', 'one_cycle'], {
   error: 'must be one of "constant", "step", "cosine", "one_cycle"',
 });
-export const EarlyStoppingMetricSchema = z.enum(['val_loss', 'val_accuracy'], { error: 'must be "val_loss" or "val_accuracy"' });
+/** `val_loss` or one of the task's epoch metrics (`val_accuracy`, `val_map`, `val_mae`, …); the service checks which. */
+export const EarlyStoppingMetricSchema = z.string({ error: 'must be "val_loss" or a validation metric of the task' }).regex(/^val_[a-z0-9_]{1,40}$/, 'must be "val_loss" or a validation metric of the task (val_…)');
 
 export const EarlyStoppingSchema = z.strictObject({
   metric: EarlyStoppingMetricSchema.default('val_loss'),
@@ -103,6 +106,12 @@ export const HyperparametersSchema = z
     warmup_epochs: num(0, 100).default(0),
     label_smoothing: num(0, 0.99).default(0),
     class_weights: z.enum(['none', 'balanced'], { error: 'must be "none" or "balanced"' }).default('none'),
+    /** The task's loss (GET /api/tasks lists each task's); absent: the task's first. */
+    loss: z.string({ error: 'must be a loss name' }).regex(/^[a-z0-9_]{1,40}$/, 'must be a loss name').optional(),
+    /** Huber loss's delta, on the standardised targets (regression). */
+    huber_delta: positive(100).default(1),
+    /** Multi-label: weight each class's positives by negatives/positives of the training subset ('balanced'). */
+    pos_weight: z.enum(['none', 'balanced'], { error: 'must be "none" or "balanced"' }).default('none'),
     early_stopping: EarlyStoppingSchema.nullable().default(null),
     seed: int(0, 2 ** 31 - 1).default(0),
   })
@@ -178,7 +187,6 @@ export type ResolvedAugmentationInput = z.input<typeof ResolvedAugmentationSchem
 // ---------------------------------------------------------------------------------------------
 
 const settingsFields = {
-  task: ExperimentTaskSchema.default('classification'),
   hyperparameters: HyperparametersSchema.prefault({}),
 };
 
@@ -188,6 +196,8 @@ export const ExperimentCreateSchema = z.strictObject({
   dataset_id: DatasetIdSchema,
   split_name: SplitNameSchema,
   model: ModelChoiceSchema,
+  /** The dataset's task when left out; naming another is a VALIDATION_ERROR. */
+  task: ExperimentTaskSchema.optional(),
   ...settingsFields,
   augmentation: AugmentationSchema.prefault({}),
 });
@@ -219,6 +229,7 @@ export const ExperimentSettingsSchema = z.strictObject({
   dataset_id: DatasetIdSchema,
   split_name: SplitNameSchema,
   model: ResolvedModelChoiceSchema,
+  task: StoredTaskNameSchema,
   ...settingsFields,
   augmentation: ResolvedAugmentationSchema.prefault({ normalize: { mean: IMAGENET_MEAN, std: IMAGENET_STD } }),
 });
@@ -255,7 +266,7 @@ export const ExperimentFileSchema = z.object({
   description: DescriptionSchema,
   dataset_id: DatasetIdSchema,
   split_name: SplitNameSchema,
-  task: ExperimentTaskSchema,
+  task: StoredTaskNameSchema,
   model: ResolvedModelChoiceSchema,
   hyperparameters: HyperparametersSchema,
   augmentation: ResolvedAugmentationSchema,
@@ -324,12 +335,13 @@ export const RunConfigFileSchema = z.object({
   run_id: RunIdSchema,
   experiment_id: ExperimentIdSchema,
   project_id: ProjectIdSchema,
-  task: ExperimentTaskSchema,
+  task: StoredTaskNameSchema,
   dataset: z.object({
     id: DatasetIdSchema,
     name: z.string(),
     /** Hash of the dataset's images and labels as the run read them. */
     hash: sha256,
+    /** The model's output names: class names, or regression's target names. */
     classes: z.array(z.string()).min(1),
   }),
   split: z.object({
@@ -354,6 +366,8 @@ export const RunConfigFileSchema = z.object({
   augmentation: ResolvedAugmentationSchema,
   /** `balanced` class weights as used (one per class), else null. */
   class_weights: z.array(z.number().nonnegative()).nullable(),
+  /** What the task fitted on the training targets (its own schema: src/tasks/<task>/). */
+  task_state: z.unknown().optional(),
   steps_per_epoch: z.number().int().min(1),
   created_at: TimestampSchema,
 });
@@ -367,10 +381,13 @@ export const MetricsLineSchema = z.object({
   /** Optimizer steps taken so far (all epochs). */
   step: z.number().int().min(0),
   train_loss: z.number(),
-  train_accuracy: z.number().min(0).max(1),
+  /** Classification's accuracy; null for the other tasks. */
+  train_accuracy: z.number().min(0).max(1).nullable(),
   /** null when the split has no validation images. */
   val_loss: z.number().nullable(),
   val_accuracy: z.number().min(0).max(1).nullable(),
+  /** The task's metrics, `train_<m>` and `val_<m>` (null where undefined, e.g. R² of a constant target). */
+  metrics: z.record(z.string(), z.number().nullable()).default({}),
   /** The learning rate at the epoch's last step. */
   lr: z.number().min(0),
   images_per_s: z.number().min(0),

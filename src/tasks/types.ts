@@ -90,6 +90,8 @@ export interface TaskDefinition<State = unknown, Aggregate = unknown, Item = unk
   /** Per-epoch validation metrics; `bestMetric` picks `best` unless early stopping names another. */
   readonly epochMetrics: readonly EpochMetricInfo[];
   readonly bestMetric: string;
+  /** Distinct outputs the training subset must show (classification: 2 classes; regression: 0). */
+  readonly minTrainClasses: number;
   /** Names of the evaluation aggregate's top-level metrics (for `GET /api/tasks`). */
   readonly evaluationMetrics: readonly string[];
 

@@ -3,6 +3,7 @@ import type { Model, TensorData } from '../onnx/ir.ts';
 import { BestSchema, type Best, type Hyperparameters, type MetricsLine } from '../schemas/experiment.ts';
 import type { CheckpointContent } from './checkpoint.ts';
 import type { Batch } from './data/loader.ts';
+import type { LossSpec } from './losses.ts';
 import { learningRate, type ScheduleConfig } from './schedule.ts';
 import { Trainer, type TrainerState } from './trainer.ts';
 
@@ -49,12 +50,36 @@ export interface ResumePoint {
   badEpochs: number;
 }
 
+/** Scores an epoch's raw outputs against their targets (a task's `scorer`, src/tasks/types.ts). */
+export interface LoopScorer {
+  add(outputs: Float32Array, targets: readonly (readonly number[])[]): void;
+  result(): { loss: number | null; metrics: Record<string, number | null> };
+}
+
+/**
+ * What the loop asks of the run's task (src/tasks/): the loss, each batch's targets and their
+ * tensor, the epoch scorer, and how `best` is picked. Without one the loop trains classification
+ * on the batches' class indices, as the loader hands them.
+ */
+export interface LoopTask {
+  loss: LossSpec;
+  /** Targets of a batch's images (by `b.indices` into the subset's items). */
+  targets(b: Batch, subset: 'train' | 'val'): number[][];
+  collate(targets: readonly (readonly number[])[]): TensorData;
+  scorer(): LoopScorer;
+  /** The metric `best` follows unless early stopping names one (`val_accuracy`, `val_map`, `val_mae`, …). */
+  bestMetric: string;
+  /** Whether a larger value of `metric` is better (`val_loss`: false). */
+  higherIsBetter(metric: string): boolean;
+}
+
 export interface RunLoopOptions {
   model: Model;
   trainable: string[];
   hyperparameters: Hyperparameters;
-  /** Per-class weights of the loss ('balanced'), or null. */
+  /** Per-class weights of the loss ('balanced'), or null. Classification without a `task` only. */
   classWeights: number[] | null;
+  task?: LoopTask;
   train: EpochBatches;
   stepsPerEpoch: number;
   /** Validation batches (no augmentation, fixed order); null when the split has no val images. */
@@ -83,14 +108,43 @@ export interface EvalResult {
   count: number;
 }
 
-/** The metric that picks `best`: early stopping's when set, else validation accuracy. */
-export function bestMetric(h: Hyperparameters): Best['metric'] {
-  return h.early_stopping?.metric ?? 'val_accuracy';
+/** The metric that picks `best`: early stopping's when set, else the task's (validation accuracy for classification). */
+export function bestMetric(h: Hyperparameters, task?: LoopTask): Best['metric'] {
+  return h.early_stopping?.metric ?? task?.bestMetric ?? 'val_accuracy';
 }
 
-function improves(metric: Best['metric'], value: number, best: Best | null): boolean {
+function improves(higher: boolean, value: number, best: Best | null): boolean {
   if (best === null) return true;
-  return metric === 'val_loss' ? value < best.value : value > best.value;
+  return higher ? value > best.value : value < best.value;
+}
+
+/** Classification on the loader's class indices: the loop's task when none is given. */
+function classIndexTask(h: Hyperparameters, classWeights: number[] | null): LoopTask {
+  return {
+    loss: { kind: 'cross_entropy', labelSmoothing: h.label_smoothing, ...(classWeights ? { classWeights } : {}) },
+    targets: (b) => Array.from(b.target, (t) => [Number(t)]),
+    collate: (targets) => ({ dtype: 'int64', dims: [targets.length], data: BigInt64Array.from(targets, (t) => BigInt(t[0])) }),
+    scorer: () => classIndexScorer(),
+    bestMetric: 'val_accuracy',
+    higherIsBetter: (m) => m !== 'val_loss',
+  };
+}
+
+/** Plain cross-entropy and accuracy of logits [n, C] against class indices. */
+export function classIndexScorer(): LoopScorer {
+  let lossSum = 0;
+  let correct = 0;
+  let count = 0;
+  return {
+    add(outputs, targets) {
+      const n = targets.length;
+      const s = scoreLogits({ dtype: 'float32', dims: [n, outputs.length / Math.max(1, n)], data: outputs }, BigInt64Array.from(targets, (t) => BigInt(t[0])));
+      lossSum += s.lossSum;
+      correct += s.correct;
+      count += n;
+    },
+    result: () => ({ loss: count ? lossSum / count : null, metrics: { accuracy: count ? correct / count : null } }),
+  };
 }
 
 /** Mean cross-entropy (no smoothing, no weights: the plain validation loss) and hits of logits [n, C]. */
@@ -118,38 +172,42 @@ export function scoreLogits(logits: TensorData, target: BigInt64Array): { lossSu
   return { lossSum, correct };
 }
 
-export async function evaluate(trainer: Trainer, batches: AsyncIterable<Batch>, size: number): Promise<EvalResult> {
-  let lossSum = 0;
-  let correct = 0;
+/** Validation: the eval graph's outputs over `batches`, scored by the task's scorer. */
+export async function evaluate(trainer: Trainer, batches: AsyncIterable<Batch>, size: number, task?: LoopTask): Promise<EvalResult & { metrics: Record<string, number | null> }> {
+  const t = task ?? classIndexTask({ label_smoothing: 0 } as Hyperparameters, null);
+  const scorer = t.scorer();
   let count = 0;
   for await (const b of batches) {
-    const n = b.target.length;
+    const targets = t.targets(b, 'val');
+    const n = targets.length;
+    if (n === 0) continue;
     const logits = await trainer.evaluate({ dtype: 'float32', dims: [n, 3, size, size], data: b.input });
-    const s = scoreLogits(logits, b.target);
-    lossSum += s.lossSum;
-    correct += s.correct;
+    scorer.add(logits.data as Float32Array, targets);
     count += n;
   }
-  return { loss: count ? lossSum / count : NaN, accuracy: count ? correct / count : 0, count };
+  const r = scorer.result();
+  const accuracy = r.metrics.accuracy;
+  return { loss: r.loss ?? NaN, accuracy: typeof accuracy === 'number' ? accuracy : 0, count, metrics: r.metrics };
 }
 
 export async function runTrainingLoop(o: RunLoopOptions, inputSize: number): Promise<RunLoopResult> {
   const h = o.hyperparameters;
+  const task = o.task ?? classIndexTask(h, o.classWeights);
   const trainer = await Trainer.create(o.model, {
-    loss: { kind: 'cross_entropy', labelSmoothing: h.label_smoothing, ...(o.classWeights ? { classWeights: o.classWeights } : {}) },
+    loss: task.loss,
     trainable: o.trainable,
     optimizer: h.optimizer === 'sgd' ? { kind: 'sgd', momentum: h.momentum, weightDecay: h.weight_decay } : { kind: 'adamw', weightDecay: h.weight_decay },
     threads: o.threads,
     seed: h.seed,
   });
   try {
-    return await loop(trainer, o, inputSize);
+    return await loop(trainer, o, inputSize, task);
   } finally {
     await trainer.release();
   }
 }
 
-async function loop(trainer: Trainer, o: RunLoopOptions, size: number): Promise<RunLoopResult> {
+async function loop(trainer: Trainer, o: RunLoopOptions, size: number, task: LoopTask): Promise<RunLoopResult> {
   const h = o.hyperparameters;
   const spe = o.stepsPerEpoch;
   const schedule: ScheduleConfig = {
@@ -161,7 +219,8 @@ async function loop(trainer: Trainer, o: RunLoopOptions, size: number): Promise<
     stepSize: h.step_size,
     gamma: h.gamma,
   };
-  const metric = bestMetric(h);
+  const metric = bestMetric(h, task);
+  const higher = task.higherIsBetter(metric);
   let best = o.resume?.best ?? null;
   let badEpochs = o.resume?.badEpochs ?? 0;
   const first = o.resume?.epoch ?? 0;
@@ -173,7 +232,7 @@ async function loop(trainer: Trainer, o: RunLoopOptions, size: number): Promise<
   for (let epoch = first; epoch < h.epochs; epoch++) {
     const t0 = performance.now();
     let lossSum = 0;
-    let correct = 0;
+    const trainScorer = task.scorer();
     let seen = 0;
     let step = 0;
     let lastReport = 0;
@@ -181,15 +240,15 @@ async function loop(trainer: Trainer, o: RunLoopOptions, size: number): Promise<
     try {
       for await (const b of o.train(epoch, o.signal)) {
         if (o.signal.aborted) break;
-        const n = b.target.length;
+        const targets = task.targets(b, 'train');
+        const n = targets.length;
         lr = learningRate(schedule, { epoch, step: Math.min(step, spe - 1) });
-        const r = await trainer.step({ dtype: 'float32', dims: [n, 3, size, size], data: b.input }, { dtype: 'int64', dims: [n], data: b.target }, lr);
+        const r = await trainer.step({ dtype: 'float32', dims: [n, 3, size, size], data: b.input }, task.collate(targets), lr);
         if (!Number.isFinite(r.loss)) {
           throw new AppError('BAD_INPUT', `the loss became ${r.loss} at epoch ${epoch + 1}, step ${step + 1}: lower the learning rate`);
         }
-        const s = scoreLogits(r.logits, b.target);
+        trainScorer.add(r.logits.data as Float32Array, targets);
         lossSum += r.loss * n;
-        correct += s.correct;
         seen += n;
         step += 1;
         stepsThisProcess += 1;
@@ -220,19 +279,25 @@ async function loop(trainer: Trainer, o: RunLoopOptions, size: number): Promise<
     if (seen === 0) throw new AppError('BAD_INPUT', `epoch ${epoch + 1} had no readable training images`);
     const trainSeconds = (performance.now() - t0) / 1000;
 
-    const val = o.val ? await evaluate(trainer, o.val(epoch, o.signal), size) : null;
+    const val = o.val ? await evaluate(trainer, o.val(epoch, o.signal), size, task) : null;
     if (o.signal.aborted) {
       o.sink.log(`cancelled during validation of epoch ${epoch + 1}; the last checkpoint (epoch ${epoch}) is kept`);
       return { epochsDone: epoch, stopReason: 'cancelled', best };
     }
+    const trainMetrics = trainScorer.result().metrics;
+    const metrics: Record<string, number | null> = {};
+    for (const [k, v] of Object.entries(trainMetrics)) metrics[`train_${k}`] = finiteOrNull(v);
+    if (val && val.count > 0) for (const [k, v] of Object.entries(val.metrics)) metrics[`val_${k}`] = finiteOrNull(v);
+    const hasAccuracy = 'accuracy' in trainMetrics;
     const line: MetricsLine = {
       schema_version: 1,
       epoch: epoch + 1,
       step: trainer.stepCount,
       train_loss: lossSum / seen,
-      train_accuracy: correct / seen,
+      train_accuracy: hasAccuracy ? (metrics.train_accuracy ?? null) : null,
       val_loss: val && val.count > 0 ? val.loss : null,
-      val_accuracy: val && val.count > 0 ? val.accuracy : null,
+      val_accuracy: hasAccuracy && val && val.count > 0 ? (metrics.val_accuracy ?? null) : null,
+      metrics,
       lr,
       images_per_s: seen / trainSeconds,
       seconds: (performance.now() - t0) / 1000,
@@ -240,9 +305,9 @@ async function loop(trainer: Trainer, o: RunLoopOptions, size: number): Promise<
     };
     await o.sink.metrics(line);
 
-    const value = metric === 'val_loss' ? line.val_loss : line.val_accuracy;
+    const value = metric === 'val_loss' ? line.val_loss : (line.metrics[metric] ?? null);
     let improved = false;
-    if (value !== null && Number.isFinite(value) && improves(metric, value, best)) {
+    if (value !== null && Number.isFinite(value) && improves(higher, value, best)) {
       best = { epoch: epoch + 1, metric, value };
       badEpochs = 0;
       improved = true;
@@ -266,11 +331,7 @@ async function loop(trainer: Trainer, o: RunLoopOptions, size: number): Promise<
     const state = content();
     await o.sink.checkpoint('last', state, at);
     if (improved) await o.sink.checkpoint('best', state, at);
-    o.sink.log(
-      `epoch ${epoch + 1}/${h.epochs}: train loss ${line.train_loss.toFixed(4)}, acc ${(line.train_accuracy * 100).toFixed(1)}%` +
-        (line.val_accuracy !== null ? `; val loss ${line.val_loss?.toFixed(4)}, acc ${(line.val_accuracy * 100).toFixed(1)}%` : '') +
-        ` (${line.images_per_s.toFixed(1)} img/s)`,
-    );
+    o.sink.log(`epoch ${epoch + 1}/${h.epochs}: ${epochSummary(line)} (${line.images_per_s.toFixed(1)} img/s)`);
     const es = h.early_stopping;
     if (es && badEpochs >= es.patience && epoch + 1 < h.epochs) {
       o.sink.log(`early stopping: ${metric} did not improve for ${badEpochs} epochs (best ${best?.value.toFixed(4)} at epoch ${best?.epoch})`);
@@ -278,6 +339,21 @@ async function loop(trainer: Trainer, o: RunLoopOptions, size: number): Promise<
     }
   }
   return { epochsDone: h.epochs, stopReason: 'completed', best };
+}
+
+function finiteOrNull(v: number | null): number | null {
+  return v !== null && Number.isFinite(v) ? v : null;
+}
+
+/** `train loss 0.4123, accuracy 84.0%; val loss …` with whatever metrics the task reported. */
+function epochSummary(line: MetricsLine): string {
+  const part = (prefix: 'train' | 'val', loss: number | null): string => {
+    const ms = Object.entries(line.metrics)
+      .filter(([k]) => k.startsWith(`${prefix}_`))
+      .map(([k, v]) => `${k.slice(prefix.length + 1)} ${v === null ? '—' : k.endsWith('accuracy') ? `${(v * 100).toFixed(1)}%` : v.toFixed(4)}`);
+    return [`${prefix} loss ${loss === null ? '—' : loss.toFixed(4)}`, ...ms].join(', ');
+  };
+  return line.val_loss !== null ? `${part('train', line.train_loss)}; ${part('val', line.val_loss)}` : part('train', line.train_loss);
 }
 
 /** The loop state a checkpoint carries in its metadata (see `content` above). */
