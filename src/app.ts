@@ -4,6 +4,8 @@ import { createServices, type StudioServices } from './core/services.ts';
 import securityPlugin from './api/security.ts';
 import apiRoutes from './api/index.ts';
 import webRoutes from './web/index.ts';
+// Registers the built-in tasks before any request schema that names a task is used.
+import './tasks/index.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {

@@ -12,6 +12,7 @@ import experimentsRoutes from './experiments.ts';
 import runsRoutes from './runs.ts';
 import evaluationRoutes from './evaluation.ts';
 import exportsRoutes from './exports.ts';
+import tasksRoutes from './tasks.ts';
 
 /**
  * The /api context: every answer is the envelope. Its error and not-found handlers are
@@ -37,6 +38,7 @@ export default async function apiRoutes(app: FastifyInstance): Promise<void> {
   await app.register(jobsRoutes);
   await app.register(modelsRoutes);
   await app.register(experimentsRoutes);
+  await app.register(tasksRoutes);
   await app.register(runsRoutes);
   await app.register(evaluationRoutes);
   await app.register(exportsRoutes);

@@ -10,7 +10,7 @@ import {
   type ResolvedModelChoice,
 } from '../schemas/experiment.ts';
 import { listModels } from '../models/index.ts';
-import { getTask, hasTask, listTasks } from '../tasks/registry.ts';
+import { getTask, hasTask, listTasks } from '../tasks/index.ts';
 import { ProjectDoc } from '../schemas/project.ts';
 import { newId } from '../storage/ids.ts';
 import {

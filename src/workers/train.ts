@@ -21,7 +21,8 @@ import { decodeCheckpoint, encodeCheckpoint } from '../training/checkpoint.ts';
 import { batchCount, type LoaderItem } from '../training/data/loader.ts';
 import { LoaderThread, type PrefillReport } from '../training/data/loader-thread.ts';
 import { buildModel } from '../training/model-from-config.ts';
-import { resumePointOf, runTrainingLoop, type EpochBatches, type ResumePoint } from '../training/run-loop.ts';
+import { resumePointOf, runTrainingLoop, type EpochBatches, type LoopTask, type ResumePoint } from '../training/run-loop.ts';
+import { getTask, type AnyTask } from '../tasks/index.ts';
 import { backboneReader } from './run-model.ts';
 import { runWorkerTask, type WorkerFailure, type WorkerLog, type WorkerScope } from './worker-task.ts';
 
@@ -57,7 +58,26 @@ interface Prepared {
   trainable: string[];
   train: LoaderItem[];
   val: LoaderItem[];
+  /** The task's targets of `train` and `val`, item for item. */
+  trainTargets: number[][];
+  valTargets: number[][];
+  task: AnyTask;
+  state: unknown;
   config: RunConfigFile;
+}
+
+/** What the epoch loop asks of the run's task, over this run's items and fitted state. */
+function loopTask(p: Prepared, h: RunConfigFile['hyperparameters']): LoopTask {
+  const k = p.config.dataset.classes.length;
+  const { task, state } = p;
+  return {
+    loss: task.loss(h, state, k),
+    targets: (b, subset) => b.indices.map((i) => (subset === 'train' ? p.trainTargets : p.valTargets)[i]),
+    collate: (targets) => task.collate(targets, state, k),
+    scorer: () => task.scorer(state, k),
+    bestMetric: task.bestMetric,
+    higherIsBetter: (m) => (m === 'val_loss' ? false : (task.epochMetrics.find((e) => e.key === m)?.higher_is_better ?? true)),
+  };
 }
 
 export default async function trainWorker(task: WorkerTask<TrainWorkerPayload>): Promise<TrainWorkerResult> {
@@ -127,6 +147,7 @@ export default async function trainWorker(task: WorkerTask<TrainWorkerPayload>):
           trainable: p.trainable,
           hyperparameters: h,
           classWeights: cfg.class_weights,
+          task: loopTask(p, h),
           train,
           stepsPerEpoch: cfg.steps_per_epoch,
           val,
@@ -186,16 +207,25 @@ async function prepare(store: Workspace, payload: TrainWorkerPayload, existing: 
   const ds = await store.get(DatasetDoc, store.datasetFile(payload.project_id, datasetId), 'dataset', datasetId);
   const col = ds.split_names.indexOf(splitName);
   if (col < 0) throw new AppError('VALIDATION_ERROR', `the dataset no longer has the split '${splitName}'`);
-  const classes = existing ? existing.dataset.classes : ds.classes;
+  const task = getTask(existing ? existing.task : payload.settings.task);
+  if (ds.task !== task.name) throw new AppError('VALIDATION_ERROR', `the dataset is now a ${ds.task} dataset, the run trains ${task.name}`);
+  const classes = existing ? existing.dataset.classes : task.outputNames(ds);
+  if (classes.length === 0) throw new AppError('VALIDATION_ERROR', `the dataset has no ${task.name === 'regression' ? 'targets' : 'classes'} to train`);
   const train: LoaderItem[] = [];
   const val: LoaderItem[] = [];
+  const trainTargets: number[][] = [];
+  const valTargets: number[][] = [];
   for (const img of ds.images) {
     const subset = img.split[col];
-    if (img.label === null || (subset !== 'train' && subset !== 'val')) continue;
-    const labelIndex = classes.indexOf(img.label);
-    if (labelIndex < 0) continue;
+    if (subset !== 'train' && subset !== 'val') continue;
+    const target = task.target(img, classes);
+    if (target === null) continue;
+    // The loader carries a class index for classification's batches; the run loop reads every
+    // task's targets by item index, so other tasks leave it 0.
+    const labelIndex = task.name === 'classification' ? target[0] : 0;
     const item: LoaderItem = { path: await store.datasetFilePath(payload.project_id, datasetId, img.file), labelIndex, id: img.id, width: img.width, height: img.height };
     (subset === 'train' ? train : val).push(item);
+    (subset === 'train' ? trainTargets : valTargets).push(target);
   }
   if (train.length === 0) throw new AppError('VALIDATION_ERROR', `split '${splitName}' has no labelled training images`);
 
@@ -208,10 +238,14 @@ async function prepare(store: Workspace, payload: TrainWorkerPayload, existing: 
   const which: Trainable = typeof t === 'object' ? { lastBlocks: t.last_blocks } : t;
   const trainable = trainableSet(spec, which);
 
-  if (existing) return { spec, trainable, train, val, config: existing };
-  const counts = new Array<number>(numClasses).fill(0);
-  for (const it of train) counts[it.labelIndex] += 1;
-  const classWeights = h.class_weights === 'balanced' ? counts.map((c) => (c > 0 ? train.length / (numClasses * c) : 0)) : null;
+  const prepared = { spec, trainable, train, val, trainTargets, valTargets, task };
+  if (existing) {
+    // A run from before tasks stored their state: classification's was its class weights.
+    const stored = existing.task_state ?? { class_weights: existing.class_weights };
+    return { ...prepared, state: task.stateSchema.parse(stored), config: existing };
+  }
+  const state = task.stateSchema.parse(task.fitState(trainTargets, classes, h));
+  const classWeights = isClassWeights(state) ? state.class_weights : null;
   const config: RunConfigFile = {
     schema_version: 1,
     run_id: payload.run_id,
@@ -230,16 +264,25 @@ async function prepare(store: Workspace, payload: TrainWorkerPayload, existing: 
     hyperparameters: h,
     augmentation: payload.settings.augmentation,
     class_weights: classWeights,
+    task_state: state,
     steps_per_epoch: batchCount(train.length, h.batch_size, train.length >= h.batch_size),
     created_at: new Date().toISOString(),
   };
-  return { spec, trainable, train, val, config };
+  return { ...prepared, state, config };
+}
+
+function isClassWeights(state: unknown): state is { class_weights: number[] | null } {
+  return typeof state === 'object' && state !== null && 'class_weights' in state;
 }
 
 /** The images and labels as this run read them: ids, content hashes, labels, in stored order. */
 function datasetHash(ds: DatasetFile): string {
   const h = createHash('sha256');
-  for (const img of ds.images) h.update(`${img.id}\t${img.hash}\t${img.label ?? ''}\n`);
+  // Classification's lines are as they always were, so an old run's hash still matches its dataset.
+  for (const img of ds.images) {
+    const extra = (img.labels ? `\t${img.labels.join('\u001f')}` : '') + (img.targets ? `\t${img.targets.join(',')}` : '');
+    h.update(`${img.id}\t${img.hash}\t${img.label ?? ''}${extra}\n`);
+  }
   return h.digest('hex');
 }
 

@@ -1,0 +1,11 @@
+import classification from './classification/index.ts';
+import { registerTask } from './registry.ts';
+
+/**
+ * The built-in tasks, one line each (DESIGN §8). Importing this module registers them; the
+ * registry's functions are re-exported so callers import one place.
+ */
+registerTask(classification);
+
+export { getTask, hasTask, listTasks, registerTask, taskFor, taskInfo } from './registry.ts';
+export type { AnyTask, TaskDefinition, TaskInfo } from './types.ts';
