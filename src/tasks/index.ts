@@ -7,5 +7,6 @@ import { registerTask } from './registry.ts';
  */
 registerTask(classification);
 
+export { runTaskOf, type RunTask } from './run.ts';
 export { getTask, hasTask, listTasks, registerTask, taskFor, taskInfo } from './registry.ts';
 export type { AnyTask, TaskDefinition, TaskInfo } from './types.ts';

@@ -22,7 +22,7 @@ import { batchCount, type LoaderItem } from '../training/data/loader.ts';
 import { LoaderThread, type PrefillReport } from '../training/data/loader-thread.ts';
 import { buildModel } from '../training/model-from-config.ts';
 import { resumePointOf, runTrainingLoop, type EpochBatches, type LoopTask, type ResumePoint } from '../training/run-loop.ts';
-import { getTask, type AnyTask } from '../tasks/index.ts';
+import { getTask, runTaskOf, type AnyTask } from '../tasks/index.ts';
 import { backboneReader } from './run-model.ts';
 import { runWorkerTask, type WorkerFailure, type WorkerLog, type WorkerScope } from './worker-task.ts';
 
@@ -240,9 +240,7 @@ async function prepare(store: Workspace, payload: TrainWorkerPayload, existing: 
 
   const prepared = { spec, trainable, train, val, trainTargets, valTargets, task };
   if (existing) {
-    // A run from before tasks stored their state: classification's was its class weights.
-    const stored = existing.task_state ?? { class_weights: existing.class_weights };
-    return { ...prepared, state: task.stateSchema.parse(stored), config: existing };
+    return { ...prepared, state: runTaskOf(existing).state, config: existing };
   }
   const state = task.stateSchema.parse(task.fitState(trainTargets, classes, h));
   const classWeights = isClassWeights(state) ? state.class_weights : null;
