@@ -295,7 +295,8 @@ const multilabel: TaskDefinition<MultiLabelState, MultiLabelAggregate, MultiLabe
   },
 
   predict(row, names, postprocessing): MultiLabelPrediction {
-    const parsed = postprocessingSchema.safeParse(postprocessing);
+    // only the thresholds matter here; a manifest without them (or with a bad one) falls back to 0.5
+    const parsed = postprocessingSchema.pick({ thresholds: true }).safeParse(postprocessing);
     const thresholds = parsed.success ? parsed.data.thresholds : {};
     return {
       labels: above(row, names, (k) => thresholds[names[k]] ?? DEFAULT_THRESHOLD),
