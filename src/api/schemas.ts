@@ -6,8 +6,9 @@ import {
   JobIdSchema,
   ProjectIdSchema,
   SplitNameSchema,
-  TaskSchema,
 } from '../schemas/index.ts';
+import { DatasetTaskSchema } from '../schemas/task.ts';
+import { CsvColumn } from '../datasets/types.ts';
 
 /**
  * Request shapes only the HTTP layer has (route params, the API's import source, upload fields).
@@ -30,7 +31,18 @@ const serverPath = z
 
 export const ApiImportSourceSchema = z.discriminatedUnion('kind', [
   z.strictObject({ kind: z.literal('folder'), path: serverPath }),
-  z.strictObject({ kind: z.literal('csv'), path: serverPath, images_root: serverPath }),
+  z.strictObject({
+    kind: z.literal('csv'),
+    path: serverPath,
+    images_root: serverPath,
+    /** Header names of the image and label columns (default: found by their usual names). */
+    image_column: CsvColumn.optional(),
+    label_column: CsvColumn.optional(),
+    /** Multi-label: what joins the labels in a cell. */
+    label_separator: z.enum([';', '|']).optional(),
+    /** Regression: header names of the numeric target columns. */
+    target_columns: z.array(CsvColumn).min(1).max(64).optional(),
+  }),
   z.strictObject({ kind: z.literal('coco'), annotations: serverPath, images_root: serverPath }),
   z.strictObject({ kind: z.literal('yolo'), path: serverPath }),
 ]);
@@ -38,11 +50,11 @@ export type ApiImportSource = z.infer<typeof ApiImportSourceSchema>;
 
 export const CreateDatasetBody = z.strictObject({
   name: DisplayNameSchema,
-  task: TaskSchema.default('classification'),
+  task: DatasetTaskSchema.default('classification'),
   source: ApiImportSourceSchema,
 });
 
 /** The text fields of the zip upload form. */
-export const UploadFields = z.strictObject({ name: DisplayNameSchema, task: TaskSchema.default('classification') });
+export const UploadFields = z.strictObject({ name: DisplayNameSchema, task: DatasetTaskSchema.default('classification') });
 
 export const SseHeaders = z.object({ 'last-event-id': z.coerce.number().int().min(0).optional() });

@@ -9,6 +9,10 @@ import { checkUpload } from '../storage/uploads.ts';
 import { removeUnrecordedImages } from '../storage/cleanup.ts';
 import { DEFAULT_IMPORT_LIMITS, type ImportLimits, type ImportProgress, type ImportSource } from '../datasets/types.ts';
 import { realDirectory, realFile } from '../datasets/sources/fsutil.ts';
+import { readCsvFirstRow, resolveCsvColumns } from '../datasets/sources/csv.ts';
+import { checkSourceFitsTask } from '../datasets/task-fit.ts';
+import { labelShape } from '../datasets/types.ts';
+import { getTask, hasTask } from '../tasks/index.ts';
 import type { JobsService } from '../jobs/service.ts';
 import type { JobView } from '../jobs/registry.ts';
 import type { ImportWorkerMessage, ImportWorkerPayload, ImportWorkerResult } from '../workers/import.ts';
@@ -73,14 +77,22 @@ export function createImportsService({ settings, store, datasets, jobs }: Import
   return {
     async start(projectId, req) {
       try {
-        await checkSource(store, req.source);
+        // Which kinds feed a task is the task's to say; a stored-only task (detection) takes any.
+        checkSourceFitsTask(req.task, req.source, hasTask(req.task) ? getTask(req.task).sources : null);
+        await checkSource(store, req.source, req.task);
       } catch (e) {
         await dropUpload(req.source);
         throw e;
       }
       let dataset: DatasetSummary;
       try {
-        dataset = await datasets.create(projectId, { name: req.name, task: req.task });
+        dataset = await datasets.create(projectId, {
+          name: req.name,
+          task: req.task,
+          ...(req.source.kind === 'csv' && req.source.target_columns !== undefined && labelShape(req.task) === 'targets'
+            ? { target_names: req.source.target_columns }
+            : {}),
+        });
       } catch (e) {
         await dropUpload(req.source);
         throw e;
@@ -159,8 +171,11 @@ function fraction(p: ImportProgress): number {
   return p.total > 0 ? p.done / p.total : 0;
 }
 
-/** Source paths are the user's: they must exist before a dataset is created for them. */
-async function checkSource(store: Workspace, source: ImportSource): Promise<void> {
+/**
+ * Source paths are the user's: they must exist before a dataset is created for them, and a CSV's
+ * named columns must be in its header (so a typo is a 400 now, not a failed job later).
+ */
+async function checkSource(store: Workspace, source: ImportSource, task: string): Promise<void> {
   switch (source.kind) {
     case 'folder':
       await realDirectory(source.path, 'source folder');
@@ -169,10 +184,13 @@ async function checkSource(store: Workspace, source: ImportSource): Promise<void
       // The upload's temp file: a workspace path, so storage checks it.
       await checkUpload(store, source.path);
       return;
-    case 'csv':
+    case 'csv': {
       await realFile(source.path, 'CSV file');
       await realDirectory(source.images_root, 'images root');
+      const first = await readCsvFirstRow(source.path);
+      if (first.length > 0) resolveCsvColumns(first, source, labelShape(task));
       return;
+    }
     case 'coco':
       await realFile(source.annotations, 'COCO annotations file');
       await realDirectory(source.images_root, 'images root');

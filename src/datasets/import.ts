@@ -2,11 +2,13 @@ import { AppError } from '../core/errors.ts';
 import { contentHash } from './hash.ts';
 import { probeImage, type ProbeResult } from './image.ts';
 import { scanSource } from './sources/index.ts';
+import { checkSourceFitsTask } from './task-fit.ts';
 import { makeThumbnail } from './thumbnail.ts';
 import {
   DEFAULT_IMPORT_LIMITS,
   ImportSourceSchema,
   SkipError,
+  labelShape,
   type Annotation,
   type DatasetTask,
   type ImportLimits,
@@ -35,7 +37,11 @@ export interface ImportOptions {
   signal?: AbortSignal;
   onProgress?(p: ImportProgress): void;
   limits?: Partial<ImportLimits>;
-  /** Decides what a many-category COCO/YOLO image is: `ambiguous` for classification. Default classification. */
+  /**
+   * The dataset's task: what an image's truth is (a label, a set of labels, target values; see
+   * `labelShape`) and so what a many-category COCO/YOLO image is (`ambiguous` for classification).
+   * Default classification.
+   */
   task?: DatasetTask;
 }
 
@@ -63,7 +69,11 @@ export async function runImport(source: ImportSource, sink: ImportSink, opts: Im
   const limits: ImportLimits = { ...DEFAULT_IMPORT_LIMITS, ...opts.limits };
   const signal = opts.signal;
   signal?.throwIfAborted();
-  const scan = await scanSource(parsed, { task: opts.task ?? 'classification', limits, signal, openUpload: (file, adopt) => sink.openUpload(file, adopt) });
+  const task = opts.task ?? 'classification';
+  // The service checked the source kind against the registry; the options are checked again here.
+  checkSourceFitsTask(task, parsed, null);
+  const shape = labelShape(task);
+  const scan = await scanSource(parsed, { task, limits, signal, openUpload: (file, adopt) => sink.openUpload(file, adopt) });
   try {
     const skipped: SkippedFile[] = [...scan.skipped];
     // hash → the file that claimed it and whether it made it in: only a copy of an imported file is
@@ -131,12 +141,15 @@ export async function runImport(source: ImportSource, sink: ImportSink, opts: Im
         width: probe.width,
         height: probe.height,
         format: probe.format,
-        label: item.label,
+        label: shape === 'single' ? item.label : null,
+        ...(shape === 'multi' && item.labels !== undefined ? { labels: item.labels } : {}),
+        ...(shape === 'targets' && item.targets !== undefined ? { targets: item.targets } : {}),
         ...(annotations && annotations.length > 0 ? { annotations } : {}),
         source_path: item.file,
       });
       imported += 1;
-      if (item.label !== null) labels.add(item.label);
+      if (shape === 'single' && item.label !== null) labels.add(item.label);
+      if (shape === 'multi') for (const l of item.labels ?? []) labels.add(l);
     };
 
     let next = 0;
@@ -163,7 +176,7 @@ export async function runImport(source: ImportSource, sink: ImportSink, opts: Im
       imported,
       skipped,
       duplicates,
-      classes: scan.classes ?? [...labels].sort(),
+      classes: shape === 'targets' ? [] : (scan.classes ?? [...labels].sort()),
       elapsed_ms: Math.round(performance.now() - started),
     };
   } finally {

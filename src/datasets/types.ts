@@ -6,22 +6,56 @@ import { z } from 'zod';
  */
 
 const nonEmptyPath = z.string().min(1).max(4096);
+/** A CSV header name as a person writes it (it also names a regression target, so no control characters). */
+export const CsvColumn = z
+  .string()
+  .trim()
+  .min(1, 'must not be empty')
+  .max(200)
+  .refine((s) => !/[\u0000-\u001f\u007f]/.test(s), 'must not contain control characters');
 
 export const ImportSourceSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('folder'), path: nonEmptyPath }).strict(),
   /** `path` is the uploaded temp file, never a path taken from a client. */
   z.object({ kind: z.literal('zip'), path: nonEmptyPath }).strict(),
-  z.object({ kind: z.literal('csv'), path: nonEmptyPath, images_root: nonEmptyPath }).strict(),
+  z
+    .object({
+      kind: z.literal('csv'),
+      path: nonEmptyPath,
+      images_root: nonEmptyPath,
+      /** Header names choosing the columns; without them the columns are found by their usual names. */
+      image_column: CsvColumn.optional(),
+      label_column: CsvColumn.optional(),
+      /** Multi-label: what joins the labels in a cell (default `;`). */
+      label_separator: z.enum([';', '|']).optional(),
+      /** Regression: the header names of the numeric target columns, in the model's output order. */
+      target_columns: z.array(CsvColumn).min(1).max(64).optional(),
+    })
+    .strict(),
   z.object({ kind: z.literal('coco'), annotations: nonEmptyPath, images_root: nonEmptyPath }).strict(),
   z.object({ kind: z.literal('yolo'), path: nonEmptyPath }).strict(),
 ]);
 export type ImportSource = z.infer<typeof ImportSourceSchema>;
 export type ImportSourceKind = ImportSource['kind'];
 
-export const DatasetTaskSchema = z.enum(['classification', 'detection', 'segmentation']);
-export type DatasetTask = z.infer<typeof DatasetTaskSchema>;
+/**
+ * A dataset's task name (src/schemas/task.ts checks it against the registry where a request names
+ * it). The pipeline runs in a worker thread, where the registry need not be populated, so it only
+ * asks `labelShape` what an image's truth looks like.
+ */
+export type DatasetTask = string;
 
-export const SKIP_REASONS = ['corrupt', 'unsupported', 'duplicate', 'outside_root', 'ambiguous', 'too_large', 'missing'] as const;
+/**
+ * What a task's images carry: one `label` (classification, and the tasks whose truth is their
+ * annotations), a set of `labels` (multi-label) or numeric `targets` (regression).
+ */
+export type LabelShape = 'single' | 'multi' | 'targets';
+
+export function labelShape(task: DatasetTask): LabelShape {
+  return task === 'multilabel' ? 'multi' : task === 'regression' ? 'targets' : 'single';
+}
+
+export const SKIP_REASONS = ['corrupt', 'unsupported', 'duplicate', 'outside_root', 'ambiguous', 'too_large', 'missing', 'invalid_target'] as const;
 export type SkipReason = (typeof SKIP_REASONS)[number];
 
 export interface SkippedFile {
@@ -54,6 +88,10 @@ export interface ImportedImage {
   height: number;
   format: ImageFormat;
   label: string | null;
+  /** Multi-label: present when the image is labeled ([] = no label present). */
+  labels?: string[];
+  /** Regression: one finite value per target column, when the image has targets. */
+  targets?: number[];
   annotations?: Annotation[];
   source_path: string;
 }
@@ -74,7 +112,10 @@ export interface ImportReport {
   skipped: SkippedFile[];
   /** How many of `skipped` are duplicates (each one's detail names the file it duplicates). */
   duplicates: number;
-  /** Class names: declared by the source (COCO categories, YOLO names) or else the labels found, sorted. */
+  /**
+   * Class names: declared by the source (COCO categories, YOLO names) or else the labels found
+   * (multi-label: every label of every image), sorted. Regression: [].
+   */
   classes: string[];
   elapsed_ms: number;
 }
@@ -113,6 +154,8 @@ export const DEFAULT_IMPORT_LIMITS: ImportLimits = {
 export interface ScanItem {
   file: string;
   label: string | null;
+  labels?: string[];
+  targets?: number[];
   annotations?: Annotation[];
   /** YOLO: bbox and polygons in 0..1 of the image size, scaled to pixels once the size is known. */
   normalized?: boolean;
@@ -125,6 +168,8 @@ export interface ScanResult {
   skipped: SkippedFile[];
   /** Classes the source declares (COCO categories, YOLO names), in its order. */
   classes?: string[];
+  /** Regression: the target names (the CSV's target columns). */
+  target_names?: string[];
   close(): Promise<void>;
 }
 

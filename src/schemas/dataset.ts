@@ -1,9 +1,14 @@
 import { z } from 'zod';
 import type { DocType } from './common.ts';
 import { DatasetIdSchema, DisplayNameSchema, ImageIdSchema, TimestampSchema } from './common.ts';
+import { DatasetTaskSchema, StoredTaskNameSchema } from './task.ts';
 
-export const TaskSchema = z.enum(['classification', 'detection', 'segmentation']);
-export type Task = z.infer<typeof TaskSchema>;
+/**
+ * A dataset's task as stored: any well-formed name (src/schemas/task.ts). Requests take
+ * `DatasetTaskSchema` instead (the registered tasks plus the stored-only ones).
+ */
+export const TaskSchema = StoredTaskNameSchema;
+export type Task = string;
 
 export const DatasetStatusSchema = z.enum(['importing', 'ready', 'failed']);
 export type DatasetStatus = z.infer<typeof DatasetStatusSchema>;
@@ -36,7 +41,15 @@ export const ImageRecordSchema = z.object({
   height: z.number().int().positive(),
   /** sha256 of the original bytes, hex. */
   hash: z.string().regex(/^[0-9a-f]{16,128}$/),
+  /** Classification's one label (null: unlabeled; always null for the other tasks). */
   label: LabelSchema.nullable(),
+  /**
+   * Multi-label: the labels present (each one of the dataset's classes). `[]` is labeled with no
+   * label present; absent is unlabeled. Optional so classification files stay as they were.
+   */
+  labels: z.array(LabelSchema).optional(),
+  /** Regression: one finite value per `target_names` entry, in the target's units; absent is unlabeled. */
+  targets: z.array(z.number().finite()).optional(),
   annotations: z.array(AnnotationSchema).optional(),
   /** One entry per `split_names` index. */
   split: z.array(SubsetSchema),
@@ -45,7 +58,8 @@ export const ImageRecordSchema = z.object({
 });
 export type ImageRecord = z.infer<typeof ImageRecordSchema>;
 
-export const SkipReasonSchema = z.enum(['corrupt', 'unsupported', 'duplicate', 'outside_root', 'ambiguous', 'too_large', 'missing']);
+/** `invalid_target`: a regression row whose target cell is missing, not a number or not finite. */
+export const SkipReasonSchema = z.enum(['corrupt', 'unsupported', 'duplicate', 'outside_root', 'ambiguous', 'too_large', 'missing', 'invalid_target']);
 
 export const ImportReportSchema = z.object({
   imported: z.number().int().min(0),
@@ -64,9 +78,12 @@ export const DatasetFileSchema = z
     schema_version: z.literal(1),
     id: DatasetIdSchema,
     name: DisplayNameSchema,
-    task: TaskSchema,
+    task: StoredTaskNameSchema,
     status: DatasetStatusSchema,
+    /** Classification and multi-label: the label set (the model's outputs). Regression: []. */
     classes: z.array(LabelSchema),
+    /** Regression: the targets' names (CSV target columns), the model's outputs. Other tasks: []. */
+    target_names: z.array(LabelSchema).default([]),
     split_names: z.array(SplitNameSchema),
     images: z.array(ImageRecordSchema),
     import_report: ImportReportSchema.nullable(),
@@ -81,6 +98,11 @@ export const DatasetFileSchema = z
     for (let i = 0; i < d.images.length; i++) {
       if (d.images[i].split.length !== n) {
         ctx.addIssue({ code: 'custom', message: `image split list has ${d.images[i].split.length} entries, split_names has ${n}`, path: ['images', i, 'split'] });
+        return;
+      }
+      const t = d.images[i].targets;
+      if (t !== undefined && t.length !== d.target_names.length) {
+        ctx.addIssue({ code: 'custom', message: `image has ${t.length} targets, target_names has ${d.target_names.length}`, path: ['images', i, 'targets'] });
         return;
       }
     }
@@ -100,15 +122,37 @@ export interface DatasetSummary {
   task: Task;
   status: DatasetStatus;
   classes: string[];
+  /** Regression's target names ([] for the other tasks). */
+  target_names: string[];
   image_count: number;
+  /**
+   * Classification: images per class. Multi-label: images per label (an image counts once for each
+   * of its labels). Regression: images with targets, under each target name.
+   */
   class_counts: Record<string, number>;
-  /** Images with no label. */
+  /** Images with no label (classification), no `labels` (multi-label) or no `targets` (regression). */
   unlabeled_count: number;
+  /** Multi-label only: index k = labeled images with exactly k labels. */
+  label_cardinality?: number[];
+  /** Regression only: per target, over the images that have targets. */
+  target_stats?: Record<string, TargetStats>;
   split_names: string[];
   import_report: ImportReport | null;
   error: { code: string; message: string } | null;
   created_at: string;
   updated_at: string;
+}
+
+/** A regression target's distribution; null statistics when no image has targets. */
+export interface TargetStats {
+  count: number;
+  min: number | null;
+  max: number | null;
+  mean: number | null;
+  /** Population standard deviation (divided by n). */
+  std: number | null;
+  /** Equal-width bins: `counts[i]` values lie in [edges[i], edges[i+1]) (the last bin is closed). */
+  histogram: { edges: number[]; counts: number[] };
 }
 
 /** One row of the image grid. `split` is the image's subset in the split asked for (or the first one); null when the dataset has none. */
@@ -118,6 +162,10 @@ export interface ImageItem {
   width: number;
   height: number;
   label: string | null;
+  /** Multi-label: the image's labels, when it is labeled. */
+  labels?: string[];
+  /** Regression: target name → value, when it has targets. */
+  targets?: Record<string, number>;
   split: Subset | null;
 }
 
@@ -129,6 +177,10 @@ export interface ImageDetail {
   height: number;
   hash: string;
   label: string | null;
+  /** Multi-label: the image's labels, when it is labeled. */
+  labels?: string[];
+  /** Regression: target name → value, when it has targets. */
+  targets?: Record<string, number>;
   annotations: Annotation[];
   source: string | null;
   /** The image's subset in every split, by split name. */
@@ -155,16 +207,33 @@ export interface SplitSummary {
   name: string;
   /** Images per subset; `none` counts images left out (unlabeled). */
   counts: SubsetCounts;
+  /** Per class; multi-label: per label (an image counts under each of its labels); regression: per target name. */
   per_class: Record<string, SubsetCounts>;
 }
 
-export const DatasetCreateSchema = z.strictObject({ name: DisplayNameSchema, task: TaskSchema.default('classification') });
+export const DatasetCreateSchema = z.strictObject({
+  name: DisplayNameSchema,
+  task: DatasetTaskSchema.default('classification'),
+  /** Regression: the target names (from the CSV source's target_columns). */
+  target_names: z.array(LabelSchema).max(64).optional(),
+});
 export type DatasetCreate = z.input<typeof DatasetCreateSchema>;
 
 export const DatasetUpdateSchema = z.strictObject({ name: DisplayNameSchema.optional() });
 export type DatasetUpdate = z.input<typeof DatasetUpdateSchema>;
 
-export const ImageUpdateSchema = z.strictObject({ label: LabelSchema.nullable() });
+/**
+ * PATCH of an image: exactly one of `label` (classification; null clears), `labels` (multi-label;
+ * each a class, null clears) or `targets` (regression; every target name → a finite number, null
+ * clears). Which one fits is the dataset's task; the service refuses the others by name.
+ */
+export const ImageUpdateSchema = z
+  .strictObject({
+    label: LabelSchema.nullable().optional(),
+    labels: z.array(LabelSchema).max(1000).nullable().optional(),
+    targets: z.record(z.string().max(200), z.number().finite()).nullable().optional(),
+  })
+  .refine((b) => [b.label, b.labels, b.targets].filter((v) => v !== undefined).length === 1, 'give exactly one of label, labels, targets');
 export type ImageUpdate = z.input<typeof ImageUpdateSchema>;
 
 export const ImageQuerySchema = z.strictObject({

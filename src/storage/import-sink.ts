@@ -16,6 +16,10 @@ export interface SinkImage {
   width: number;
   height: number;
   label: string | null;
+  /** Multi-label: the labels present, when labeled. */
+  labels?: string[];
+  /** Regression: the target values, when the image has them. */
+  targets?: number[];
   annotations?: Annotation[];
   source_path: string;
 }
@@ -50,13 +54,21 @@ export function normalizeLabel(raw: string | null): string | null {
   return s === '' ? null : s;
 }
 
+/** A multi-label image's labels in stored shape: each normalized, empties dropped, each once. */
+export function normalizeLabels(raw: readonly string[]): string[] {
+  return [...new Set(raw.map(normalizeLabel).filter((l): l is string => l !== null))];
+}
+
 /**
  * Marks an import done: status 'ready', the report stored, and the classes set — the source's
  * declared order first (COCO/YOLO category order matters to users), then any other label present.
  */
 export function applyImportReport(ds: DatasetFile, report: ImportReport): void {
   const present = new Set<string>();
-  for (const img of ds.images) if (img.label !== null) present.add(img.label);
+  for (const img of ds.images) {
+    if (img.label !== null) present.add(img.label);
+    for (const l of img.labels ?? []) present.add(l);
+  }
   const declared = report.classes.map(normalizeLabel).filter((c): c is string => c !== null);
   const classes = [...new Set([...declared, ...ds.classes])];
   for (const l of [...present].sort()) if (!classes.includes(l)) classes.push(l);
@@ -112,6 +124,8 @@ export function createImportSink(store: Workspace, projectId: string, datasetId:
         height: rec.height,
         hash: rec.hash,
         label: normalizeLabel(rec.label),
+        ...(rec.labels !== undefined ? { labels: normalizeLabels(rec.labels) } : {}),
+        ...(rec.targets !== undefined ? { targets: [...rec.targets] } : {}),
         ...(rec.annotations && rec.annotations.length
           ? { annotations: rec.annotations.map((a) => ({ ...a, category: normalizeLabel(a.category) ?? 'unnamed' })) }
           : {}),

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { AppError } from '../../core/errors.ts';
 import { SkipError, type Annotation, type ImportSource, type ScanItem, type Scanner, type SkippedFile } from '../types.ts';
 import { readBounded, readIndexFile, realDirectory, realFile, resolveInside } from './fsutil.ts';
-import { labelFromAnnotations } from './labels.ts';
+import { truthFromAnnotations } from './labels.ts';
 
 type CocoSource = Extract<ImportSource, { kind: 'coco' }>;
 
@@ -61,9 +61,9 @@ export const scanCoco: Scanner<CocoSource> = async (source, ctx) => {
     ctx.signal?.throwIfAborted();
     const annotations = byImage.get(String(img.id)) ?? [];
     try {
-      const label = labelFromAnnotations(annotations, ctx.task);
+      const truth = truthFromAnnotations(annotations, ctx.task);
       const real = await resolveInside(root, img.file_name);
-      items.push({ file: img.file_name, label, annotations, read: () => readBounded(real, ctx.limits.maxFileBytes) });
+      items.push({ file: img.file_name, ...truth, annotations, read: () => readBounded(real, ctx.limits.maxFileBytes) });
     } catch (e) {
       if (!(e instanceof SkipError)) throw e;
       skipped.push({ file: img.file_name, reason: e.reason, detail: e.detail });

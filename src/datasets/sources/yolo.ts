@@ -3,7 +3,7 @@ import path from 'node:path';
 import { AppError } from '../../core/errors.ts';
 import { SkipError, type Annotation, type ImportSource, type ScanItem, type Scanner, type SkippedFile } from '../types.ts';
 import { isInside, readBounded, readIndexFile, realDirectory } from './fsutil.ts';
-import { labelFromAnnotations } from './labels.ts';
+import { truthFromAnnotations } from './labels.ts';
 import { walkFolder } from './walk.ts';
 
 type YoloSource = Extract<ImportSource, { kind: 'yolo' }>;
@@ -111,8 +111,8 @@ export const scanYolo: Scanner<YoloSource> = async (source, ctx) => {
         if (!isInside(root, realLabel)) throw new SkipError('outside_root', `${labelRel} links outside the dataset`);
         annotations = parseYoloLabels((await readBounded(realLabel, ctx.limits.maxIndexFileBytes)).toString('utf8'), names, labelRel);
       }
-      const label = labelFromAnnotations(annotations, ctx.task);
-      items.push({ file: f.rel, label, annotations, normalized: true, read: () => readBounded(f.real, ctx.limits.maxFileBytes) });
+      const truth = truthFromAnnotations(annotations, ctx.task);
+      items.push({ file: f.rel, ...truth, annotations, normalized: true, read: () => readBounded(f.real, ctx.limits.maxFileBytes) });
     } catch (e) {
       if (!(e instanceof SkipError)) throw e;
       skipped.push({ file: f.rel, reason: e.reason, detail: e.detail });
