@@ -227,8 +227,8 @@
     var c = state.charts;
     c.loss.data.datasets[0].data = points(s, 'train_loss');
     c.loss.data.datasets[1].data = points(s, 'val_loss');
-    c.accuracy.data.datasets[0].data = points(s, 'train_accuracy');
-    c.accuracy.data.datasets[1].data = points(s, 'val_accuracy');
+    c.metric.data.datasets[0].data = points(s, 'train_metric');
+    c.metric.data.datasets[1].data = points(s, 'val_metric');
     c.lr.data.datasets[0].data = points(s, 'lr');
     Object.keys(c).forEach(function (k) {
       c[k].options.scales.x.suggestedMax = Math.max(2, maxEpoch);
@@ -245,6 +245,9 @@
       var canvas = function (name) { return panel.querySelector('canvas[data-chart="' + name + '"]'); };
       var epochs = Number(panel.querySelector('[data-run-epochs]').textContent) || 2;
       var pctTick = { min: 0, max: 1, ticks: { color: '#475467', font: { size: 11 }, callback: function (v) { return Math.round(v * 100) + '%'; } } };
+      // The task's headline metric (accuracy, mAP, MAE, …): a fraction drawn in percent, or a plain number.
+      var percent = panel.dataset.metricFormat !== 'number';
+      var fmtMetric = percent ? fmtPct : fmtLoss;
       var state = {
         panel: panel,
         es: null,
@@ -252,10 +255,10 @@
         series: parse(panel.dataset.series, []),
         charts: {
           loss: new Chart(canvas('loss'), { type: 'line', data: { datasets: [dataset('train', TRAIN, []), dataset('val', VAL, [])] }, options: lineOptions({ maxEpoch: epochs, y: { beginAtZero: true } }) }),
-          accuracy: new Chart(canvas('accuracy'), {
+          metric: new Chart(canvas('metric'), {
             type: 'line',
             data: { datasets: [dataset('train', TRAIN, []), dataset('val', VAL, [])] },
-            options: lineOptions({ maxEpoch: epochs, y: pctTick, tooltip: function (ctx) { return ctx.dataset.label + ': ' + fmtPct(ctx.parsed.y); } }),
+            options: lineOptions({ maxEpoch: epochs, y: percent ? pctTick : { beginAtZero: false }, tooltip: function (ctx) { return ctx.dataset.label + ': ' + fmtMetric(ctx.parsed.y); } }),
           }),
           lr: new Chart(canvas('lr'), { type: 'line', data: { datasets: [dataset('learning rate', LR, [])] }, options: lineOptions({ maxEpoch: epochs, legend: false, y: { beginAtZero: true } }) }),
         },
@@ -266,18 +269,31 @@
     });
   }
 
+  /** A metric's value in a metrics line: the task's `metrics` map, else the line's own field (older lines). */
+  function metricOf(m, key) {
+    var v = m.metrics && m.metrics[key] !== undefined ? m.metrics[key] : m[key];
+    return typeof v === 'number' && isFinite(v) ? v : null;
+  }
+
   /** The best epoch so far by the run's metric (run.json has it once the epoch's checkpoint is written). */
   function showBest(state) {
-    var key = state.panel.dataset.bestMetric || 'val_accuracy';
+    var d = state.panel.dataset;
+    var key = d.bestMetric || 'val_accuracy';
+    var headline = 'val_' + (d.metric || 'accuracy');
+    // The series carries the loss and the headline metric; `best` may follow either.
+    var field = key === 'val_loss' ? 'val_loss' : key === headline ? 'val_metric' : null;
+    if (!field) return;
+    var lower = key === 'val_loss' || d.metricHigher === 'false';
     var best = null;
     state.series.forEach(function (m) {
-      var v = m[key];
+      var v = m[field];
       if (v === null || v === undefined) return;
-      if (!best || (key === 'val_loss' ? v < best.v : v > best.v)) best = { epoch: m.epoch, v: v };
+      if (!best || (lower ? v < best.v : v > best.v)) best = { epoch: m.epoch, v: v };
     });
     if (!best) return;
+    var fmt = key === 'val_loss' || d.metricFormat === 'number' ? fmtLoss : fmtPct;
     state.panel.querySelector('[data-run-best]').textContent = String(best.epoch);
-    state.panel.querySelector('[data-run-best-note]').textContent = key === 'val_loss' ? 'val loss ' + fmtLoss(best.v) : 'val accuracy ' + fmtPct(best.v);
+    state.panel.querySelector('[data-run-best-note]').textContent = key.replace('val_', 'val ').replace(/_/g, ' ') + ' ' + fmt(best.v);
   }
 
   /** "running for …" ticks once a second while the run trains. */
@@ -330,12 +346,14 @@
       var m = parse(ev.data, null);
       if (!m || typeof m.epoch !== 'number' || current !== state) return;
       var s = state.series.filter(function (x) { return x.epoch !== m.epoch; });
-      s.push({ epoch: m.epoch, train_loss: m.train_loss, val_loss: m.val_loss, train_accuracy: m.train_accuracy, val_accuracy: m.val_accuracy, lr: m.lr });
+      var mk = panel.dataset.metric || 'accuracy';
+      var fmtM = panel.dataset.metricFormat === 'number' ? fmtLoss : fmtPct;
+      s.push({ epoch: m.epoch, train_loss: m.train_loss, val_loss: m.val_loss, train_metric: metricOf(m, 'train_' + mk), val_metric: metricOf(m, 'val_' + mk), lr: m.lr });
       s.sort(function (a, b) { return a.epoch - b.epoch; });
       state.series = s;
       drawRun(state);
-      set('[data-last="val_accuracy"]', fmtPct(m.val_accuracy));
-      set('[data-last="train_accuracy"]', fmtPct(m.train_accuracy));
+      set('[data-last="val_metric"]', fmtM(metricOf(m, 'val_' + mk)));
+      set('[data-last="train_metric"]', fmtM(metricOf(m, 'train_' + mk)));
       set('[data-last="val_loss"]', fmtLoss(m.val_loss));
       set('[data-last="train_loss"]', fmtLoss(m.train_loss));
       showBest(state);
@@ -382,7 +400,7 @@
       var maxEpoch = runs.reduce(function (m, r) { return Math.max(m, r.series.length ? r.series[r.series.length - 1].epoch : 0); }, 2);
       var draw = function () {
         var key = select.value;
-        var isAcc = key.indexOf('accuracy') >= 0;
+        var isAcc = select.selectedOptions[0] && select.selectedOptions[0].dataset.format === 'percent';
         if (compare) compare.destroy();
         compare = new Chart(card.querySelector('canvas'), {
           type: 'line',

@@ -1,4 +1,5 @@
 import classification from './classification/index.ts';
+import multilabel from './multilabel/index.ts';
 import { registerTask } from './registry.ts';
 
 /**
@@ -6,7 +7,8 @@ import { registerTask } from './registry.ts';
  * registry's functions are re-exported so callers import one place.
  */
 registerTask(classification);
+registerTask(multilabel);
 
 export { runTaskOf, type RunTask } from './run.ts';
 export { getTask, hasTask, listTasks, registerTask, taskFor, taskInfo } from './registry.ts';
-export type { AnyTask, TaskDefinition, TaskInfo } from './types.ts';
+export type { AnyTask, EpochMetricInfo, TaskDefinition, TaskInfo } from './types.ts';

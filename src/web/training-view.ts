@@ -2,6 +2,7 @@ import type { RunDetail, RunSummary, QueueEntry } from '../core/runs.ts';
 import type { Experiment } from '../core/experiments.ts';
 import type { JobEvent } from '../jobs/events.ts';
 import type { MetricsLine } from '../schemas/experiment.ts';
+import type { EpochMetricInfo } from '../tasks/index.ts';
 
 /** How the training page names and shapes things; no I/O here. */
 
@@ -69,14 +70,39 @@ export function mergeMetrics(stored: MetricsLine[], events: JobEvent[]): Metrics
   return [...byEpoch.values()].sort((a, b) => a.epoch - b.epoch);
 }
 
-/** What the charts draw: one point per epoch, nulls where a value was not measured. */
-export function chartSeries(metrics: MetricsLine[]) {
+/** The task's headline per-epoch metric as the page shows it: `key` is bare (`accuracy`, `map`, `mae`). */
+export interface PageMetric {
+  key: string;
+  /** Short name for titles: "Accuracy", "mAP", "MAE". */
+  title: string;
+  format: 'percent' | 'number';
+  higher_is_better: boolean;
+}
+
+export function pageMetric(m: EpochMetricInfo): PageMetric {
+  const title = m.label.replace(/^validation\s+/i, '');
+  return { key: m.key.replace(/^val_/, ''), title: title.charAt(0).toUpperCase() + title.slice(1), format: m.format, higher_is_better: m.higher_is_better };
+}
+
+/** A metric's value in a line: the task's `metrics` map, else the line's own field (lines written before tasks). */
+export function metricOf(m: MetricsLine, key: string): number | null {
+  const v = m.metrics?.[key] ?? (m as unknown as Record<string, unknown>)[key];
+  return typeof v === 'number' && Number.isFinite(v) ? v : null;
+}
+
+/** Formats a value of `metric` (or of a loss) for the page. */
+export function formatMetric(v: number | null | undefined, format: 'percent' | 'number'): string {
+  return format === 'percent' ? pct(v) : fixed(v);
+}
+
+/** What the charts draw: one point per epoch, nulls where a value was not measured; `metric` is the task's headline one. */
+export function chartSeries(metrics: MetricsLine[], metric = 'accuracy') {
   return metrics.map((m) => ({
     epoch: m.epoch,
     train_loss: m.train_loss,
     val_loss: m.val_loss,
-    train_accuracy: m.train_accuracy,
-    val_accuracy: m.val_accuracy,
+    train_metric: metricOf(m, `train_${metric}`),
+    val_metric: metricOf(m, `val_${metric}`),
     lr: m.lr,
   }));
 }
@@ -87,7 +113,8 @@ export interface RunRow {
   label: string;
   epochs_done: number;
   epochs: number;
-  val_accuracy: string;
+  /** The run's best (or last) value of the task's headline metric, formatted. */
+  metric_label: string;
   queue_position: number | null;
   href: string;
   selected: boolean;
@@ -98,14 +125,24 @@ export function queuePositions(queue: QueueEntry[]): Map<string, number> {
   return new Map(queue.map((q, i) => [q.run_id, i + 1]));
 }
 
-export function runRow(projectId: string, exp: Experiment, run: RunSummary, index: number, total: number, positions: Map<string, number>, selectedRun: string | null): RunRow {
+export function runRow(
+  projectId: string,
+  exp: Experiment,
+  run: RunSummary,
+  index: number,
+  total: number,
+  positions: Map<string, number>,
+  selectedRun: string | null,
+  metric: PageMetric = { key: 'accuracy', title: 'Accuracy', format: 'percent', higher_is_better: true },
+): RunRow {
+  const key = `val_${metric.key}`;
   return {
     id: run.id,
     status: run.status,
     label: `Run ${total - index}`,
     epochs_done: run.epochs_done,
     epochs: run.epochs,
-    val_accuracy: pct(run.best?.metric === 'val_accuracy' ? run.best.value : run.last_metrics?.val_accuracy),
+    metric_label: formatMetric(run.best?.metric === key ? run.best.value : run.last_metrics ? metricOf(run.last_metrics, key) : null, metric.format),
     queue_position: run.status === 'queued' ? (positions.get(run.id) ?? null) : null,
     href: trainingUrl(projectId, exp.id, run.id),
     selected: run.id === selectedRun,
@@ -145,6 +182,7 @@ export function configRows(run: RunDetail, exp: Experiment): { group: string; ro
         ['Optimizer', h.optimizer === 'sgd' ? `SGD, momentum ${h.momentum}` : 'AdamW'],
         ['Learning rate', `${h.lr} · ${h.scheduler}${h.scheduler === 'step' ? ` (×${h.gamma} every ${h.step_size})` : ''}${h.warmup_epochs > 0 ? ` · warm-up ${h.warmup_epochs}` : ''}`],
         ['Weight decay', String(h.weight_decay)],
+        ['Loss', h.loss ?? 'the task\'s default'],
         ['Label smoothing', String(h.label_smoothing)],
         ['Class weights', h.class_weights],
         ['Early stopping', h.early_stopping ? `${h.early_stopping.metric}, patience ${h.early_stopping.patience}` : 'off'],

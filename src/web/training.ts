@@ -5,6 +5,7 @@ import { deleteExperiment, type Experiment } from '../core/experiments.ts';
 import type { RunDetail, RunSummary } from '../core/runs.ts';
 import type { JobEvent } from '../jobs/events.ts';
 import { ExperimentIdSchema, RunIdSchema } from '../schemas/experiment.ts';
+import { getTask } from '../tasks/index.ts';
 import { isHtmx } from './errors.ts';
 import { ProjectIds, parseForm, parseIds } from './forms.ts';
 import { timeAgo } from './format.ts';
@@ -16,9 +17,12 @@ import {
   configRows,
   fixed,
   formatDuration,
+  formatMetric,
   mergeMetrics,
-  pct,
+  metricOf,
+  pageMetric,
   progressOf,
+  type PageMetric,
   queuePositions,
   runRow,
   trainingUrl,
@@ -47,6 +51,12 @@ function wantsBoardOnly(req: FastifyRequest): boolean {
   return isHtmx(req) && req.headers['hx-target'] === 'training' && req.headers['hx-history-restore-request'] !== 'true';
 }
 
+/** The experiment's task's first per-epoch metric: what the run panel, its chart and the run list show. */
+function headlineMetric(exp: Experiment): PageMetric {
+  const m = getTask(exp.task).epochMetrics[0];
+  return m ? pageMetric(m) : { key: 'accuracy', title: 'Accuracy', format: 'percent', higher_is_better: true };
+}
+
 export default async function trainingPages(app: FastifyInstance): Promise<void> {
   const { projects, experiments, runs, jobs } = app.studio;
 
@@ -56,6 +66,10 @@ export default async function trainingPages(app: FastifyInstance): Promise<void>
   }
 
   async function runPanel(projectId: string, exp: Experiment, run: RunDetail) {
+    const task = getTask(exp.task);
+    const metric = headlineMetric(exp);
+    const formatOf = (key: string): 'percent' | 'number' => task.epochMetrics.find((m) => m.key === key)?.format ?? 'number';
+    const metricName = (key: string): string => task.epochMetrics.find((m) => m.key === key)?.label.replace(/^validation\b/i, 'val') ?? key.replace(/_/g, ' ');
     const events = eventsOf(run.job_id);
     const metrics = mergeMetrics(run.metrics, events);
     const lastProgress = [...events].reverse().find((e) => e.type === 'progress');
@@ -74,7 +88,8 @@ export default async function trainingPages(app: FastifyInstance): Promise<void>
       epochs: run.epochs,
       epochs_done: run.epochs_done,
       started_at: startedAt,
-      best_metric: run.best?.metric ?? exp.hyperparameters.early_stopping?.metric ?? 'val_accuracy',
+      best_metric: run.best?.metric ?? exp.hyperparameters.early_stopping?.metric ?? task.bestMetric,
+      metric,
       events_url: live ? `/api/jobs/${run.job_id}/events` : null,
       // The page is a snapshot up to this event; the stream continues after it.
       last_event_id: events.at(-1)?.id ?? 0,
@@ -85,9 +100,16 @@ export default async function trainingPages(app: FastifyInstance): Promise<void>
       percent: Math.round(progress.fraction * 1000) / 10,
       eta_label: progress.eta_s === null ? '—' : formatDuration(progress.eta_s),
       ips_label: progress.images_per_s === null ? '—' : progress.images_per_s.toFixed(1),
-      best: run.best ? { ...run.best, label: run.best.metric === 'val_accuracy' ? pct(run.best.value) : fixed(run.best.value) } : null,
-      last: last ? { train_loss: fixed(last.train_loss), val_loss: fixed(last.val_loss), train_accuracy: pct(last.train_accuracy), val_accuracy: pct(last.val_accuracy) } : null,
-      series: chartSeries(metrics),
+      best: run.best ? { ...run.best, label: `${metricName(run.best.metric)} ${formatMetric(run.best.value, formatOf(run.best.metric))}` } : null,
+      last: last
+        ? {
+            train_loss: fixed(last.train_loss),
+            val_loss: fixed(last.val_loss),
+            train_metric: formatMetric(metricOf(last, `train_${metric.key}`), metric.format),
+            val_metric: formatMetric(metricOf(last, `val_${metric.key}`), metric.format),
+          }
+        : null,
+      series: chartSeries(metrics, metric.key),
       log: events
         .filter((e) => e.type === 'log')
         .slice(-LOG_TAIL)
@@ -109,7 +131,7 @@ export default async function trainingPages(app: FastifyInstance): Promise<void>
     return Promise.all(
       picked.map(async (r) => {
         const d = await runs.get(projectId, exp.id, r.id);
-        return { id: r.id, label: `Run ${total - list.indexOf(r)}`, status: r.status, series: chartSeries(mergeMetrics(d.metrics, eventsOf(d.job_id))) };
+        return { id: r.id, label: `Run ${total - list.indexOf(r)}`, status: r.status, series: chartSeries(mergeMetrics(d.metrics, eventsOf(d.job_id)), headlineMetric(exp).key) };
       }),
     );
   }
@@ -137,7 +159,7 @@ export default async function trainingPages(app: FastifyInstance): Promise<void>
       href: trainingUrl(projectId, exp.id),
       selected: exp.id === selected?.exp.id,
       active: rs.some((r) => ACTIVE.has(r.status)),
-      runs: rs.map((r, i) => runRow(projectId, exp, r, i, rs.length, positions, run?.id ?? null)),
+      runs: rs.map((r, i) => runRow(projectId, exp, r, i, rs.length, positions, run?.id ?? null, headlineMetric(exp))),
     }));
     const queue = runs.queue().map((entry, i) => {
       const owner = entries.find((e) => e.exp.id === entry.experiment_id);
@@ -173,6 +195,7 @@ export default async function trainingPages(app: FastifyInstance): Promise<void>
       run: panel && exp && run ? await runPanel(projectId, exp, await runs.get(projectId, exp.id, run.id)) : null,
       run_label: run && selected ? `Run ${selected.runs.length - selected.runs.indexOf(run)}` : null,
       compare: panel && exp && selected ? await compareOf(projectId, exp, selected.runs) : [],
+      metric: exp ? headlineMetric(exp) : null,
     };
   }
 

@@ -84,6 +84,7 @@ describe('restart', () => {
         task: 'classification',
         status: 'importing',
         classes: [],
+        target_names: [],
         split_names: [],
         images: [],
         import_report: null,

@@ -24,6 +24,7 @@ function dataset(id: string, n: number, gen: number): DatasetFile {
     task: 'classification',
     status: 'ready',
     classes: ['a', 'b'],
+    target_names: [],
     split_names: ['s1'],
     images: Array.from({ length: n }, (_, i) => ({
       id: `img-${i.toString(36).padStart(8, '0')}`,
