@@ -81,18 +81,6 @@ export type RegressionItem = z.infer<typeof RegressionItemSchema>;
 // ---- helpers ----------------------------------------------------------------------------------
 
 /**
- * An image's stored target values. Read through a narrow shape so this file does not depend on
- * when `targets` lands in ImageRecordSchema (it is optional there: absent means unlabelled).
- */
-function storedTargets(img: ImageRecord): unknown {
-  return (img as { targets?: unknown }).targets;
-}
-
-function isNumberArray(v: unknown): v is number[] {
-  return Array.isArray(v) && v.every((x) => typeof x === 'number');
-}
-
-/**
  * The run's loss choice from the hyperparameters. `loss` and `huber_delta` are read defensively:
  * a Hyperparameters value from before those fields existed means the default (MSE, δ = 1).
  */
@@ -264,15 +252,15 @@ const regression: TaskDefinition<RegressionState, RegressionAggregate, Regressio
   },
 
   target(img, names) {
-    const t = storedTargets(img);
-    if (!isNumberArray(t) || t.length !== names.length || !t.every(Number.isFinite)) return null;
+    const t = img.targets;
+    // the schema keeps stored values finite; checked again because a NaN target would poison the fit
+    if (t === undefined || t.length !== names.length || !t.every(Number.isFinite)) return null;
     return [...t];
   },
 
   problem(img, names) {
-    const t = storedTargets(img);
-    if (t === undefined || t === null) return null;
-    if (!isNumberArray(t)) return 'its target values are not numbers';
+    const t = img.targets;
+    if (t === undefined) return null;
     if (t.length !== names.length) return `it has ${t.length} target value${t.length === 1 ? '' : 's'}, the targets are ${names.length} (${names.join(', ')})`;
     const bad = t.findIndex((x) => !Number.isFinite(x));
     if (bad >= 0) return `its value of '${names[bad]}' is not a finite number`;
