@@ -266,3 +266,147 @@ describe('datasets service: splits', () => {
     });
   });
 });
+
+// ---- multi-label and regression datasets ------------------------------------------------------
+
+import { createHash as hashOf } from 'node:crypto';
+import { createProjectsService } from '../../src/core/projects.ts';
+import { createImportSink } from '../../src/storage/import-sink.ts';
+import { ensureTasks } from '../datasets/tasks.ts';
+
+ensureTasks();
+
+/** A ready dataset of the task whose images carry `truth` (labels or targets; undefined: unlabeled). */
+async function makeTaskDataset(task: 'multilabel' | 'regression', truth: (string[] | number[] | undefined)[], opts: { classes?: string[]; target_names?: string[] } = {}) {
+  const projects = createProjectsService(ws);
+  const datasets = createDatasetsService(ws);
+  const project = await projects.create({ name: 'p' });
+  const ds = await datasets.create(project.id, { name: task, task, ...(opts.target_names ? { target_names: opts.target_names } : {}) });
+  const sink = createImportSink(ws, project.id, ds.id, { flushEvery: 7 });
+  let n = 0;
+  for (const t of truth) {
+    const bytes = Buffer.from(`${task} image ${n++}`);
+    await sink.addImage({
+      hash: hashOf('sha256').update(bytes).digest('hex'),
+      ext: 'png',
+      buffer: bytes,
+      thumbnail: Buffer.from(`thumb ${n}`),
+      width: 8,
+      height: 8,
+      label: null,
+      ...(t === undefined ? {} : task === 'multilabel' ? { labels: t as string[] } : { targets: t as number[] }),
+      source_path: `${n}.png`,
+    });
+  }
+  await sink.close();
+  await datasets.finishImport(project.id, ds.id, { imported: n, skipped: [], duplicates: 0, classes: opts.classes ?? [], elapsed_ms: 1 });
+  return { projectId: project.id, datasetId: ds.id, datasets };
+}
+
+describe('datasets service: multi-label', () => {
+  it('counts images per label, the label cardinality, and the unlabeled; lists labels and filters by any label', async () => {
+    const { projectId, datasetId, datasets } = await makeTaskDataset('multilabel', [['cat', 'dog'], ['dog'], [], undefined, ['bird', 'cat', 'dog']]);
+    const s = await datasets.get(projectId, datasetId);
+    expect(s).toMatchObject({
+      task: 'multilabel',
+      classes: ['bird', 'cat', 'dog'],
+      target_names: [],
+      class_counts: { bird: 1, cat: 2, dog: 3 },
+      unlabeled_count: 1,
+      label_cardinality: [1, 1, 1, 1],
+    });
+    expect(s.target_stats).toBeUndefined();
+    const all = await datasets.listImages(projectId, datasetId, {});
+    expect(all.items.map((i) => i.labels)).toEqual([['cat', 'dog'], ['dog'], [], undefined, ['bird', 'cat', 'dog']]);
+    const cats = await datasets.listImages(projectId, datasetId, { label: 'cat' });
+    expect(cats.total).toBe(2);
+    const hist = await datasets.classHistogram(projectId, datasetId);
+    expect(hist).toMatchObject({ labels: ['bird', 'cat', 'dog'], counts: [1, 2, 3], unlabeled: 1 });
+  });
+
+  it('PATCH takes labels (each a class), refuses label and targets by name, and null unlabels', async () => {
+    const { projectId, datasetId, datasets } = await makeTaskDataset('multilabel', [['cat'], ['dog']]);
+    const id = (await datasets.listImages(projectId, datasetId, {})).items[0].id;
+    expect((await datasets.relabelImage(projectId, datasetId, id, { labels: ['dog', ' cat ', 'dog'] })).labels).toEqual(['cat', 'dog']);
+    expect((await datasets.relabelImage(projectId, datasetId, id, { labels: [] })).labels).toEqual([]);
+    await expect(datasets.relabelImage(projectId, datasetId, id, { labels: ['cow'] })).rejects.toMatchObject({
+      code: 'VALIDATION_ERROR',
+      message: expect.stringMatching(/^labels: 'cow' is not a class/),
+    });
+    await expect(datasets.relabelImage(projectId, datasetId, id, { label: 'cat' })).rejects.toMatchObject({ message: 'label: a multilabel dataset takes labels, not label' });
+    await expect(datasets.relabelImage(projectId, datasetId, id, { targets: { a: 1 } })).rejects.toMatchObject({ message: expect.stringMatching(/^targets:/) });
+    await expect(datasets.relabelImage(projectId, datasetId, id, {} as never)).rejects.toMatchObject({ code: 'VALIDATION_ERROR' });
+    const cleared = await datasets.relabelImage(projectId, datasetId, id, { labels: null });
+    expect(cleared.labels).toBeUndefined();
+    expect((await datasets.get(projectId, datasetId)).unlabeled_count).toBe(1);
+  });
+
+  it('splits iteratively; the summary counts per label and leaves the unlabeled out', async () => {
+    const truth: (string[] | undefined)[] = [];
+    for (let i = 0; i < 60; i++) truth.push(i % 10 === 9 ? undefined : [i % 2 ? 'a' : 'b', ...(i % 3 === 0 ? ['c'] : [])]);
+    const { projectId, datasetId, datasets } = await makeTaskDataset('multilabel', truth);
+    const s = await datasets.createSplit(projectId, datasetId, { name: 's', ratios: { train: 0.6, val: 0.2, test: 0.2 }, seed: 4 });
+    expect(s.counts.none).toBe(6);
+    expect(s.counts.train + s.counts.val + s.counts.test).toBe(54);
+    expect(Object.keys(s.per_class).sort()).toEqual(['a', 'b', 'c']);
+    const c = s.per_class.c;
+    expect(Math.abs(c.val - (c.train + c.val + c.test) * 0.2)).toBeLessThanOrEqual(1);
+    expect(await datasets.getSplit(projectId, datasetId, 's')).toEqual(s);
+    const hist = await datasets.classHistogram(projectId, datasetId, 's');
+    expect(hist.subsets?.train.reduce((x, y) => x + y, 0)).toBe(s.per_class.a.train + s.per_class.b.train + s.per_class.c.train);
+  });
+});
+
+describe('datasets service: regression', () => {
+  it('needs target names at creation; summarizes per-target stats and counts images with targets', async () => {
+    const projects = createProjectsService(ws);
+    const datasets = createDatasetsService(ws);
+    const p = await projects.create({ name: 'p' });
+    await expect(datasets.create(p.id, { name: 'r', task: 'regression' })).rejects.toMatchObject({ message: expect.stringMatching(/^target_names:/) });
+    await expect(datasets.create(p.id, { name: 'c', task: 'classification', target_names: ['x'] })).rejects.toMatchObject({ message: expect.stringMatching(/^target_names:/) });
+    const { projectId, datasetId, datasets: svc } = await makeTaskDataset('regression', [[1, 10], [2, 10], [3, 10], undefined, [6, 10]], { target_names: ['size', 'count'] });
+    const s = await svc.get(projectId, datasetId);
+    expect(s).toMatchObject({ classes: [], target_names: ['size', 'count'], class_counts: { size: 4, count: 4 }, unlabeled_count: 1 });
+    expect(s.label_cardinality).toBeUndefined();
+    const size = s.target_stats?.size;
+    expect(size).toMatchObject({ count: 4, min: 1, max: 6, mean: 3 });
+    expect(size?.std).toBeCloseTo(Math.sqrt((4 + 1 + 0 + 9) / 4), 10);
+    expect(size?.histogram.counts.reduce((a, b) => a + b, 0)).toBe(4);
+    expect(size?.histogram.edges[0]).toBe(1);
+    expect(size?.histogram.edges.at(-1)).toBe(6);
+    // A constant target still gets one bar.
+    expect(s.target_stats?.count.histogram).toEqual({ edges: [9.5, 10.5], counts: [4] });
+    const items = (await svc.listImages(projectId, datasetId, {})).items;
+    expect(items[0].targets).toEqual({ size: 1, count: 10 });
+    expect(items[3].targets).toBeUndefined();
+    await expect(svc.listImages(projectId, datasetId, { label: 'size' })).rejects.toMatchObject({ code: 'VALIDATION_ERROR', message: expect.stringMatching(/^label:/) });
+  });
+
+  it('PATCH takes targets: every target, finite numbers, no other name', async () => {
+    const { projectId, datasetId, datasets } = await makeTaskDataset('regression', [[1, 2]], { target_names: ['w', 'h'] });
+    const id = (await datasets.listImages(projectId, datasetId, {})).items[0].id;
+    expect((await datasets.relabelImage(projectId, datasetId, id, { targets: { h: 5, w: -1.5 } })).targets).toEqual({ w: -1.5, h: 5 });
+    await expect(datasets.relabelImage(projectId, datasetId, id, { targets: { w: 1 } })).rejects.toMatchObject({ message: 'targets.h: missing; every target needs a value' });
+    await expect(datasets.relabelImage(projectId, datasetId, id, { targets: { w: 1, h: 2, d: 3 } })).rejects.toMatchObject({ message: expect.stringMatching(/^targets\.d: not a target/) });
+    await expect(datasets.relabelImage(projectId, datasetId, id, { targets: { w: Infinity, h: 2 } })).rejects.toMatchObject({ code: 'VALIDATION_ERROR' });
+    await expect(datasets.relabelImage(projectId, datasetId, id, { labels: ['x'] })).rejects.toMatchObject({ message: 'labels: a regression dataset takes targets, not labels' });
+    expect((await datasets.relabelImage(projectId, datasetId, id, { targets: null })).targets).toBeUndefined();
+  });
+
+  it('splits on quantile bins of the first target; the summary counts per target', async () => {
+    const truth = Array.from({ length: 100 }, (_, i) => (i === 0 ? undefined : [i * i, 1]));
+    const { projectId, datasetId, datasets } = await makeTaskDataset('regression', truth, { target_names: ['y', 'z'] });
+    const s = await datasets.createSplit(projectId, datasetId, { name: 's', ratios: { train: 0.8, val: 0.1, test: 0.1 }, seed: 1 });
+    expect(s.counts).toEqual({ train: 79, val: 10, test: 10, none: 1 });
+    expect(s.per_class).toEqual({ y: { train: 79, val: 10, test: 10, none: 0 }, z: { train: 79, val: 10, test: 10, none: 0 } });
+    const imgs = (await datasets.listImages(projectId, datasetId, { split: 's', subset: 'val', page_size: 500 })).items;
+    // 99 images, a 10 % subset: 4 quantile bins (about two val images each), so every quarter of
+    // the ranked target holds two or three of the ten val images.
+    const ranks = imgs.map((i) => Math.sqrt(i.targets?.y ?? 0) - 1);
+    for (let q = 0; q < 4; q++) {
+      const inBin = ranks.filter((r) => r >= Math.floor((q * 99) / 4) && r < Math.floor(((q + 1) * 99) / 4)).length;
+      expect(inBin).toBeGreaterThanOrEqual(2);
+      expect(inBin).toBeLessThanOrEqual(3);
+    }
+  });
+});
