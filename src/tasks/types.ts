@@ -90,6 +90,8 @@ export interface TaskDefinition<State = unknown, Aggregate = unknown, Item = unk
   /** Per-epoch validation metrics; `bestMetric` picks `best` unless early stopping names another. */
   readonly epochMetrics: readonly EpochMetricInfo[];
   readonly bestMetric: string;
+  /** The task-specific hyperparameters it reads, beyond the common ones (the form shows these). */
+  readonly hyperparameters?: readonly ('class_weights' | 'pos_weight' | 'label_smoothing' | 'huber_delta')[];
   /** Distinct outputs the training subset must show (classification: 2 classes; regression: 0). */
   readonly minTrainClasses: number;
   /** Names of the evaluation aggregate's top-level metrics (for `GET /api/tasks`). */
@@ -140,6 +142,33 @@ export interface TaskDefinition<State = unknown, Aggregate = unknown, Item = unk
   manifestPostprocessing(state: State, names: readonly string[], primary: string, reference: { outputs: Float32Array; targets: readonly (readonly number[])[] }): Record<string, unknown>;
   /** Predict's answer for one image's primary output row. */
   predict(row: Float32Array, names: readonly string[], postprocessing: Record<string, unknown>, opts: { topK: number }): unknown;
+
+  // ---- evaluation results ---------------------------------------------------------------------
+
+  /** How the evaluation's per-image records are queried and exported (src/tasks/<task>/results.ts). */
+  readonly results?: TaskResults<Item>;
+}
+
+// ---- evaluation results ---------------------------------------------------------------------------
+
+/** The paging every results query has (`page` 1-based). */
+export interface ResultsPage {
+  page: number;
+  page_size: number;
+}
+
+/**
+ * A task's side of `GET …/evaluation/results` and `results.csv`: the query string it accepts
+ * (strict — a filter of another task is a VALIDATION_ERROR naming it), the filter/sort/page over
+ * its records, and its CSV columns.
+ */
+export interface TaskResults<Item = unknown, Query extends ResultsPage = any> { // eslint-disable-line @typescript-eslint/no-explicit-any
+  /** The query string's schema (values arrive as strings); `page`, `page_size` and `sort` defaulted. */
+  readonly querySchema: z.ZodType<Query>;
+  /** Filter, sort and page. */
+  query(items: readonly Item[], q: Query): { items: Item[]; total: number };
+  /** The CSV export, one CRLF-ended line at a time, header first; `names` are the run's outputs. */
+  csvLines(items: readonly Item[], names: readonly string[]): Generator<string>;
 }
 
 export type AnyTask = TaskDefinition<any, any, any>; // eslint-disable-line @typescript-eslint/no-explicit-any

@@ -35,6 +35,8 @@ const TEXT = new Set([
   'hyperparameters.optimizer',
   'hyperparameters.scheduler',
   'hyperparameters.class_weights',
+  'hyperparameters.pos_weight',
+  'hyperparameters.loss',
   'hyperparameters.early_stopping.metric',
 ]);
 
@@ -128,6 +130,9 @@ const LABELS: Record<string, string> = {
   'hyperparameters.warmup_epochs': 'Warm-up epochs',
   'hyperparameters.label_smoothing': 'Label smoothing',
   'hyperparameters.class_weights': 'Class weights',
+  'hyperparameters.pos_weight': 'Positive weights',
+  'hyperparameters.loss': 'Loss',
+  'hyperparameters.huber_delta': 'Huber delta',
   'hyperparameters.early_stopping.metric': 'Early-stopping metric',
   'hyperparameters.early_stopping.patience': 'Patience',
   'hyperparameters.seed': 'Seed',

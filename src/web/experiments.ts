@@ -5,6 +5,7 @@ import { DatasetIdSchema } from '../schemas/common.ts';
 import { SplitNameSchema } from '../schemas/dataset.ts';
 import { AugmentationSchema, HyperparametersSchema, IMAGENET_MEAN, IMAGENET_STD, ResolvedAugmentationSchema } from '../schemas/experiment.ts';
 import { PRESETS } from '../training/presets.ts';
+import { getTask, hasTask, type AnyTask } from '../tasks/index.ts';
 import { renderAugmentationPreview } from '../training/data/preview.ts';
 import { ExperimentFormSchema, fieldErrors, formToBody } from './experiments-form.ts';
 import { ProjectIds, parseForm, parseIds } from './forms.ts';
@@ -30,15 +31,16 @@ const SplitCheckQuery = z.object({
 export default async function experimentPages(app: FastifyInstance): Promise<void> {
   const { projects, datasets, models, experiments, runs, store } = app.studio;
 
-  /** Ready classification datasets that have a split: the ones an experiment can train on. */
+  /** Ready datasets of a registered task: the ones an experiment can train on. */
   async function trainable(projectId: string) {
-    return (await datasets.list(projectId)).filter((d) => d.status === 'ready' && d.task === 'classification');
+    return (await datasets.list(projectId)).filter((d) => d.status === 'ready' && hasTask(d.task));
   }
 
   async function splitCheck(projectId: string, datasetId: string | undefined, splitName: string | undefined) {
     const list = await trainable(projectId);
     const dataset = list.find((d) => d.id === datasetId) ?? list.find((d) => d.split_names.length > 0) ?? list[0] ?? null;
-    if (!dataset) return { project_id: projectId, dataset: null, split: null, splits: [] as string[], classes: 0, warnings: [] as string[] };
+    if (!dataset) return { project_id: projectId, dataset: null, split: null, splits: [] as string[], classes: 0, outputs_label: 'classes', warnings: [] as string[], task: null };
+    const task = getTask(dataset.task);
     const name = splitName && dataset.split_names.includes(splitName) ? splitName : dataset.split_names[0];
     const split = name ? await datasets.getSplit(projectId, dataset.id, name) : null;
     const warnings: string[] = [];
@@ -46,12 +48,26 @@ export default async function experimentPages(app: FastifyInstance): Promise<voi
     else {
       const withTrain = Object.values(split.per_class).filter((c) => c.train > 0).length;
       if (split.counts.train === 0) warnings.push('The split has no training images.');
-      else if (withTrain < 2) warnings.push('The training set needs images of at least 2 classes.');
-      if (split.counts.val === 0) warnings.push('No validation images: val loss and accuracy will not be measured.');
+      else if (withTrain < task.minTrainClasses) warnings.push(`The training set needs images of at least ${task.minTrainClasses} classes.`);
+      if (split.counts.val === 0) warnings.push('No validation images: val loss and metrics will not be measured.');
       const missing = Object.entries(split.per_class).filter(([, c]) => c.train === 0).map(([k]) => k);
       if (missing.length > 0 && split.counts.train > 0) warnings.push(`No training images for: ${missing.join(', ')}.`);
     }
-    return { project_id: projectId, dataset, split, splits: dataset.split_names, classes: dataset.classes.length, warnings };
+    const outputs = task.outputNames({ task: dataset.task, classes: dataset.classes, target_names: dataset.target_names ?? [], images: [] });
+    // Regression's outputs are its target columns; the other tasks' are classes.
+    const outputsLabel = (dataset.target_names ?? []).length > 0 && outputs.length === dataset.target_names.length ? 'targets' : 'classes';
+    return { project_id: projectId, dataset, split, splits: dataset.split_names, classes: outputs.length, outputs_label: outputsLabel, warnings, task: taskForm(task) };
+  }
+
+  /** What the form shows of the dataset's task: its losses, its own hyperparameters, its early-stopping metrics. */
+  function taskForm(task: AnyTask) {
+    return {
+      name: task.name,
+      title: task.title,
+      losses: [...task.losses],
+      fields: [...(task.hyperparameters ?? [])],
+      metrics: [{ key: 'val_loss', label: 'Val loss' }, ...task.epochMetrics.map((m) => ({ key: m.key, label: m.label.replace(/^validation\b/i, 'Val') }))],
+    };
   }
 
   app.get('/projects/:project_id/experiments/new', async (req, reply) => {
@@ -86,7 +102,8 @@ export default async function experimentPages(app: FastifyInstance): Promise<voi
   app.get('/projects/:project_id/experiments/split-check', async (req, reply) => {
     const { project_id } = parseIds(ProjectIds, req.params);
     const q = parseForm(SplitCheckQuery.passthrough(), req.query);
-    return reply.view('fragments/experiment-split-check', { check: await splitCheck(project_id, q.dataset_id, q.split_name) });
+    // The task's fields and early-stopping metrics follow the dataset (swapped out of band).
+    return reply.view('fragments/experiment-split-check', { check: await splitCheck(project_id, q.dataset_id, q.split_name), hp: HyperparametersSchema.parse({}), oob: true });
   });
 
   // Follows every change of the augmentation fields, so an unfinished form is answered in place.

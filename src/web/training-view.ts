@@ -80,7 +80,7 @@ export interface PageMetric {
 }
 
 export function pageMetric(m: EpochMetricInfo): PageMetric {
-  const title = m.label.replace(/^validation\s+/i, '');
+  const title = m.label.replace(/^(validation|val)\s+/i, '');
   return { key: m.key.replace(/^val_/, ''), title: title.charAt(0).toUpperCase() + title.slice(1), format: m.format, higher_is_better: m.higher_is_better };
 }
 

@@ -69,7 +69,7 @@ export default async function trainingPages(app: FastifyInstance): Promise<void>
     const task = getTask(exp.task);
     const metric = headlineMetric(exp);
     const formatOf = (key: string): 'percent' | 'number' => task.epochMetrics.find((m) => m.key === key)?.format ?? 'number';
-    const metricName = (key: string): string => task.epochMetrics.find((m) => m.key === key)?.label.replace(/^validation\b/i, 'val') ?? key.replace(/_/g, ' ');
+    const metricName = (key: string): string => task.epochMetrics.find((m) => m.key === key)?.label.replace(/^(validation|val)\b/i, 'val') ?? key.replace(/_/g, ' ');
     const events = eventsOf(run.job_id);
     const metrics = mergeMetrics(run.metrics, events);
     const lastProgress = [...events].reverse().find((e) => e.type === 'progress');

@@ -43,6 +43,7 @@ const classification: TaskDefinition<State, AggregateMetrics, ResultRecord> = {
   losses: ['cross_entropy'],
   epochMetrics: [{ key: 'val_accuracy', label: 'Validation accuracy', higher_is_better: true, format: 'percent' }],
   bestMetric: 'val_accuracy',
+  hyperparameters: ['label_smoothing', 'class_weights'],
   minTrainClasses: 2,
   evaluationMetrics: ['accuracy', 'top_k', 'macro', 'weighted', 'per_class', 'confusion_matrix', 'log_loss', 'ece', 'roc_auc', 'balanced_accuracy', 'kappa'],
 

@@ -200,6 +200,7 @@ const multilabel: TaskDefinition<MultiLabelState, MultiLabelAggregate, MultiLabe
     { key: 'val_micro_f1', label: 'Val micro-F1', higher_is_better: true, format: 'percent' },
   ],
   bestMetric: 'val_map',
+  hyperparameters: ['label_smoothing', 'pos_weight'],
   // one label is enough: with independent sigmoids a single label is an ordinary binary problem
   minTrainClasses: 1,
   evaluationMetrics: ['map', 'micro', 'macro', 'per_class', 'hamming_loss', 'exact_match', 'label_cardinality'],
