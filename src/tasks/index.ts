@@ -1,5 +1,6 @@
 import classification from './classification/index.ts';
 import multilabel from './multilabel/index.ts';
+import regression from './regression/index.ts';
 import { registerTask } from './registry.ts';
 
 /**
@@ -8,6 +9,7 @@ import { registerTask } from './registry.ts';
  */
 registerTask(classification);
 registerTask(multilabel);
+registerTask(regression);
 
 export { runTaskOf, type RunTask } from './run.ts';
 export { getTask, hasTask, listTasks, registerTask, taskFor, taskInfo } from './registry.ts';

@@ -244,6 +244,7 @@ const regression: TaskDefinition<RegressionState, RegressionAggregate, Regressio
   ],
   bestMetric: 'val_mae',
   // a regression run needs no spread of classes, only targets (a constant one still trains: std is floored)
+  hyperparameters: ['huber_delta'],
   minTrainClasses: 0,
   evaluationMetrics: TOP_LEVEL,
 
