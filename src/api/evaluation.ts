@@ -1,17 +1,17 @@
 import { Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
-import { ResultsQuerySchema } from '../evaluation/results.ts';
 import { ImageIdSchema } from '../schemas/common.ts';
 import { ok } from './envelope.ts';
-import { parse, parseParams } from './parse.ts';
+import { parseParams } from './parse.ts';
 import { ExperimentParams } from './experiments.ts';
 
 const ResultParams = ExperimentParams.extend({ image_id: ImageIdSchema });
 
 /**
  * /api/projects/:project_id/experiments/:experiment_id/evaluation — start (202 with the job; its
- * progress streams from /api/jobs/:id/events), get (status, config, aggregate metrics), per-image
- * results (filtered, sorted, paged; one image; CSV), the metrics as a JSON download, reset; and
+ * progress streams from /api/jobs/:id/events), get (status, task, config, the task's aggregate
+ * metrics), per-image results (the task's records, filtered, sorted and paged by the task's query;
+ * one image; the task's CSV), the metrics as a JSON download, reset; and
  * …/checkpoints, the checkpoints that can be evaluated.
  */
 export default async function evaluationRoutes(app: FastifyInstance): Promise<void> {
@@ -33,7 +33,7 @@ export default async function evaluationRoutes(app: FastifyInstance): Promise<vo
 
   app.get(base, async (req) => {
     const { project_id, experiment_id } = parseParams(ExperimentParams, req.params);
-    return ok(await evaluation.get(project_id, experiment_id));
+    return ok(await evaluation.get<unknown>(project_id, experiment_id));
   });
 
   app.delete(base, async (req) => {
@@ -43,13 +43,13 @@ export default async function evaluationRoutes(app: FastifyInstance): Promise<vo
 
   app.get(`${base}/results`, async (req) => {
     const { project_id, experiment_id } = parseParams(ExperimentParams, req.params);
-    const query = parse(ResultsQuerySchema, req.query, 'query');
-    return ok(await evaluation.results(project_id, experiment_id, query));
+    // The evaluation's task owns the query's schema (src/tasks/<task>/results.ts): the service parses it.
+    return ok(await evaluation.results<unknown>(project_id, experiment_id, (req.query ?? {}) as Record<string, unknown>));
   });
 
   app.get(`${base}/results/:image_id`, async (req) => {
     const { project_id, experiment_id, image_id } = parseParams(ResultParams, req.params);
-    return ok(await evaluation.result(project_id, experiment_id, image_id));
+    return ok(await evaluation.result<unknown>(project_id, experiment_id, image_id));
   });
 
   // Registered as its own static route: `results.csv` must not be taken for an image id.
@@ -64,7 +64,7 @@ export default async function evaluationRoutes(app: FastifyInstance): Promise<vo
 
   app.get(`${base}/metrics.json`, async (req, reply) => {
     const { project_id, experiment_id } = parseParams(ExperimentParams, req.params);
-    const metrics = await evaluation.metrics(project_id, experiment_id);
+    const metrics = await evaluation.metrics<unknown>(project_id, experiment_id);
     reply.header('content-disposition', `attachment; filename="evaluation-${experiment_id}-metrics.json"`);
     return metrics;
   });

@@ -1,7 +1,8 @@
 import os from 'node:os';
 import { z } from 'zod';
 import { selectItems } from '../evaluation/run-evaluation.ts';
-import { EvaluatedSubsetSchema, queryResults, resultsCsvLines, type ResultRecord, type ResultsQuery } from '../evaluation/results.ts';
+import { EvaluatedSubsetSchema, type ResultRecord } from '../evaluation/results.ts';
+import { evalTaskOf, evaluationTask, resultsOf } from '../evaluation/tasks.ts';
 import type { AggregateMetrics } from '../evaluation/metrics/schema.ts';
 import type { JobView } from '../jobs/registry.ts';
 import { FINISHED, type JobOutcome, type JobsService } from '../jobs/service.ts';
@@ -28,6 +29,7 @@ import {
 import { readExperiment } from '../storage/experiments.ts';
 import { checkpointExists, listRunIds, readRun, readRunConfig } from '../storage/runs.ts';
 import type { Workspace } from '../storage/workspace.ts';
+import type { AnyTask } from '../tasks/index.ts';
 import type { EvaluateWorkerPayload, EvaluateWorkerResult } from '../workers/evaluate.ts';
 import { AppError, conflict, fromErrorData, notFound, validation } from './errors.ts';
 
@@ -65,11 +67,17 @@ export interface EvaluationCheckpoint {
 
 export type EvaluationState = 'none' | EvaluationFile['status'];
 
-export interface EvaluationView {
+/**
+ * The service answers each task's own aggregate and records (validated with the task's schemas
+ * when read); `A` and `I` name the caller's expectation of them, classification's by default.
+ */
+export interface EvaluationView<A = AggregateMetrics> {
+  /** The run's task (an evaluation from before tasks is classification). */
+  task: string;
   status: EvaluationState;
   config: EvaluationConfig | null;
-  /** Present once the evaluation succeeded. */
-  aggregate: AggregateMetrics | null;
+  /** Present once the evaluation succeeded: the task's aggregate. */
+  aggregate: A | null;
   job_id: string | null;
   error?: { code: string; message: string };
   /**
@@ -95,13 +103,17 @@ export interface EvaluationService {
   checkpoints(projectId: string, experimentId: string): Promise<EvaluationCheckpoint[]>;
   /** Validates the choice against the run and the dataset, then queues the job (202 with it). */
   start(projectId: string, experimentId: string, body: unknown): Promise<{ job: JobView }>;
-  get(projectId: string, experimentId: string): Promise<EvaluationView>;
-  results(projectId: string, experimentId: string, query: ResultsQuery): Promise<{ items: ResultRecord[]; total: number }>;
-  /** One image's record (with its top-5). */
-  result(projectId: string, experimentId: string, imageId: string): Promise<ResultRecord>;
+  get<A = AggregateMetrics>(projectId: string, experimentId: string): Promise<EvaluationView<A>>;
+  /**
+   * Filtered, sorted, paged records. `query` is the query string as the task's results schema
+   * takes it (src/tasks/<task>/results.ts); a filter the task does not have is a VALIDATION_ERROR naming it.
+   */
+  results<I = ResultRecord>(projectId: string, experimentId: string, query: Record<string, unknown>): Promise<{ items: I[]; total: number }>;
+  /** One image's record (classification's with its top-5). */
+  result<I = ResultRecord>(projectId: string, experimentId: string, imageId: string): Promise<I>;
   resultsCsv(projectId: string, experimentId: string): Promise<AsyncIterable<string>>;
   /** The aggregate metrics of the succeeded evaluation (NOT_FOUND otherwise). */
-  metrics(projectId: string, experimentId: string): Promise<AggregateMetrics>;
+  metrics<A = AggregateMetrics>(projectId: string, experimentId: string): Promise<A>;
   /** Stops a running evaluation and deletes the evaluation folder at once. */
   reset(projectId: string, experimentId: string): Promise<{ deleted: boolean }>;
   /** Resolves once the experiment's evaluation job (if any) is finished and recorded. */
@@ -179,8 +191,9 @@ export function createEvaluationService({ store, jobs, threads, pool: givenPool 
     await promoteStaging(store, r);
   }
 
-  function view(f: EvaluationFile, aggregate: AggregateMetrics | null): EvaluationView {
+  function view(f: EvaluationFile, aggregate: unknown): EvaluationView<unknown> {
     return {
+      task: f.task ?? 'classification',
       status: f.status,
       config: f.config,
       aggregate,
@@ -205,9 +218,17 @@ export function createEvaluationService({ store, jobs, threads, pool: givenPool 
     return cur?.status === 'succeeded' ? cur : null;
   }
 
-  async function succeededResults(r: EvaluationRef): Promise<ResultRecord[]> {
-    if (await succeededCurrent(r)) return readResults(store, r);
-    throw notFound('evaluation results of experiment', r.experimentId);
+  /** The succeeded evaluation's task and its records, checked with the task's item schema. */
+  async function succeededResults(r: EvaluationRef): Promise<{ task: AnyTask; names: string[]; records: unknown[] }> {
+    const cur = await succeededCurrent(r);
+    if (!cur) throw notFound('evaluation results of experiment', r.experimentId);
+    const task = evaluationTask(cur.task);
+    return { task, names: cur.config.classes, records: await readResults(store, r, 'current', task.itemSchema) };
+  }
+
+  /** The current evaluation's aggregate, checked with its task's schema. */
+  async function aggregateOf(r: EvaluationRef, f: EvaluationFile): Promise<unknown> {
+    return readAggregate(store, r, 'current', evaluationTask(f.task).aggregateSchema);
   }
 
   async function record(r: EvaluationRef, outcome: JobOutcome<EvaluateWorkerResult & { ok: true }>): Promise<void> {
@@ -338,7 +359,8 @@ export function createEvaluationService({ store, jobs, threads, pool: givenPool 
       const ds = await store.read(DatasetDoc, store.datasetFile(projectId, runConfig.dataset.id));
       if (!ds) throw validation(`the dataset '${runConfig.dataset.id}' the run trained on no longer exists`);
       if (!ds.split_names.includes(runConfig.split.name)) throw validation(`the dataset no longer has the split '${runConfig.split.name}'`);
-      const sel = selectItems(ds, runConfig.split.name, req.subsets, runConfig.dataset.classes);
+      const runTask = evalTaskOf(runConfig);
+      const sel = selectItems(ds, runConfig.split.name, req.subsets, runTask);
       const empty = req.subsets.filter((s) => sel.counts[s] === 0);
       if (empty.length > 0) {
         throw validation(`subsets: ${empty.map((s) => `'${s}'`).join(', ')} of split '${runConfig.split.name}' ${empty.length === 1 ? 'has' : 'have'} no labelled images`);
@@ -364,6 +386,7 @@ export function createEvaluationService({ store, jobs, threads, pool: givenPool 
         await removeEvaluation(store, r, 'staging');
         await writeEvaluation(store, r, 'staging', {
           schema_version: 1,
+          task: runTask.task.name,
           status: 'queued',
           config,
           job_id: null,
@@ -387,42 +410,49 @@ export function createEvaluationService({ store, jobs, threads, pool: givenPool 
       return { job };
     },
 
-    async get(projectId, experimentId) {
+    // The generic methods answer what the task's schemas validated; `A`/`I` are the caller's names for it.
+    async get<A>(projectId: string, experimentId: string): Promise<EvaluationView<A>> {
       const r = await requireExperiment(projectId, experimentId);
       const staged = await activeStaging(r);
       const cur = await readEvaluation(store, r);
-      if (staged) return { ...view(staged, null), ...(cur?.status === 'succeeded' ? { previous: { config: cur.config, finished_at: cur.finished_at } } : {}) };
+      if (staged) return { ...view(staged, null), ...(cur?.status === 'succeeded' ? { previous: { config: cur.config, finished_at: cur.finished_at } } : {}) } as EvaluationView<A>;
       if (!cur) {
-        return { status: 'none', config: null, aggregate: null, job_id: null, problems: [], problems_total: 0, evaluated: 0, created_at: null, finished_at: null };
+        return { task: 'classification', status: 'none', config: null, aggregate: null, job_id: null, problems: [], problems_total: 0, evaluated: 0, created_at: null, finished_at: null };
       }
-      return view(cur, cur.status === 'succeeded' ? await readAggregate(store, r) : null);
+      return view(cur, cur.status === 'succeeded' ? await aggregateOf(r, cur) : null) as EvaluationView<A>;
     },
 
-    async results(projectId, experimentId, query) {
+    async results<I>(projectId: string, experimentId: string, query: Record<string, unknown>): Promise<{ items: I[]; total: number }> {
       const r = await requireExperiment(projectId, experimentId);
-      return queryResults(await succeededResults(r), query);
+      const { task, records } = await succeededResults(r);
+      const results = resultsOf(task);
+      const q = results.querySchema.safeParse(query);
+      if (!q.success) throw validation(`invalid query: ${q.error.issues.slice(0, 5).map((i) => (i.path.length > 0 ? `${i.path.join('.')}: ${i.message}` : i.message)).join('; ')}`, q.error.issues);
+      return results.query(records, q.data) as { items: I[]; total: number };
     },
 
-    async result(projectId, experimentId, imageId) {
+    async result<I>(projectId: string, experimentId: string, imageId: string): Promise<I> {
       const r = await requireExperiment(projectId, experimentId);
-      const hit = (await succeededResults(r)).find((rec) => rec.image_id === imageId);
+      const hit = (await succeededResults(r)).records.find((rec) => (rec as { image_id: string }).image_id === imageId);
       if (!hit) throw notFound('evaluation result of image', imageId);
-      return hit;
+      return hit as I;
     },
 
     async resultsCsv(projectId, experimentId) {
       const r = await requireExperiment(projectId, experimentId);
-      const records = await succeededResults(r);
+      const { task, names, records } = await succeededResults(r);
+      const lines = resultsOf(task).csvLines(records, names);
       return (async function* () {
-        yield* resultsCsvLines(records);
+        yield* lines;
       })();
     },
 
-    async metrics(projectId, experimentId) {
+    async metrics<A>(projectId: string, experimentId: string): Promise<A> {
       const r = await requireExperiment(projectId, experimentId);
-      const agg = (await succeededCurrent(r)) ? await readAggregate(store, r) : null;
+      const cur = await succeededCurrent(r);
+      const agg = cur ? await aggregateOf(r, cur) : null;
       if (!agg) throw notFound('evaluation metrics of experiment', experimentId);
-      return agg;
+      return agg as A;
     },
 
     async reset(projectId, experimentId) {

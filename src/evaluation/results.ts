@@ -132,7 +132,8 @@ export function resultsToCsv(items: readonly ResultRecord[]): string {
   return out;
 }
 
-function csvLine(cells: readonly string[]): string {
+/** One CSV line of ready cells, CRLF-ended (RFC 4180). */
+export function csvLine(cells: readonly string[]): string {
   return `${cells.join(',')}\r\n`;
 }
 

@@ -6,15 +6,18 @@ import type { DatasetFile } from '../schemas/dataset.ts';
 import { evalTransform, loadBatches, type LoaderItem } from '../training/data/loader.ts';
 import type { Normalization } from '../training/data/tensor.ts';
 import { buildInferenceModel } from '../training/step-graph.ts';
-import { aggregate } from './metrics/aggregate.ts';
 import type { AggregateMetrics } from './metrics/schema.ts';
 import { EvaluatedSubsetSchema, type ResultRecord } from './results.ts';
+import { getTask, type RunTask } from '../tasks/index.ts';
 
 /**
- * The evaluation engine: a checkpoint's parameters baked into the inference model export writes
- * (`buildInferenceModel`: batch-norm folded, softmax probabilities), fed batches made by the same
+ * The evaluation engine, generic over the run's task: a checkpoint's parameters baked into the
+ * inference model export writes (`buildInferenceModel`: batch-norm folded, the task's
+ * post-processing — softmax, sigmoid, de-standardising — appended), fed batches made by the same
  * eval transform as training's validation, so an exported model reproduces every prediction here.
- * Test-time augmentation averages the probabilities of each image and its horizontal mirror.
+ * The task selects the images (`target`/`problem`) and turns the primary outputs into its aggregate
+ * and per-image records (`evaluate`). Test-time augmentation averages the primary outputs of each
+ * image and its horizontal mirror, whatever the task.
  */
 
 export type EvaluatedSubset = ResultRecord['subset'];
@@ -25,6 +28,9 @@ export interface EvalCandidate {
   /** Dataset-relative, as dataset.json has it. */
   file: string;
   subset: EvaluatedSubset;
+  /** The image's target as the task makes it (classification: [class index]). */
+  target?: number[];
+  /** Classification's class index (target[0]); 0 for the other tasks (the loader needs a number). */
   labelIndex: number;
 }
 
@@ -41,23 +47,33 @@ export interface EvalProblem {
 
 export interface Selection {
   items: EvalCandidate[];
-  /** Images that cannot be evaluated at all (their label is not one of the model's classes). */
+  /** Images that cannot be evaluated at all (e.g. their label is not one of the model's classes). */
   problems: EvalProblem[];
-  /** Images per requested subset, labelled with a known class. */
+  /** Images per requested subset with a usable target. */
   counts: Record<string, number>;
   /** Images of the subsets without a label (nothing to compare a prediction with): left out. */
   unlabelled: number;
 }
 
+/** What selection and evaluation need of a run's task: the definition, its fitted state, the output names. */
+export type EvalTask = Pick<RunTask, 'task' | 'state' | 'names'>;
+
+/** Classification over `classes`, for callers that predate tasks (a plain list of class names). */
+export function classificationTask(classes: readonly string[]): EvalTask {
+  return { task: getTask('classification'), state: { class_weights: null }, names: [...classes] };
+}
+
 /**
- * The labelled images of `subsets` in the split column `splitName`, in dataset order. Their labels
- * are mapped to the model's class indices (`classes`, the run's); an unknown label is a problem.
+ * The labelled images of `subsets` in the split column `splitName`, in dataset order, with their
+ * targets as the run's task makes them against the run's output names. An image the task cannot
+ * use (`problem`: an unknown label, a wrong number of target values) is a problem; one it has no
+ * target for is unlabelled. A plain list of class names means classification.
  */
-export function selectItems(ds: DatasetFile, splitName: string, subsets: readonly string[], classes: readonly string[]): Selection {
+export function selectItems(ds: DatasetFile, splitName: string, subsets: readonly string[], run: readonly string[] | EvalTask): Selection {
   const col = ds.split_names.indexOf(splitName);
   if (col < 0) throw badInput(`the dataset no longer has the split '${splitName}'`);
+  const { task, names } = isEvalTask(run) ? run : classificationTask(run);
   const wanted = new Set(subsets);
-  const index = new Map(classes.map((c, i) => [c, i]));
   const counts: Record<string, number> = Object.fromEntries(subsets.map((s) => [s, 0]));
   const items: EvalCandidate[] = [];
   const problems: EvalProblem[] = [];
@@ -67,34 +83,45 @@ export function selectItems(ds: DatasetFile, splitName: string, subsets: readonl
     if (!wanted.has(subset)) continue;
     const parsed = EvaluatedSubsetSchema.safeParse(subset);
     if (!parsed.success) continue;
-    if (img.label === null) {
+    const problem = task.problem(img, names);
+    if (problem !== null) {
+      problems.push({ image_id: img.id, file: img.file, reason: problem });
+      continue;
+    }
+    const target = task.target(img, names);
+    if (target === null) {
       unlabelled += 1;
       continue;
     }
-    const labelIndex = index.get(img.label);
-    if (labelIndex === undefined) {
-      problems.push({ image_id: img.id, file: img.file, reason: `label '${img.label}' is not one of the model's classes` });
-      continue;
-    }
     counts[subset] += 1;
-    items.push({ image_id: img.id, file: img.file, subset: parsed.data, labelIndex });
+    items.push({ image_id: img.id, file: img.file, subset: parsed.data, target, labelIndex: task.name === 'classification' ? target[0] : 0 });
   }
   return { items, problems, counts, unlabelled };
 }
 
-/** Class probabilities for batches of normalized images, from the inference model. */
+function isEvalTask(run: readonly string[] | EvalTask): run is EvalTask {
+  return !Array.isArray(run);
+}
+
+/** The task's primary inference output for batches of normalized images. */
 export interface Predictor {
+  /** K: the outputs per image (classes, labels or targets). */
   readonly numClasses: number;
-  /** `input` is [n, 3, size, size]; returns row-major [n, C] probabilities. */
+  /** `input` is [n, 3, size, size]; returns the row-major [n, K] primary output. */
   predict(input: Float32Array, n: number, size: number): Promise<Float32Array>;
   release(): Promise<void>;
 }
 
-export async function createPredictor(model: Model, params: Record<string, TensorData>, opts: { threads?: number } = {}): Promise<Predictor> {
-  const inference = buildInferenceModel(model, params);
+/**
+ * The predictor of a model with `task`'s post-processing (classification's softmax when none is
+ * given). The graph's first output is the primary one (`buildInferenceModel` puts it first).
+ */
+export async function createPredictor(model: Model, params: Record<string, TensorData>, opts: { threads?: number; task?: EvalTask } = {}): Promise<Predictor> {
+  const run = opts.task;
+  const inference = run ? buildInferenceModel(model, params, (b, raw) => run.task.appendInference(b, raw, run.state, run.names.length)) : buildInferenceModel(model, params);
   const out = inference.graph.outputs[0];
   const c = out?.shape?.[out.shape.length - 1];
-  if (typeof c !== 'number') throw badInput('the model needs a static class dimension');
+  if (typeof c !== 'number') throw badInput('the model needs a static output dimension');
   const inputName = inference.graph.inputs.filter((v) => !inference.graph.initializers.has(v.name))[0]?.name;
   if (!inputName) throw badInput('the model has no image input');
   const session: Session = await createSession(inference, { threads: opts.threads ?? os.availableParallelism() });
@@ -102,10 +129,10 @@ export async function createPredictor(model: Model, params: Record<string, Tenso
     numClasses: c,
     async predict(input, n, size) {
       const res = await session.run({ [inputName]: { dtype: 'float32', dims: [n, 3, size, size], data: input } }, [out.name]);
-      const probs = res[out.name].data;
-      if (!(probs instanceof Float32Array) || probs.length !== n * c) throw badInput(`the model gave ${probs.length} values for ${n} images × ${c} classes`);
+      const rows = res[out.name].data;
+      if (!(rows instanceof Float32Array) || rows.length !== n * c) throw badInput(`the model gave ${rows.length} values for ${n} images × ${c} outputs`);
       // the runtime may reuse its output buffer; the caller keeps these
-      return probs.slice();
+      return rows.slice();
     },
     release: () => session.release(),
   };
@@ -128,12 +155,10 @@ export function topK(row: ArrayLike<number>, labels: readonly string[], k: numbe
   return order.slice(0, Math.min(k, labels.length)).map((i) => ({ label: labels[i], score: clampUnit(row[i]) }));
 }
 
-export interface EvaluationInput {
+interface EvaluationInputBase {
   model: Model;
   /** The checkpoint's parameters and batch-norm statistics, written over the model's initializers. */
   params: Record<string, TensorData>;
-  /** Class names in class-index order (the run's). */
-  labels: readonly string[];
   items: readonly EvalItem[];
   size: number;
   normalization: Normalization;
@@ -142,6 +167,11 @@ export interface EvaluationInput {
   threads?: number;
   signal?: AbortSignal;
   onProgress?(done: number, total: number): void;
+}
+
+export interface EvaluationInput extends EvaluationInputBase {
+  /** Class names in class-index order (the run's). */
+  labels: readonly string[];
 }
 
 export interface EvaluationOutput {
@@ -155,15 +185,30 @@ export interface EvaluationOutput {
   problems: EvalProblem[];
 }
 
+export interface TaskEvaluationInput extends EvaluationInputBase {
+  task: EvalTask;
+}
+
+export interface TaskEvaluationOutput {
+  /** The task's records, one per evaluated image, in dataset order. */
+  items: unknown[];
+  aggregate: unknown;
+  /** Row-major [items.length, K] primary outputs (TTA-averaged), in the order of `items`. */
+  outputs: Float32Array;
+  targets: number[][];
+  problems: EvalProblem[];
+}
+
 export const TOP_K = 5;
 
-export async function runEvaluation(input: EvaluationInput): Promise<EvaluationOutput> {
-  const { items, labels, size } = input;
+/** Evaluates `items` with the run's task: its inference outputs, its aggregate and records. */
+export async function runTaskEvaluation(input: TaskEvaluationInput): Promise<TaskEvaluationOutput> {
+  const { items, size, task: run } = input;
   if (items.length === 0) throw badInput('there are no images to evaluate');
-  const predictor = await createPredictor(input.model, input.params, { threads: input.threads });
+  const predictor = await createPredictor(input.model, input.params, { threads: input.threads, task: run });
   try {
     const c = predictor.numClasses;
-    if (c !== labels.length) throw badInput(`the model has ${c} classes, the run lists ${labels.length}`);
+    if (c !== run.names.length) throw badInput(`the model has ${c} outputs, the run lists ${run.names.length}`);
     // Results are kept by item index so the output is in dataset order whatever the batch order.
     const rows = new Float32Array(items.length * c);
     const done = new Uint8Array(items.length);
@@ -188,13 +233,13 @@ export async function runEvaluation(input: EvaluationInput): Promise<EvaluationO
       },
     })) {
       const n = b.indices.length;
-      let probs = await predictor.predict(b.input, n, size);
+      let out = await predictor.predict(b.input, n, size);
       if (input.tta) {
         const mirrored = await predictor.predict(flipHorizontal(b.input, n, size), n, size);
-        probs = probs.map((p, j) => (p + mirrored[j]) / 2);
+        out = out.map((p, j) => (p + mirrored[j]) / 2);
       }
       b.indices.forEach((index, slot) => {
-        rows.set(probs.subarray(slot * c, (slot + 1) * c), index * c);
+        rows.set(out.subarray(slot * c, (slot + 1) * c), index * c);
         done[index] = 1;
       });
       seen += n + b.skipped.length;
@@ -204,28 +249,26 @@ export async function runEvaluation(input: EvaluationInput): Promise<EvaluationO
     const kept: number[] = [];
     for (let i = 0; i < items.length; i++) if (done[i]) kept.push(i);
     if (kept.length === 0) throw badInput(`none of the ${items.length} images could be read`);
-    const probs = new Float32Array(kept.length * c);
-    const targets = new Int32Array(kept.length);
-    const records: ResultRecord[] = kept.map((i, r) => {
-      const row = rows.subarray(i * c, (i + 1) * c);
-      for (let j = 0; j < c; j++) probs[r * c + j] = clampUnit(row[j]);
-      targets[r] = items[i].labelIndex;
-      const top = topK(row, labels, TOP_K);
-      return {
-        image_id: items[i].image_id,
-        file: items[i].file,
-        subset: items[i].subset,
-        label: labels[items[i].labelIndex],
-        predicted: top[0].label,
-        confidence: top[0].score,
-        correct: top[0].label === labels[items[i].labelIndex],
-        top_k: top,
-      };
+    const outputs = new Float32Array(kept.length * c);
+    kept.forEach((i, r) => outputs.set(rows.subarray(i * c, (i + 1) * c), r * c));
+    const evalItems = kept.map((i) => {
+      const it = items[i];
+      return { image_id: it.image_id, file: it.file, subset: it.subset, target: it.target ?? [it.labelIndex] };
     });
-    return { records, probs, targets, aggregate: aggregate({ probs, targets, labels }), problems };
+    const evaluated = run.task.evaluate(outputs, evalItems, run.names, run.state);
+    return { items: evaluated.items, aggregate: evaluated.aggregate, outputs, targets: evalItems.map((it) => it.target), problems };
   } finally {
     await predictor.release();
   }
+}
+
+/** Classification's evaluation (the shape it had before tasks): records, probabilities and class targets. */
+export async function runEvaluation(input: EvaluationInput): Promise<EvaluationOutput> {
+  const { labels, ...rest } = input;
+  const out = await runTaskEvaluation({ ...rest, task: classificationTask(labels) });
+  const probs = out.outputs.map(clampUnit);
+  const targets = Int32Array.from(out.targets, (t) => t[0]);
+  return { records: out.items as ResultRecord[], probs, targets, aggregate: out.aggregate as AggregateMetrics, problems: out.problems };
 }
 
 /** float32 softmax can round a hair past 1; the stored records (and the schema) stay in [0, 1]. */

@@ -8,6 +8,7 @@ import { EvaluatedSubsetSchema, ResultRecordSchema, type ResultRecord } from '..
 import type { DocType } from '../schemas/common.ts';
 import { ImageIdSchema, JobIdSchema, TimestampSchema } from '../schemas/common.ts';
 import { CheckpointNameSchema, RunIdSchema } from '../schemas/experiment.ts';
+import { StoredTaskNameSchema } from '../schemas/task.ts';
 import { fsyncDir, writeFileAtomic } from './atomic.ts';
 import { experimentDir } from './experiments.ts';
 import { workspacePath } from './safe-path.ts';
@@ -59,6 +60,8 @@ export type LastAttempt = z.infer<typeof LastAttemptSchema>;
 
 export const EvaluationFileSchema = z.object({
   schema_version: z.literal(1),
+  /** The run's task (src/tasks/); absent in an evaluation from before tasks, which is classification. */
+  task: StoredTaskNameSchema.optional(),
   status: EvaluationStatusSchema,
   config: EvaluationConfigSchema,
   job_id: JobIdSchema.nullable(),
@@ -76,9 +79,17 @@ export const EvaluationFileSchema = z.object({
 export type EvaluationFile = z.infer<typeof EvaluationFileSchema>;
 export const EvaluationDoc: DocType<EvaluationFile> = { name: 'evaluation.json', version: 1, schema: EvaluationFileSchema };
 
-export const AggregateFileSchema = z.object({ schema_version: z.literal(1), metrics: AggregateMetricsSchema });
+/**
+ * aggregate.json. Its `metrics` are the task's aggregate (classification's AggregateMetricsSchema,
+ * or the task's own `aggregateSchema`): the file schema takes any object and the readers and
+ * writers below validate it with the schema they are given (storage does not know the tasks).
+ */
+export const AggregateFileSchema = z.object({ schema_version: z.literal(1), metrics: z.record(z.string(), z.unknown()) });
 export type AggregateFile = z.infer<typeof AggregateFileSchema>;
 export const AggregateDoc: DocType<AggregateFile> = { name: 'aggregate.json', version: 1, schema: AggregateFileSchema };
+
+/** A schema the stored aggregate and records are checked with (the task's). */
+type Schema<T> = z.ZodType<T>;
 
 /** Which of the two folders: the current evaluation, or the one being made. */
 export type EvaluationSlot = 'current' | 'staging';
@@ -118,20 +129,31 @@ export async function modifyEvaluation(
   }));
 }
 
-export async function readAggregate(store: Workspace, r: EvaluationRef, slot: EvaluationSlot = 'current'): Promise<AggregateMetrics | null> {
-  return (await store.read(AggregateDoc, file(store, r, slot, 'aggregate.json')))?.metrics ?? null;
+/** The aggregate, checked with `schema` (classification's by default); a file that does not fit it is STORAGE_CORRUPT. */
+export async function readAggregate(store: Workspace, r: EvaluationRef, slot?: EvaluationSlot): Promise<AggregateMetrics | null>;
+export async function readAggregate<T>(store: Workspace, r: EvaluationRef, slot: EvaluationSlot, schema: Schema<T>): Promise<T | null>;
+export async function readAggregate(store: Workspace, r: EvaluationRef, slot: EvaluationSlot = 'current', schema: Schema<unknown> = AggregateMetricsSchema): Promise<unknown> {
+  const metrics = (await store.read(AggregateDoc, file(store, r, slot, 'aggregate.json')))?.metrics;
+  if (metrics === undefined) return null;
+  const p = schema.safeParse(metrics);
+  if (!p.success) throw new AppError('STORAGE_CORRUPT', `aggregate.json: ${p.error.issues[0]?.path.join('.') ?? ''} ${p.error.issues[0]?.message ?? 'invalid'}`);
+  return p.data;
 }
 
-export async function writeAggregate(store: Workspace, r: EvaluationRef, slot: EvaluationSlot, metrics: AggregateMetrics): Promise<void> {
-  await store.write(AggregateDoc, file(store, r, slot, 'aggregate.json'), { schema_version: 1, metrics });
+export async function writeAggregate(store: Workspace, r: EvaluationRef, slot: EvaluationSlot, metrics: AggregateMetrics): Promise<void>;
+export async function writeAggregate<T>(store: Workspace, r: EvaluationRef, slot: EvaluationSlot, metrics: T, schema: Schema<T>): Promise<void>;
+export async function writeAggregate(store: Workspace, r: EvaluationRef, slot: EvaluationSlot, metrics: unknown, schema: Schema<unknown> = AggregateMetricsSchema): Promise<void> {
+  await store.write(AggregateDoc, file(store, r, slot, 'aggregate.json'), { schema_version: 1, metrics: schema.parse(metrics) as Record<string, unknown> });
 }
 
-/** results.jsonl, one validated record a line, written atomically as a whole. */
-export async function writeResults(store: Workspace, r: EvaluationRef, slot: EvaluationSlot, records: readonly ResultRecord[]): Promise<void> {
+/** results.jsonl, one record a line validated with `schema` (classification's by default), written atomically as a whole. */
+export async function writeResults(store: Workspace, r: EvaluationRef, slot: EvaluationSlot, records: readonly ResultRecord[]): Promise<void>;
+export async function writeResults<T>(store: Workspace, r: EvaluationRef, slot: EvaluationSlot, records: readonly T[], schema: Schema<T>): Promise<void>;
+export async function writeResults(store: Workspace, r: EvaluationRef, slot: EvaluationSlot, records: readonly unknown[], schema: Schema<unknown> = ResultRecordSchema): Promise<void> {
   const target = guarded(store, file(store, r, slot, 'results.jsonl'));
   await fs.mkdir(path.dirname(target), { recursive: true });
   let text = '';
-  for (const rec of records) text += `${JSON.stringify(ResultRecordSchema.parse(rec))}\n`;
+  for (const rec of records) text += `${JSON.stringify(schema.parse(rec))}\n`;
   await writeFileAtomic(target, text);
 }
 
@@ -139,15 +161,19 @@ interface ResultsCacheEntry {
   ino: number;
   mtimeMs: number;
   size: number;
-  records: ResultRecord[];
+  /** The schema the records were checked with: another one reads the file again. */
+  schema: Schema<unknown>;
+  records: unknown[];
 }
 // Every page of the results grid reads the whole list (filters and sorts span all of it): parse
 // each version of the file once. Keyed by path, checked against the file's identity on every read.
 const resultsCache = new Map<string, ResultsCacheEntry>();
 const RESULTS_CACHE_MAX = 16;
 
-/** Every record of results.jsonl (empty when there is none). A line that does not parse is refused. */
-export async function readResults(store: Workspace, r: EvaluationRef, slot: EvaluationSlot = 'current'): Promise<ResultRecord[]> {
+/** Every record of results.jsonl (empty when there is none), checked with `schema`. A line that does not parse is refused. */
+export async function readResults(store: Workspace, r: EvaluationRef, slot?: EvaluationSlot): Promise<ResultRecord[]>;
+export async function readResults<T>(store: Workspace, r: EvaluationRef, slot: EvaluationSlot, schema: Schema<T>): Promise<T[]>;
+export async function readResults(store: Workspace, r: EvaluationRef, slot: EvaluationSlot = 'current', schema: Schema<unknown> = ResultRecordSchema): Promise<unknown[]> {
   const target = guarded(store, file(store, r, slot, 'results.jsonl'));
   let st: Awaited<ReturnType<typeof fs.stat>>;
   try {
@@ -157,9 +183,9 @@ export async function readResults(store: Workspace, r: EvaluationRef, slot: Eval
     throw e;
   }
   const hit = resultsCache.get(target);
-  if (hit && hit.ino === st.ino && hit.mtimeMs === st.mtimeMs && hit.size === st.size) return hit.records;
+  if (hit && hit.ino === st.ino && hit.mtimeMs === st.mtimeMs && hit.size === st.size && hit.schema === schema) return hit.records;
   const text = await fs.readFile(target, 'utf8');
-  const records: ResultRecord[] = [];
+  const records: unknown[] = [];
   let n = 0;
   for (const line of text.split('\n')) {
     n++;
@@ -170,12 +196,12 @@ export async function readResults(store: Workspace, r: EvaluationRef, slot: Eval
     } catch {
       throw new AppError('STORAGE_CORRUPT', `results.jsonl line ${n} is not JSON`);
     }
-    const p = ResultRecordSchema.safeParse(raw);
+    const p = schema.safeParse(raw);
     if (!p.success) throw new AppError('STORAGE_CORRUPT', `results.jsonl line ${n}: ${p.error.issues[0]?.message ?? 'invalid'}`);
     records.push(p.data);
   }
   resultsCache.delete(target);
-  resultsCache.set(target, { ino: st.ino, mtimeMs: st.mtimeMs, size: st.size, records });
+  resultsCache.set(target, { ino: st.ino, mtimeMs: st.mtimeMs, size: st.size, schema, records });
   while (resultsCache.size > RESULTS_CACHE_MAX) {
     const oldest = resultsCache.keys().next().value;
     if (oldest === undefined) break;

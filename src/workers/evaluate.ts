@@ -1,5 +1,6 @@
 import { isAppError } from '../core/errors.ts';
-import { runEvaluation, selectItems, type EvalItem, type EvalProblem } from '../evaluation/run-evaluation.ts';
+import { runTaskEvaluation, selectItems, type EvalItem, type EvalProblem } from '../evaluation/run-evaluation.ts';
+import { evalTaskOf } from '../evaluation/tasks.ts';
 import type { WorkerTask } from '../jobs/pool.ts';
 import { DatasetDoc } from '../schemas/dataset.ts';
 import { writeAggregate, writeResults, type EvaluationConfig } from '../storage/evaluation.ts';
@@ -9,8 +10,9 @@ import { cancelledFailure, runWorkerTask, type WorkerFailure, type WorkerLog, ty
 
 /**
  * Thread entry point of an evaluation: rebuilds the run's model from its config.json (the same
- * architecture, seed and classes), loads the checkpoint's parameters, evaluates the chosen subsets
- * and writes aggregate.json and results.jsonl into the evaluation's staging folder. The main thread
+ * architecture, seed and outputs), loads the checkpoint's parameters, evaluates the chosen subsets
+ * with the run's task (its targets, post-processing, aggregate and records) and writes
+ * aggregate.json and results.jsonl, checked with the task's schemas, into the staging folder. The main thread
  * records the outcome in evaluation.json and swaps the folder in.
  */
 
@@ -38,7 +40,8 @@ export default async function evaluateWorker(task: WorkerTask<EvaluateWorkerPayl
     const { config: runConfig, spec, params } = await loadRunModel(store, r, cfg.checkpoint);
 
     const ds = await store.get(DatasetDoc, store.datasetFile(payload.project_id, cfg.dataset_id), 'dataset', cfg.dataset_id);
-    const sel = selectItems(ds, cfg.split_name, cfg.subsets, cfg.classes);
+    const run = evalTaskOf(runConfig);
+    const sel = selectItems(ds, cfg.split_name, cfg.subsets, run);
     const problems: EvalProblem[] = [...sel.problems];
     const items: EvalItem[] = [];
     for (const c of sel.items) {
@@ -52,10 +55,10 @@ export default async function evaluateWorker(task: WorkerTask<EvaluateWorkerPayl
     log(`evaluating ${items.length} images of ${cfg.subsets.join('+')} with ${cfg.model} (${cfg.checkpoint} checkpoint of ${cfg.run_id}${cfg.tta ? ', flip TTA' : ''})`);
 
     let last = 0;
-    const out = await runEvaluation({
+    const out = await runTaskEvaluation({
       model: spec.model,
       params,
-      labels: cfg.classes,
+      task: run,
       items,
       size: runConfig.model.input_size,
       normalization: runConfig.augmentation.normalize,
@@ -72,9 +75,9 @@ export default async function evaluateWorker(task: WorkerTask<EvaluateWorkerPayl
       },
     });
     problems.push(...out.problems);
-    await writeResults(store, ref, 'staging', out.records);
-    await writeAggregate(store, ref, 'staging', out.aggregate);
+    await writeResults(store, ref, 'staging', out.items, run.task.itemSchema);
+    await writeAggregate(store, ref, 'staging', out.aggregate, run.task.aggregateSchema);
     if (problems.length > 0) log(`${problems.length} images could not be evaluated`);
-    return { ok: true as const, evaluated: out.records.length, problems };
+    return { ok: true as const, evaluated: out.items.length, problems };
   });
 }
