@@ -2,6 +2,7 @@ import os from 'node:os';
 import type { ReadStream } from 'node:fs';
 import { z } from 'zod';
 import type { Manifest } from '../export/manifest.ts';
+import { FORMATS } from '../export/formats/index.ts';
 import { predictImages, type Prediction } from '../export/predict.ts';
 import { createPredictCache, type PredictCache } from '../export/predict-cache.ts';
 import type { JobView } from '../jobs/registry.ts';
@@ -49,7 +50,7 @@ export const ExportStartSchema = z.strictObject({
   run_id: RunIdSchema,
   checkpoint: CheckpointNameSchema,
   variants: z
-    .array(VariantNameSchema, { error: 'must be a list of variants ("fp32", "fp16", "int8")' })
+    .array(VariantNameSchema, { error: `must be a list of variants (${VariantNameSchema.options.map((v) => `"${v}"`).join(', ')})` })
     .min(1, 'choose at least one variant')
     .refine((v) => new Set(v).size === v.length, 'a variant is listed twice'),
   /** Benchmark and profile every variant (default true: every export is measured). */
@@ -73,8 +74,12 @@ export interface ExportView {
   /** Validation images: which subset of the run's split, and how many. */
   subset: ReportFile['subset'] | null;
   images: number;
-  /** Accuracy of the training engine's eval graph on those images. */
+  /** Accuracy of the training engine's eval graph on those images (classification). */
   reference_accuracy: number | null;
+  /** The task's export metric of the eval graph on those images (accuracy, map, mae, …). */
+  reference_metric: { name: string; value: number | null } | null;
+  /** The run's task (from the manifest; null until the export has succeeded). */
+  task: string | null;
   params: number | null;
   flops: number | null;
   manifest: Manifest | null;
@@ -83,8 +88,19 @@ export interface ExportView {
 }
 
 export interface PredictResult {
-  /** Top-5 of the one image; with several images, one top-5 list per image, in upload order. */
-  predictions: Prediction[] | Prediction[][];
+  /** The export's task: what `answer` holds. */
+  task: string;
+  /**
+   * The task's answer for the one image (classification `{top}`, multi-label `{labels, scores}`,
+   * regression `{values}`); with several images, `answers` holds one per image instead.
+   */
+  answer?: unknown;
+  answers?: unknown[];
+  /**
+   * As before tasks: classification's top-5 of the one image (one list per image for several);
+   * for the other tasks the same as `answer` / `answers`.
+   */
+  predictions: Prediction[] | Prediction[][] | unknown;
   variant: VariantName;
   /** Time of the model run alone (all images in one batch), milliseconds. */
   latency_ms: number;
@@ -132,9 +148,7 @@ export const PREDICT_TOP_K = 5;
 export const PREDICT_MAX_IMAGES = 32;
 
 const MIME: Record<ArtifactName, string> = {
-  'model.onnx': 'application/octet-stream',
-  'model.fp16.onnx': 'application/octet-stream',
-  'model.int8.onnx': 'application/octet-stream',
+  ...(Object.fromEntries(FORMATS.map((f) => [f.file, f.mediaType])) as Record<(typeof FORMATS)[number]['file'], string>),
   'labels.txt': 'text/plain; charset=utf-8',
   'README.md': 'text/markdown; charset=utf-8',
   'manifest.json': 'application/json; charset=utf-8',
@@ -199,6 +213,8 @@ export function createExportsService(deps: ExportsDeps): ExportsService {
       subset: report?.subset ?? null,
       images: report?.images ?? 0,
       reference_accuracy: report?.reference.accuracy ?? null,
+      reference_metric: report?.reference.metric ?? (report?.reference.accuracy != null ? { name: 'accuracy', value: report.reference.accuracy } : null),
+      task: manifest?.task ?? null,
       params: report?.params ?? null,
       flops: report?.flops ?? null,
       manifest,
@@ -382,7 +398,7 @@ export function createExportsService(deps: ExportsDeps): ExportsService {
       const variant = chosen.variant;
       const file = chosen.name as ArtifactName;
 
-      const { tops, ms } = await predictImages({
+      const { answers, ms } = await predictImages({
         cache,
         key: `${scopePrefix(r)}${variant}`,
         load: () => modelBytes(r, file),
@@ -391,7 +407,15 @@ export function createExportsService(deps: ExportsDeps): ExportsService {
         images: input.images,
         topK: PREDICT_TOP_K,
       });
-      return { predictions: tops.length === 1 ? tops[0] : tops, variant, latency_ms: ms };
+      // classification's answer is {top}; its bare top list is what `predictions` held before tasks
+      const legacy = answers.map((a) => (a && typeof a === 'object' && Array.isArray((a as { top?: unknown }).top) ? (a as { top: unknown }).top : a));
+      return {
+        task: manifest.task,
+        ...(answers.length === 1 ? { answer: answers[0] } : { answers }),
+        predictions: legacy.length === 1 ? legacy[0] : legacy,
+        variant,
+        latency_ms: ms,
+      };
     },
 
     async remove(projectId, experimentId, exportId) {

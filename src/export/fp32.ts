@@ -1,11 +1,11 @@
 import { badInput } from '../core/errors.ts';
 import type { Dim, Model, TensorData, ValueInfo } from '../onnx/ir.ts';
-import { buildInferenceModel } from '../training/step-graph.ts';
+import { buildInferenceModel, softmaxPostprocess, type InferencePostprocess } from '../training/step-graph.ts';
 import type { Preprocessing } from './manifest.ts';
 
 /**
- * The fp32 export graph: the training engine's inference model (batch-norm folded, softmax
- * `probabilities`) with the logits exposed beside it, the batch axis named `batch`, and labels and
+ * The fp32 export graph: the training engine's inference model (batch-norm folded, the task's
+ * post-processing — softmax `probabilities` for classification) with the logits exposed beside it, the batch axis named `batch`, and labels and
  * preprocessing in metadata_props as JSON strings, so the .onnx file alone is self-describing.
  */
 
@@ -35,35 +35,66 @@ const renameBatch = (v: ValueInfo, from: Dim): ValueInfo => ({
   shape: v.shape?.map((d, i) => (i === 0 && (d === from || d === null || typeof d === 'string') ? BATCH_AXIS : d)),
 });
 
-export function buildFp32Export(model: Model, params: Record<string, TensorData>, meta: ExportMetadata): Model {
-  const inference = buildInferenceModel(model, params);
+/** The fp32 export graph and what its task's post-processing made (for the manifest's `outputs`). */
+export interface Fp32Export {
+  model: Model;
+  /** The output predict, evaluation and validation read. */
+  primary: string;
+  /** The task's outputs after `logits`, primary first, with their descriptions. */
+  outputs: { name: string; description: string }[];
+}
+
+/**
+ * Builds the export graph with the task's post-processing `post` (softmax probabilities by
+ * default: classification). Graph outputs: `logits`, then the task's outputs, primary first.
+ */
+export function buildFp32ExportOf(model: Model, params: Record<string, TensorData>, meta: ExportMetadata, post: InferencePostprocess = softmaxPostprocess): Fp32Export {
+  let made: ReturnType<InferencePostprocess> | null = null;
+  let raw = '';
+  const inference = buildInferenceModel(model, params, (b, r) => {
+    raw = r;
+    made = post(b, r);
+    return made;
+  });
+  const appended = made as ReturnType<InferencePostprocess> | null;
+  if (!appended) throw badInput('the inference model has no post-processing');
   const g = inference.graph;
-  if (g.inputs.length !== 1) throw badInput(`an exported classifier needs one input, found ${g.inputs.length}`);
+  if (g.inputs.length !== 1) throw badInput(`an exported model needs one input, found ${g.inputs.length}`);
   if (g.inputs[0].name !== INPUT_NAME) throw badInput(`the model's input is '${g.inputs[0].name}', the export contract needs '${INPUT_NAME}'`);
-  const softmax = g.nodes.find((n) => n.opType === 'Softmax' && n.outputs[0] === g.outputs[0]?.name);
-  if (!softmax) throw badInput('the inference model has no softmax output');
-  const probs = g.outputs[0];
-  const logits = softmax.inputs[0];
-  if (logits !== LOGITS_NAME || probs.name !== PROBABILITIES_NAME) {
-    throw badInput(`export needs outputs '${LOGITS_NAME}' and '${PROBABILITIES_NAME}', the model gives '${logits}' and '${probs.name}'`);
-  }
-  const numClasses = probs.shape?.[probs.shape.length - 1];
-  if (typeof numClasses !== 'number') throw badInput('the logits need a static class dimension');
+  if (raw !== LOGITS_NAME) throw badInput(`export needs the raw output '${LOGITS_NAME}', the model gives '${raw}'`);
+  const first = g.outputs[0];
+  const numClasses = first?.shape?.[first.shape.length - 1];
+  if (typeof numClasses !== 'number') throw badInput('the logits need a static output dimension');
   if (meta.labels.length !== numClasses) throw badInput(`${meta.labels.length} labels for a model with ${numClasses} classes`);
+  const taken = new Set([LOGITS_NAME]);
+  for (const o of g.outputs) {
+    if (taken.has(o.name)) throw badInput(`the post-processing output '${o.name}' clashes with another output`);
+    taken.add(o.name);
+  }
+  const described = new Map(appended.outputs.map((o) => [o.name, o.description]));
   const batchDim = g.inputs[0].shape?.[0] ?? null;
-  return {
+  const exported: Model = {
     ...inference,
     producerName: 'ai-studio',
     graph: {
       ...g,
       inputs: g.inputs.map((v) => renameBatch(v, batchDim)),
-      outputs: [
-        { name: LOGITS_NAME, dtype: 'float32', shape: [BATCH_AXIS, numClasses] },
-        { name: PROBABILITIES_NAME, dtype: 'float32', shape: [BATCH_AXIS, numClasses] },
-      ],
+      outputs: [LOGITS_NAME, ...g.outputs.map((o) => o.name)].map((name) => ({ name, dtype: 'float32' as const, shape: [BATCH_AXIS, numClasses] })),
       // intermediate shapes were inferred with the old batch name; the runtime re-infers them
       valueInfo: [],
     },
     metadata: { ...inference.metadata, ...exportMetadata(meta), variant: 'fp32' },
   };
+  return {
+    model: exported,
+    primary: appended.primary,
+    outputs: g.outputs.map((o) => ({ name: o.name, description: described.get(o.name) ?? '' })),
+  };
+}
+
+/** The classification export graph (softmax `probabilities`); see buildFp32ExportOf for any task. */
+export function buildFp32Export(model: Model, params: Record<string, TensorData>, meta: ExportMetadata, post?: InferencePostprocess): Model {
+  const built = buildFp32ExportOf(model, params, meta, post);
+  if (!post && built.primary !== PROBABILITIES_NAME) throw badInput(`export needs the output '${PROBABILITIES_NAME}', the model gives '${built.primary}'`);
+  return built.model;
 }

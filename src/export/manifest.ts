@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import { validation } from '../core/errors.ts';
+import { StoredTaskNameSchema, TaskNameSchema } from '../schemas/task.ts';
 import type { EvalPreprocessing } from '../training/data/eval-transform.ts';
+import { FORMAT_NAMES } from './formats/index.ts';
 
 /**
  * `manifest.json`, the contract a deployer reads. Format-agnostic: it names tensors, dtypes and
@@ -67,11 +69,51 @@ export type TensorSpec = z.infer<typeof TensorSpec>;
 
 const Sha256 = z.string().regex(/^[0-9a-f]{64}$/);
 
+/** Classification: which output holds the scores and how they were made from the logits. */
+export const SoftmaxPostprocessingSchema = z.object({
+  type: z.literal('softmax'),
+  scores_output: z.string().min(1),
+  activation: z.literal('softmax'),
+  axis: z.number().int(),
+  /** Index i of the class axis is labels[i]. */
+  labels: z.literal('labels'),
+});
+/** Multi-label: a sigmoid per label, and the threshold per label a deployment should use. */
+export const MultilabelPostprocessingSchema = z.object({
+  type: z.literal('multilabel'),
+  scores_output: z.string().min(1),
+  activation: z.literal('sigmoid'),
+  thresholds: z.record(z.string(), z.number().min(0).max(1)),
+});
+/** Regression: the output holding the values in the targets' own units, and the targets in output order. */
+export const RegressionPostprocessingSchema = z.object({
+  type: z.literal('regression'),
+  values_output: z.string().min(1),
+  targets: z.array(z.object({ name: z.string(), unit: z.string().optional() })).min(1),
+});
+const KNOWN_POSTPROCESSING = { softmax: SoftmaxPostprocessingSchema, multilabel: MultilabelPostprocessingSchema, regression: RegressionPostprocessingSchema } as const;
+
+/**
+ * What a task says about its outputs (TaskDefinition.manifestPostprocessing). The known types are
+ * checked field by field; a task registered later may write its own `type`, kept as written. A
+ * manifest from before `type` existed was classification's softmax.
+ */
+export const PostprocessingSchema = z.preprocess(
+  (v) => (v && typeof v === 'object' && !('type' in v) && (v as { activation?: unknown }).activation === 'softmax' ? { type: 'softmax', ...v } : v),
+  z.looseObject({ type: z.string().min(1) }).superRefine((v, ctx) => {
+    const known = (KNOWN_POSTPROCESSING as Record<string, z.ZodType>)[v.type];
+    if (!known) return;
+    const r = known.safeParse(v);
+    if (!r.success) for (const issue of r.error.issues) ctx.addIssue({ code: 'custom', message: issue.message, path: issue.path });
+  }),
+);
+export type Postprocessing = z.infer<typeof PostprocessingSchema>;
+
 export const ManifestFileSchema = z.object({
   name: z.string().min(1).regex(/^[A-Za-z0-9._-]+$/, 'a plain file name'),
   role: z.enum(['model', 'labels', 'readme']),
   /** For model files: the variant it holds. */
-  variant: z.enum(['fp32', 'fp16', 'int8']).optional(),
+  variant: z.enum(FORMAT_NAMES).optional(),
   size_bytes: z.number().int().nonnegative(),
   sha256: Sha256,
 });
@@ -80,20 +122,14 @@ export type ManifestFile = z.infer<typeof ManifestFileSchema>;
 export const ManifestSchema = z.object({
   schema_version: z.literal(MANIFEST_SCHEMA_VERSION),
   name: z.string().min(1),
-  task: z.enum(['classification']),
+  /** The run's task (a registered task when built; read by form, so a newer task's package still reads). */
+  task: StoredTaskNameSchema,
   execution_format: z.literal('onnx'),
   opset: z.number().int().min(7),
   inputs: z.array(TensorSpec).min(1),
   outputs: z.array(TensorSpec).min(1),
   preprocessing: PreprocessingSchema,
-  postprocessing: z.object({
-    /** Which output holds the scores and how they were made from the logits. */
-    scores_output: z.string().min(1),
-    activation: z.literal('softmax'),
-    axis: z.number().int(),
-    /** Index i of the class axis is labels[i]. */
-    labels: z.literal('labels'),
-  }),
+  postprocessing: PostprocessingSchema,
   labels: z.array(z.string()).min(1),
   metrics: z.record(z.string(), z.union([z.number(), z.record(z.string(), z.number())])),
   source: z.object({
@@ -111,9 +147,20 @@ export const ManifestSchema = z.object({
 });
 export type Manifest = z.infer<typeof ManifestSchema>;
 
+/** Classification's, the default of ManifestInput. */
+export const SOFTMAX_POSTPROCESSING = { type: 'softmax', scores_output: 'probabilities', activation: 'softmax', axis: 1, labels: 'labels' } as const;
+const SOFTMAX_OUTPUTS = [{ name: 'probabilities', description: 'softmax of the logits over the class axis; index i is labels[i]' }];
+
 export interface ManifestInput {
   name: string;
+  /** The run's task (default classification). */
+  task?: string;
+  /** The task's graph outputs after `logits`, primary first (default classification's `probabilities`). */
+  outputs?: { name: string; description: string }[];
+  /** The task's manifest postprocessing (default classification's softmax). */
+  postprocessing?: Record<string, unknown>;
   opset: number;
+  /** Outputs per image (classes, or regression targets): the length of `labels`. */
   numClasses: number;
   inputSize: { width: number; height: number };
   preprocessing: Preprocessing;
@@ -134,7 +181,7 @@ export function buildManifest(m: ManifestInput): Manifest {
   const manifest = {
     schema_version: MANIFEST_SCHEMA_VERSION,
     name: m.name,
-    task: 'classification',
+    task: taskName(m.task ?? 'classification'),
     execution_format: 'onnx',
     opset: m.opset,
     inputs: [{
@@ -142,11 +189,11 @@ export function buildManifest(m: ManifestInput): Manifest {
       description: 'images after `preprocessing`: RGB, planar (NCHW), normalized float32',
     }],
     outputs: [
-      { name: 'logits', dtype: 'float32', shape: ['batch', m.numClasses], description: 'raw class scores' },
-      { name: 'probabilities', dtype: 'float32', shape: ['batch', m.numClasses], description: 'softmax of the logits over the class axis; index i is labels[i]' },
+      { name: 'logits', dtype: 'float32', shape: ['batch', m.numClasses], description: (m.postprocessing?.type ?? 'softmax') === 'softmax' ? 'raw class scores' : 'raw outputs of the model, before post-processing' },
+      ...(m.outputs ?? SOFTMAX_OUTPUTS).map((o) => ({ name: o.name, dtype: 'float32', shape: ['batch', m.numClasses], description: o.description })),
     ],
     preprocessing: m.preprocessing,
-    postprocessing: { scores_output: 'probabilities', activation: 'softmax', axis: 1, labels: 'labels' },
+    postprocessing: m.postprocessing ?? SOFTMAX_POSTPROCESSING,
     labels: m.labels,
     metrics: m.metrics,
     source: m.source,
@@ -154,6 +201,13 @@ export function buildManifest(m: ManifestInput): Manifest {
     files: m.files,
   };
   return parseManifest(manifest);
+}
+
+/** A registered task's name (the manifest's task enum is the registry's). */
+function taskName(name: string): string {
+  const r = TaskNameSchema.safeParse(name);
+  if (!r.success) throw validation(`task: ${r.error.issues[0]?.message ?? 'not a registered task'}`);
+  return r.data;
 }
 
 /** Reads a manifest (e.g. from a package); refuses a schema_version this build does not know. */

@@ -1,5 +1,8 @@
 import { createHash } from 'node:crypto';
 import yazl from 'yazl';
+// the manifest's task is checked against the registered tasks
+import '../tasks/index.ts';
+import { FORMAT_NAMES, MODEL_FILES } from './formats/index.ts';
 import { buildManifest, type Manifest, type ManifestFile, type ManifestInput } from './manifest.ts';
 import { readmeText } from './readme.ts';
 import type { Variant } from './validate.ts';
@@ -10,7 +13,8 @@ import type { Variant } from './validate.ts';
  * manifest too). No disk access: src/storage writes what this returns.
  */
 
-export const MODEL_FILE: Record<Variant, string> = { fp32: 'model.onnx', fp16: 'model.fp16.onnx', int8: 'model.int8.onnx' };
+/** Each variant's model file (from the format registry, src/export/formats/). */
+export const MODEL_FILE: Record<Variant, string> = MODEL_FILES;
 
 export interface PackageFile {
   name: string;
@@ -37,7 +41,7 @@ export const checksumsText = (files: readonly PackageFile[]) =>
 const utf8 = (s: string) => new Uint8Array(Buffer.from(s, 'utf8'));
 
 export function buildPackage(models: Partial<Record<Variant, Uint8Array>>, input: Omit<ManifestInput, 'files'>): ExportPackage {
-  const modelFiles = (Object.keys(MODEL_FILE) as Variant[])
+  const modelFiles = FORMAT_NAMES
     .filter((v) => models[v] !== undefined)
     .map((v) => ({ variant: v, name: MODEL_FILE[v], bytes: models[v]! }));
   const labels = utf8(labelsText(input.labels));

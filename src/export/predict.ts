@@ -3,13 +3,15 @@ import { sniffImage } from '../datasets/image.ts';
 import { ImageDecodeError } from '../training/data/decode.ts';
 import { evalImage } from '../training/data/eval-transform.ts';
 import { normalizeInto } from '../training/data/tensor.ts';
+import { getTask } from '../tasks/index.ts';
 import type { Manifest } from './manifest.ts';
 import type { PredictCache } from './predict-cache.ts';
 
 /**
  * Predict with an exported model: the images through the eval transform the model was validated
  * with (the manifest's size, mean and std), one batch through the cached session of the variant's
- * file, the top classes of each image.
+ * file, and the run's task's answer for each image (classification's top classes, multi-label's
+ * labels above their thresholds, regression's values).
  */
 
 export interface Prediction {
@@ -27,15 +29,24 @@ export interface PredictRequest {
   /** For messages: `fp32`, `int8`, … */
   variant: string;
   images: readonly Buffer[];
-  /** Classes per image, best first. */
+  /** Classes per image, best first (classification). */
   topK: number;
 }
 
 export interface PredictOutput {
-  /** One list per image, in input order. */
-  tops: Prediction[][];
+  /** The task's answer per image (TaskDefinition.predict), in input order. */
+  answers: unknown[];
   /** Time of the model run alone (all images in one batch), milliseconds. */
   ms: number;
+}
+
+/** The output predict reads: the one the manifest's postprocessing names, else the first after `logits`. */
+export function primaryOutput(m: Manifest): string {
+  const pp = m.postprocessing as Record<string, unknown>;
+  for (const key of ['scores_output', 'values_output']) if (typeof pp[key] === 'string') return pp[key];
+  const first = m.outputs.find((o) => o.name !== 'logits');
+  if (!first) throw new AppError('STORAGE_CORRUPT', 'the manifest names no output besides the logits');
+  return first.name;
 }
 
 export async function predictImages(req: PredictRequest): Promise<PredictOutput> {
@@ -43,20 +54,23 @@ export async function predictImages(req: PredictRequest): Promise<PredictOutput>
   const x = await preprocess(images, manifest);
   const n = images.length;
   const { width, height } = manifest.preprocessing.resize;
-  const classes = manifest.labels.length;
-  const scores = manifest.postprocessing.scores_output;
-  const { probs, ms } = await req.cache.use(req.key, req.load, async (session) => {
+  const k = manifest.labels.length;
+  const output = primaryOutput(manifest);
+  // the manifest's task answers: a package of a task this studio no longer has is NOT_FOUND
+  const task = getTask(manifest.task);
+  const { rows, ms } = await req.cache.use(req.key, req.load, async (session) => {
     const t0 = performance.now();
-    const out = await session.run({ input: { dtype: 'float32', dims: [n, 3, height, width], data: x } }, [scores]);
+    const out = await session.run({ input: { dtype: 'float32', dims: [n, 3, height, width], data: x } }, [output]);
     const ms = performance.now() - t0;
-    const data = out[scores].data;
-    if (!(data instanceof Float32Array) || data.length !== n * classes) {
-      throw new AppError('STORAGE_CORRUPT', `the ${variant} model gave ${data.length} scores for ${n} images × ${classes} classes`);
+    const data = out[output].data;
+    if (!(data instanceof Float32Array) || data.length !== n * k) {
+      throw new AppError('STORAGE_CORRUPT', `the ${variant} model gave ${data.length} values for ${n} images × ${k} outputs`);
     }
-    return { probs: data.slice(), ms };
+    return { rows: data.slice(), ms };
   });
-  const tops = Array.from({ length: n }, (_, i) => topK(probs.subarray(i * classes, (i + 1) * classes), manifest.labels, req.topK));
-  return { tops, ms };
+  const answers = Array.from({ length: n }, (_, i) =>
+    task.predict(rows.subarray(i * k, (i + 1) * k), manifest.labels, manifest.postprocessing as Record<string, unknown>, { topK: req.topK }));
+  return { answers, ms };
 }
 
 /**
@@ -81,10 +95,4 @@ async function preprocess(images: readonly Buffer[], m: Manifest): Promise<Float
     }
   }
   return x;
-}
-
-/** The `k` best classes, best first; ties to the lower class index. */
-function topK(row: Float32Array, labels: readonly string[], k: number): Prediction[] {
-  const order = Array.from({ length: labels.length }, (_, i) => i).sort((a, b) => row[b] - row[a] || a - b);
-  return order.slice(0, Math.min(k, labels.length)).map((i) => ({ label: labels[i], score: Math.min(Math.max(row[i], 0), 1) }));
 }

@@ -8,8 +8,9 @@ import { benchmarkModel, type BenchmarkReport } from './benchmark.ts';
 import { preprocessingFromEval, type Manifest } from './manifest.ts';
 import { buildPackage, MODEL_FILE, sha256Hex, zipPackage, type PackageFile } from './package.ts';
 import { modelStats, type ModelStats } from './stats.ts';
-import type { Validation, Variant } from './validate.ts';
-import { buildVariants } from './variants.ts';
+import type { OutputKind, Validation, Variant } from './validate.ts';
+import { buildVariants, type TaskMetric } from './variants.ts';
+import { getTask, type AnyTask } from '../tasks/index.ts';
 
 /**
  * One export from start to package, with no disk access of its own beyond reading the images:
@@ -23,8 +24,12 @@ export interface ExportImage {
   id: string;
   /** Absolute path of the image file. */
   path: string;
-  labelIndex: number;
+  /** The image's target (task.target()); classification's may be given as `labelIndex` instead. */
+  target?: number[];
+  labelIndex?: number;
 }
+
+const targetOf = (im: ExportImage): number[] => im.target ?? (im.labelIndex === undefined ? [] : [im.labelIndex]);
 
 export interface BenchmarkSizes {
   warmup: number;
@@ -46,7 +51,11 @@ export interface RunExportInput {
   model: Model;
   /** The checkpoint's parameters and batch-norm statistics. */
   params: Record<string, TensorData>;
+  /** The model's output names (classes, or regression's targets): the manifest's `labels`. */
   labels: string[];
+  /** The run's task and fitted state (default: classification without class weights). */
+  task?: AnyTask;
+  state?: unknown;
   size: number;
   normalization: Normalization;
   images: readonly ExportImage[];
@@ -68,12 +77,19 @@ export interface VariantOutcome {
   size_bytes: number;
   sha256: string;
   validation: ValidationOut;
+  /** Classification's top-1 accuracy (its task metric), else null. */
   accuracy: number | null;
+  /** The task's export metric on the validation images (accuracy, map, mae, …). */
+  metric: TaskMetric | null;
   benchmark: BenchmarkReport | null;
   profile: ProfileOut | null;
 }
 
 export type ValidationOut = Omit<Validation, 'max_abs_error' | 'rmse' | 'cosine' | 'argmax_agreement'> & {
+  /** How the outputs were compared (src/export/validate.ts). */
+  kind: OutputKind;
+  /** The unit of the errors, where not the outputs' own (regression: the target's std). */
+  units?: string;
   max_abs_error: number | null;
   rmse: number | null;
   cosine: number | null;
@@ -97,7 +113,7 @@ export interface RunExportOutput {
   report: {
     subset: 'val' | 'test' | 'train';
     images: number;
-    reference: { accuracy: number | null };
+    reference: { accuracy: number | null; metric: TaskMetric | null };
     params: number;
     flops: number;
     variants: VariantOutcome[];
@@ -113,10 +129,12 @@ export async function validationBatches(
   size: number,
   normalization: Normalization,
   signal?: AbortSignal,
-): Promise<{ batches: TensorData[]; labels: number[]; skipped: { image_id: string; reason: string }[] }> {
-  const items: LoaderItem[] = images.map((im) => ({ path: im.path, labelIndex: im.labelIndex, id: im.id }));
+): Promise<{ batches: TensorData[]; labels: number[]; targets: number[][]; skipped: { image_id: string; reason: string }[] }> {
+  // the loader's class index is not used here: targets are kept beside the batches by index
+  const items: LoaderItem[] = images.map((im) => ({ path: im.path, labelIndex: 0, id: im.id }));
   const batches: TensorData[] = [];
   const labels: number[] = [];
+  const targets: number[][] = [];
   const skipped: { image_id: string; reason: string }[] = [];
   for await (const b of loadBatches({
     items,
@@ -134,9 +152,12 @@ export async function validationBatches(
     const n = b.indices.length;
     if (n === 0) continue;
     batches.push({ dtype: 'float32', dims: [n, 3, size, size], data: b.input.slice(0, n * 3 * size * size) });
-    for (const i of b.indices) labels.push(images[i].labelIndex);
+    for (const i of b.indices) {
+      labels.push(images[i].labelIndex ?? 0);
+      targets.push(targetOf(images[i]));
+    }
   }
-  return { batches, labels, skipped };
+  return { batches, labels, targets, skipped };
 }
 
 function profileRows(rows: Awaited<ReturnType<typeof profileModel>>, stats: ModelStats): ProfileOut['nodes'] {
@@ -169,7 +190,8 @@ export async function runExport(input: RunExportInput): Promise<RunExportOutput>
     meta: { labels: input.labels, preprocessing, source: { ...input.source } },
     variants: input.variants,
     batches: data.batches,
-    labels: data.labels,
+    targets: data.targets,
+    ...(input.task ? { task: input.task, state: input.state } : {}),
     threads: input.threads,
     onProgress: (s) => {
       input.signal?.throwIfAborted();
@@ -203,6 +225,7 @@ export async function runExport(input: RunExportInput): Promise<RunExportOutput>
       profile = { params: stats.params, flops: stats.flops, size_bytes: v.bytes.length, threads, runs: b.profileRuns, nodes: profileRows(rows, stats) };
     }
     const { max_abs_error, rmse, cosine, argmax_agreement, ...rest } = v.validation;
+    const kindNote = built.kind === 'values' ? { units: 'target standard deviations' } : {};
     variants.push({
       name: v.variant,
       file: MODEL_FILE[v.variant],
@@ -210,30 +233,39 @@ export async function runExport(input: RunExportInput): Promise<RunExportOutput>
       sha256: sha256Hex(v.bytes),
       validation: {
         ...rest,
+        kind: built.kind,
+        ...kindNote,
         max_abs_error: finiteOrNull(max_abs_error),
         rmse: finiteOrNull(rmse),
         cosine: finiteOrNull(cosine),
-        argmax_agreement: finiteOrNull(argmax_agreement),
+        argmax_agreement: argmax_agreement === null ? null : finiteOrNull(argmax_agreement),
       },
       accuracy: v.accuracy ?? null,
+      metric: v.metric ? { name: v.metric.name, value: v.metric.value === null ? null : finiteOrNull(v.metric.value) } : null,
       benchmark,
       profile,
     });
   }
 
   tick('packaging');
-  const accuracy: Record<string, number> = {};
-  for (const v of built.variants) if (v.accuracy !== undefined) accuracy[v.variant] = v.accuracy;
+  // the task's metric on the validation images: `reference_<m>` (the eval graph) and `<m>` per variant
+  const metricName = built.reference.metric?.name ?? built.variants.find((v) => v.metric)?.metric?.name ?? 'accuracy';
+  const perVariant: Record<string, number> = {};
+  for (const v of built.variants) if (v.metric?.value !== null && v.metric?.value !== undefined && Number.isFinite(v.metric.value)) perVariant[v.variant] = v.metric.value;
+  const refValue = built.reference.metric?.value;
   const metrics: Manifest['metrics'] = {
     ...input.runMetrics,
-    validation_images: data.labels.length,
-    ...(built.reference.accuracy === undefined ? {} : { reference_accuracy: built.reference.accuracy }),
-    accuracy,
+    validation_images: data.targets.length,
+    ...(refValue === null || refValue === undefined || !Number.isFinite(refValue) ? {} : { [`reference_${metricName}`]: refValue }),
+    [metricName]: perVariant,
   };
   const opset = built.fp32.opsetImports.find((o) => o.domain === '')?.version;
   if (opset === undefined) throw badInput('the export graph imports no default-domain opset');
   const pkg = buildPackage(Object.fromEntries(built.variants.map((v) => [v.variant, v.bytes])), {
     name: input.name,
+    task: (input.task ?? getTask('classification')).name,
+    outputs: built.outputs,
+    postprocessing: built.postprocessing,
     opset,
     numClasses: input.labels.length,
     inputSize: { width: input.size, height: input.size },
@@ -250,8 +282,11 @@ export async function runExport(input: RunExportInput): Promise<RunExportOutput>
     zip,
     report: {
       subset: input.subset,
-      images: data.labels.length,
-      reference: { accuracy: built.reference.accuracy ?? null },
+      images: data.targets.length,
+      reference: {
+        accuracy: built.reference.accuracy ?? null,
+        metric: built.reference.metric ? { name: built.reference.metric.name, value: built.reference.metric.value === null ? null : finiteOrNull(built.reference.metric.value) } : null,
+      },
       params: stats.params,
       flops: stats.flops,
       variants,

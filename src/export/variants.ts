@@ -1,27 +1,37 @@
 import { badInput } from '../core/errors.ts';
+import { GraphBuilder } from '../onnx/builder.ts';
 import { encodeModel } from '../onnx/codec.ts';
 import type { Model, TensorData } from '../onnx/ir.ts';
 import { createSession } from '../runtime/session.ts';
-import { buildEvalGraph } from '../training/step-graph.ts';
+import { getTask, type AnyTask } from '../tasks/index.ts';
+import { buildEvalGraph, type InferencePostprocess } from '../training/step-graph.ts';
 import { calibrateActivations } from './calibrate.ts';
-import { buildFp16Export } from './fp16.ts';
-import { buildFp32Export, type ExportMetadata } from './fp32.ts';
-import { buildInt8Export } from './int8.ts';
-import { validateVariant, type Validation, type Variant } from './validate.ts';
+import { getFormat } from './formats/index.ts';
+import { buildFp32ExportOf, type ExportMetadata } from './fp32.ts';
+import { outputKindOf, validateVariant, valueScales, type OutputKind, type Validation, type Variant } from './validate.ts';
 
 /**
  * Builds the asked-for variants of one checkpoint and validates each against the training
- * engine's eval graph on the same images (eval-transform tensors of the dataset's validation
- * subset), with top-1 accuracy beside it when labels are given. A failed validation is returned,
- * not thrown: the export page shows it.
+ * engine's eval graph with the task's post-processing, on the same images (eval-transform tensors
+ * of the dataset's validation subset), with the task's export metric (accuracy, mAP, MAE, …)
+ * beside it when targets are given. A failed validation is returned, not thrown: the export page
+ * shows it. Formats come from the registry (src/export/formats/), the post-processing from the
+ * run's task (classification's softmax when none is given).
  */
+
+export interface TaskMetric {
+  name: string;
+  value: number | null;
+}
 
 export interface VariantBuild {
   variant: Variant;
   model: Model;
   bytes: Uint8Array;
   validation: Validation;
-  /** Top-1 accuracy on the validation images, when labels were given. */
+  /** The task's export metric on the validation images, when targets were given. */
+  metric?: TaskMetric;
+  /** Top-1 accuracy (classification's metric), when labels were given. */
   accuracy?: number;
 }
 
@@ -32,39 +42,32 @@ export interface BuildVariantsInput {
   variants: Variant[];
   /** Validation images as eval-transform batches [n,3,H,W]; also the int8 calibration set. */
   batches: TensorData[];
-  /** Class index of every image, in batch order. */
+  /** Each image's target (task.target()), in batch order. */
+  targets?: number[][];
+  /** Classification's class index of every image, in batch order (targets [[i]]). */
   labels?: number[];
+  /** The run's task and its fitted state (default: classification, no class weights). */
+  task?: AnyTask;
+  state?: unknown;
   threads?: number;
   onProgress?: (step: string) => void;
 }
 
 export interface BuildVariantsResult {
   fp32: Model;
-  reference: { probabilities: Float32Array; accuracy?: number };
+  /** The primary output and the task's outputs (after `logits`), with descriptions. */
+  primary: string;
+  outputs: { name: string; description: string }[];
+  /** The manifest's postprocessing, from the task (multi-label picks its thresholds on the reference). */
+  postprocessing: Record<string, unknown>;
+  kind: OutputKind;
+  reference: {
+    /** The eval graph's primary outputs [n, K] (named for classification's probabilities). */
+    probabilities: Float32Array;
+    metric?: TaskMetric;
+    accuracy?: number;
+  };
   variants: VariantBuild[];
-}
-
-function softmaxRows(logits: Float32Array, classes: number): Float32Array {
-  const out = new Float32Array(logits.length);
-  for (let r = 0; r < logits.length; r += classes) {
-    let m = -Infinity;
-    for (let c = 0; c < classes; c++) m = Math.max(m, logits[r + c]);
-    let s = 0;
-    for (let c = 0; c < classes; c++) s += (out[r + c] = Math.exp(logits[r + c] - m));
-    for (let c = 0; c < classes; c++) out[r + c] /= s;
-  }
-  return out;
-}
-
-function accuracy(p: Float32Array, classes: number, labels: number[] | undefined): number | undefined {
-  if (!labels) return undefined;
-  let right = 0;
-  for (let r = 0; r < labels.length; r++) {
-    let best = 0;
-    for (let c = 1; c < classes; c++) if (p[r * classes + c] > p[r * classes + best]) best = c;
-    if (best === labels[r]) right++;
-  }
-  return right / labels.length;
 }
 
 async function runAll(model: Model | Uint8Array, batches: TensorData[], output: string, threads?: number): Promise<Float32Array> {
@@ -81,31 +84,71 @@ async function runAll(model: Model | Uint8Array, batches: TensorData[], output: 
   }
 }
 
+/** The eval graph (batch-norm unfolded, as training evaluates) with the task's post-processing; its primary output only. */
+function referenceGraph(model: Model, params: Record<string, TensorData>, post: InferencePostprocess): { model: Model; primary: string } {
+  const ev = buildEvalGraph(model, params);
+  const b = new GraphBuilder(ev.graph);
+  const raw = b.graph.outputs[0];
+  const made = post(b, raw.name);
+  b.graph.outputs = [{ name: made.primary, dtype: 'float32', shape: raw.shape }];
+  return { model: ev, primary: made.primary };
+}
+
 export async function buildVariants(input: BuildVariantsInput): Promise<BuildVariantsResult> {
   if (input.batches.length === 0) throw badInput('validation needs at least one image batch');
   const count = input.batches.reduce((a, b) => a + b.dims[0], 0);
-  if (input.labels && input.labels.length !== count) throw badInput(`${input.labels.length} labels for ${count} images`);
-  const classes = input.meta.labels.length;
+  const targets = input.targets ?? input.labels?.map((l) => [l]);
+  if (targets && targets.length !== count) throw badInput(`${targets.length} targets for ${count} images`);
+  const task = input.task ?? getTask('classification');
+  const state = input.task ? input.state : (input.state ?? { class_weights: null });
+  const names = input.meta.labels;
+  const k = names.length;
+  const post: InferencePostprocess = (b, raw) => task.appendInference(b, raw, state, k);
   const step = input.onProgress ?? (() => {});
+  const metricOf = (outputs: Float32Array): TaskMetric | undefined => (targets ? task.exportMetric(outputs, targets, names, state) : undefined);
+  const accuracyOf = (m: TaskMetric | undefined) => (m && m.name === 'accuracy' && m.value !== null ? { accuracy: m.value } : {});
 
   step('reference');
-  const evalLogits = await runAll(buildEvalGraph(input.model, input.params), input.batches, input.model.graph.outputs[0].name, input.threads);
-  const reference = softmaxRows(evalLogits, classes);
-  const fp32 = buildFp32Export(input.model, input.params, input.meta);
+  const ref = referenceGraph(input.model, input.params, post);
+  const reference = await runAll(ref.model, input.batches, ref.primary, input.threads);
+  const built = buildFp32ExportOf(input.model, input.params, input.meta, post);
+  const fp32 = built.model;
+  const postprocessing = task.manifestPostprocessing(state, names, built.primary, { outputs: reference, targets: targets ?? [] });
+  const kind = outputKindOf(postprocessing);
+  const scale = kind === 'values' ? valueScales(targets ?? [], reference, k) : undefined;
+
+  let ranges: Awaited<ReturnType<typeof calibrateActivations>> | null = null;
+  const ctx = {
+    batches: input.batches,
+    // calibrated once, however many formats ask
+    calibrate: async (m: Model) => (ranges ??= await calibrateActivations(m, input.batches.map((x) => ({ input: x })), input.threads)),
+  };
 
   const variants: VariantBuild[] = [];
   for (const variant of input.variants) {
     step(variant);
-    let model: Model;
-    if (variant === 'fp32') model = fp32;
-    else if (variant === 'fp16') model = buildFp16Export(fp32);
-    else model = buildInt8Export(fp32, { mode: 'static', ranges: await calibrateActivations(fp32, input.batches.map((x) => ({ input: x })), input.threads) });
+    const model = await getFormat(variant).build(fp32, ctx);
     const bytes = encodeModel(model);
     // the serialized bytes are what ships, so they are what is validated
-    const probs = await runAll(bytes, input.batches, 'probabilities', input.threads);
-    const acc = accuracy(probs, classes, input.labels);
-    variants.push({ variant, model, bytes, validation: validateVariant(variant, reference, probs, classes), ...(acc === undefined ? {} : { accuracy: acc }) });
+    const outputs = await runAll(bytes, input.batches, built.primary, input.threads);
+    const metric = metricOf(outputs);
+    variants.push({
+      variant,
+      model,
+      bytes,
+      validation: validateVariant(variant, reference, outputs, k, kind, scale),
+      ...(metric ? { metric } : {}),
+      ...accuracyOf(metric),
+    });
   }
-  const refAcc = accuracy(reference, classes, input.labels);
-  return { fp32, reference: { probabilities: reference, ...(refAcc === undefined ? {} : { accuracy: refAcc }) }, variants };
+  const refMetric = metricOf(reference);
+  return {
+    fp32,
+    primary: built.primary,
+    outputs: built.outputs,
+    postprocessing,
+    kind,
+    reference: { probabilities: reference, ...(refMetric ? { metric: refMetric } : {}), ...accuracyOf(refMetric) },
+    variants,
+  };
 }

@@ -2,6 +2,7 @@ import { createReadStream, promises as fs, type ReadStream } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { AppError, notFound } from '../core/errors.ts';
+import { FORMAT_FILES, FORMAT_NAMES } from '../export/formats/index.ts';
 import { parseManifest, type Manifest } from '../export/manifest.ts';
 import type { DocType } from '../schemas/common.ts';
 import { idOf, JobIdSchema, ProjectIdSchema, TimestampSchema } from '../schemas/common.ts';
@@ -20,13 +21,13 @@ import type { Workspace } from './workspace.ts';
  */
 
 export const ExportIdSchema = idOf('export');
-export const VariantNameSchema = z.enum(['fp32', 'fp16', 'int8']);
+/** The export formats' names (the registry, src/export/formats/). */
+export const VariantNameSchema = z.enum(FORMAT_NAMES);
 export type VariantName = z.infer<typeof VariantNameSchema>;
 
+/** The formats' model files, then the package's other files and the export's own. */
 export const ARTIFACT_NAMES = [
-  'model.onnx',
-  'model.fp16.onnx',
-  'model.int8.onnx',
+  ...FORMAT_FILES,
   'labels.txt',
   'README.md',
   'manifest.json',
@@ -75,9 +76,14 @@ export const ValidationReportSchema = z.object({
   max_abs_error: Measure,
   rmse: Measure,
   cosine: Measure,
+  /** Null where the outputs are not a distribution over classes (multi-label, regression). */
   argmax_agreement: Measure,
+  /** How the outputs were compared: `probabilities`, `scores` or `values` (absent: before tasks, probabilities). */
+  kind: z.enum(['probabilities', 'scores', 'values']).optional(),
+  /** The unit of the errors where not the outputs' own (regression: target standard deviations). */
+  units: z.string().optional(),
   passed: z.boolean(),
-  tolerance: z.object({ maxAbsError: Finite.optional(), minCosine: Finite.optional(), minArgmaxAgreement: Finite }),
+  tolerance: z.object({ maxAbsError: Finite.optional(), maxRmse: Finite.optional(), minCosine: Finite.optional(), minArgmaxAgreement: Finite.optional() }),
   failures: z.array(z.string()),
 });
 export type ValidationReport = z.infer<typeof ValidationReportSchema>;
@@ -110,14 +116,18 @@ export const ProfileReportSchema = z.object({
 });
 export type ProfileReport = z.infer<typeof ProfileReportSchema>;
 
+export const TaskMetricSchema = z.object({ name: z.string(), value: Measure });
+
 export const VariantReportSchema = z.object({
   name: VariantNameSchema,
   file: ArtifactNameSchema,
   size_bytes: z.number().int().min(0),
   sha256: z.string().regex(/^[0-9a-f]{64}$/),
   validation: ValidationReportSchema,
-  /** Top-1 accuracy on the validation images. */
+  /** Top-1 accuracy on the validation images (classification; null for other tasks). */
   accuracy: z.number().min(0).max(1).nullable(),
+  /** The task's export metric on the validation images (accuracy, map, mae, …); absent before tasks. */
+  metric: TaskMetricSchema.nullable().optional(),
   benchmark: BenchmarkReportSchema.nullable(),
   profile: ProfileReportSchema.nullable(),
 });
@@ -129,7 +139,7 @@ export const ReportFileSchema = z.object({
   subset: z.enum(['val', 'test', 'train']),
   images: z.number().int().min(1),
   /** The training engine's eval graph on the same images. */
-  reference: z.object({ accuracy: z.number().min(0).max(1).nullable() }),
+  reference: z.object({ accuracy: z.number().min(0).max(1).nullable(), metric: TaskMetricSchema.nullable().optional() }),
   params: z.number().int().min(0),
   flops: z.number().min(0),
   variants: z.array(VariantReportSchema).min(1),

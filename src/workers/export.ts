@@ -1,9 +1,9 @@
 import { AppError, isAppError } from '../core/errors.ts';
-import { selectItems } from '../evaluation/run-evaluation.ts';
 import { DEFAULT_BENCHMARK, runExport, type BenchmarkSizes, type ExportImage } from '../export/run-export.ts';
 import type { WorkerTask } from '../jobs/pool.ts';
 import { DatasetDoc, type DatasetFile } from '../schemas/dataset.ts';
 import type { RunConfigFile } from '../schemas/experiment.ts';
+import { runTaskOf, type AnyTask } from '../tasks/index.ts';
 import { readExperiment } from '../storage/experiments.ts';
 import { ArtifactNameSchema, ReportFileSchema, writeArtifact, writeReport, type ExportConfig, type ExportRef } from '../storage/exports.ts';
 import { readRun, type RunRef } from '../storage/runs.ts';
@@ -51,14 +51,17 @@ export default async function exportWorker(task: WorkerTask<ExportWorkerPayload>
     const experiment = await readExperiment(store, ref.projectId, ref.experimentId);
 
     const ds = await store.get(DatasetDoc, store.datasetFile(ref.projectId, runConfig.dataset.id), 'dataset', runConfig.dataset.id);
-    const { subset, images } = await validationImages(store, ref.projectId, ds, runConfig);
+    const { task, state, names } = runTaskOf(runConfig);
+    const { subset, images } = await validationImages(store, ref.projectId, ds, runConfig, task, names);
     log(`exporting ${cfg.variants.join(', ')} of ${runConfig.model.name} (${cfg.checkpoint} checkpoint of ${cfg.run_id}), validating on ${images.length} ${subset} images`);
 
     const steps = 100;
     const out = await runExport({
       model: spec.model,
       params,
-      labels: runConfig.dataset.classes,
+      labels: names,
+      task,
+      state,
       size: runConfig.model.input_size,
       normalization: runConfig.augmentation.normalize,
       images,
@@ -96,20 +99,35 @@ export default async function exportWorker(task: WorkerTask<ExportWorkerPayload>
 }
 
 /**
- * Up to MAX_VALIDATION_IMAGES labelled images of the run's split, from its `val` subset (else
- * `test`, else `train`), spread evenly over the subset in dataset order so that every class
- * shows up even when the dataset lists images class by class.
+ * Up to MAX_VALIDATION_IMAGES images of the run's split that have a target for the run's task
+ * (task.target() not null), from its `val` subset (else `test`, else `train`), spread evenly over
+ * the subset in dataset order so that every class shows up even when the dataset lists images
+ * class by class.
  */
-async function validationImages(store: Workspace, projectId: string, ds: DatasetFile, cfg: RunConfigFile): Promise<{ subset: (typeof SUBSET_ORDER)[number]; images: ExportImage[] }> {
+async function validationImages(
+  store: Workspace,
+  projectId: string,
+  ds: DatasetFile,
+  cfg: RunConfigFile,
+  task: AnyTask,
+  names: readonly string[],
+): Promise<{ subset: (typeof SUBSET_ORDER)[number]; images: ExportImage[] }> {
+  const col = ds.split_names.indexOf(cfg.split.name);
+  if (col < 0) throw new AppError('BAD_INPUT', `the dataset no longer has the split '${cfg.split.name}'`);
   for (const subset of SUBSET_ORDER) {
-    const sel = selectItems(ds, cfg.split.name, [subset], cfg.dataset.classes);
-    if (sel.items.length === 0) continue;
-    const n = Math.min(MAX_VALIDATION_IMAGES, sel.items.length);
-    const picked = Array.from({ length: n }, (_, i) => sel.items[Math.floor((i * sel.items.length) / n)]);
+    const items: { image_id: string; file: string; target: number[] }[] = [];
+    for (const img of ds.images) {
+      if (img.split[col] !== subset) continue;
+      const target = task.target(img, names);
+      if (target !== null) items.push({ image_id: img.id, file: img.file, target });
+    }
+    if (items.length === 0) continue;
+    const n = Math.min(MAX_VALIDATION_IMAGES, items.length);
+    const picked = Array.from({ length: n }, (_, i) => items[Math.floor((i * items.length) / n)]);
     const images: ExportImage[] = [];
     for (const c of picked) {
       try {
-        images.push({ id: c.image_id, path: await store.datasetFilePath(projectId, cfg.dataset.id, c.file), labelIndex: c.labelIndex });
+        images.push({ id: c.image_id, path: await store.datasetFilePath(projectId, cfg.dataset.id, c.file), target: c.target });
       } catch (e) {
         // A missing file is left out; the rest still validate the export.
         if (!isAppError(e)) throw e;
@@ -117,5 +135,5 @@ async function validationImages(store: Workspace, projectId: string, ds: Dataset
     }
     if (images.length > 0) return { subset, images };
   }
-  throw new AppError('BAD_INPUT', `the split '${cfg.split.name}' has no labelled images of the run's classes to validate the export on`);
+  throw new AppError('BAD_INPUT', `the split '${cfg.split.name}' has no labelled images of the run's ${names.length === 1 ? 'output' : 'outputs'} (${names.join(', ')}) to validate the export on`);
 }
