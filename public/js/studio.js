@@ -300,6 +300,68 @@
     });
   }
 
+  // ---- small bar charts: label cardinality, target histograms ---------------------------------
+  // A canvas with data-bar-chart='{"labels":[…],"counts":[…],"series":"images","x":"…"}'.
+  var barCharts = [];
+  function initBarCharts(root) {
+    if (!root.querySelectorAll || typeof Chart === 'undefined') return;
+    var canvases = root.querySelectorAll('canvas[data-bar-chart]');
+    if (!canvases.length) return;
+    barCharts = barCharts.filter(function (c) {
+      if (document.body.contains(c.canvas)) return true;
+      c.destroy();
+      return false;
+    });
+    canvases.forEach(function (canvas) {
+      var d;
+      try { d = JSON.parse(canvas.dataset.barChart); } catch (_) { return; }
+      var existing = Chart.getChart ? Chart.getChart(canvas) : null;
+      if (existing) existing.destroy();
+      barCharts.push(new Chart(canvas, {
+        type: 'bar',
+        data: { labels: d.labels, datasets: [{ label: d.series || 'images', data: d.counts, backgroundColor: d.color || '#6366f1', borderRadius: 3, barPercentage: d.histogram ? 1 : 0.9, categoryPercentage: d.histogram ? 1 : 0.8, maxBarThickness: 40 }] },
+        options: {
+          responsive: true,
+          maintainAspectRatio: false,
+          animation: false,
+          plugins: { legend: { display: false } },
+          scales: {
+            x: { grid: { display: false }, title: { display: Boolean(d.x), text: d.x || '', color: '#475467', font: { size: 11 } }, ticks: { color: '#475467', font: { size: 10 }, maxRotation: 0, autoSkip: true } },
+            y: { beginAtZero: true, grid: { color: '#f2f4f7' }, ticks: { color: '#475467', font: { size: 11 }, precision: 0 } },
+          },
+        },
+      }));
+    });
+  }
+
+  // ---- new-dataset forms: the fields of the task chosen ----------------------------------------
+  // [data-task-only="a b"] shows for those tasks only, [data-task-except="a"] for all but those;
+  // a hidden field is disabled too, so it is not posted.
+  function syncTaskFields(form) {
+    var sel = form.querySelector('[data-task-select]');
+    if (!sel) return;
+    var task = sel.value;
+    form.querySelectorAll('[data-task-only], [data-task-except]').forEach(function (el) {
+      var only = el.dataset.taskOnly ? el.dataset.taskOnly.split(/\s+/) : null;
+      var except = el.dataset.taskExcept ? el.dataset.taskExcept.split(/\s+/) : [];
+      var show = (only === null || only.indexOf(task) !== -1) && except.indexOf(task) === -1;
+      el.hidden = !show;
+      el.querySelectorAll('input, select, textarea').forEach(function (f) { f.disabled = !show; });
+    });
+  }
+  function initTaskFields(root) {
+    if (!root.querySelectorAll) return;
+    root.querySelectorAll('[data-task-select]').forEach(function (sel) {
+      var form = sel.closest('form');
+      if (!form || form.dataset.taskReady) return;
+      form.dataset.taskReady = '1';
+      sel.addEventListener('change', function () { syncTaskFields(form); });
+      // reset() restores the select after the fields were synced: sync once it is done.
+      form.addEventListener('reset', function () { setTimeout(function () { syncTaskFields(form); }, 0); });
+      syncTaskFields(form);
+    });
+  }
+
   // ---- modal and toasts: close ---------------------------------------------------------------
   function closeModal() {
     var m = document.getElementById('modal');
@@ -323,6 +385,8 @@
     initUpload(root);
     initJobs(root);
     initChart(root);
+    initBarCharts(root);
+    initTaskFields(root);
     if (root.querySelectorAll) root.querySelectorAll('[data-toast]').forEach(autoDismiss);
     if (root.matches && root.matches('[data-toast]')) autoDismiss(root);
   }

@@ -7,6 +7,10 @@ import { jobWidget } from './jobs.ts';
 import { splitsCard } from './splits.ts';
 import type { DatasetSummary } from '../schemas/dataset.ts';
 import type { ImportSource } from '../datasets/types.ts';
+import { listTasks } from '../tasks/index.ts';
+
+/** The new-dataset form's task choices: the registered tasks, each with the source kinds that feed it. */
+export const taskChoices = () => listTasks().map((t) => ({ name: t.name, title: t.title, description: t.description, sources: [...t.sources] }));
 
 /** Grid pages hold 60 tiles: 10 rows of 6 on a laptop, few enough that page 1 paints at once. */
 export const PAGE_SIZE = 60;
@@ -22,12 +26,59 @@ function toSource(form: ImportForm): ImportSource {
     case 'folder':
       return { kind: 'folder', path: form.path };
     case 'csv':
-      return { kind: 'csv', path: form.path, images_root: form.images_root };
+      return {
+        kind: 'csv',
+        path: form.path,
+        images_root: form.images_root,
+        ...(form.image_column !== undefined ? { image_column: form.image_column } : {}),
+        ...(form.label_column !== undefined ? { label_column: form.label_column } : {}),
+        ...(form.label_separator !== undefined ? { label_separator: form.label_separator } : {}),
+        ...(form.target_columns !== undefined && form.target_columns.length > 0 ? { target_columns: form.target_columns } : {}),
+      };
     case 'coco':
       return { kind: 'coco', annotations: form.annotations, images_root: form.images_root };
     case 'yolo':
       return { kind: 'yolo', path: form.path };
   }
+}
+
+/** A number for a chart tick or a stats cell: 3 significant digits, no exponent for everyday sizes. */
+export function shortNumber(v: number | null): string {
+  if (v === null) return '—';
+  if (v === 0) return '0';
+  const a = Math.abs(v);
+  if (a >= 1e6 || a < 1e-3) return v.toExponential(2);
+  return String(Number(v.toPrecision(3)));
+}
+
+/**
+ * What the dataset page shows besides the grid, by task: multi-label's label-cardinality chart;
+ * regression's per-target statistics and histograms (data for public/js/studio.js's bar charts).
+ */
+export function taskPanels(d: DatasetSummary) {
+  const cardinality = d.label_cardinality
+    ? { labels: d.label_cardinality.map((_, k) => String(k)), counts: d.label_cardinality, series: 'images', x: 'labels per image' }
+    : null;
+  const targets = Object.entries(d.target_stats ?? {}).map(([name, t]) => ({
+    name,
+    count: t.count,
+    min: shortNumber(t.min),
+    max: shortNumber(t.max),
+    mean: shortNumber(t.mean),
+    std: shortNumber(t.std),
+    chart:
+      t.count === 0
+        ? null
+        : {
+            labels: t.histogram.counts.map((_, i) => `${shortNumber(t.histogram.edges[i])}–${shortNumber(t.histogram.edges[i + 1])}`),
+            counts: t.histogram.counts,
+            series: 'images',
+            x: name,
+            histogram: true,
+            color: '#0e9384',
+          },
+  }));
+  return { cardinality, targets };
 }
 
 /** The grid swaps itself on filter and page changes; back/forward and reloads get the whole page. */
@@ -52,6 +103,7 @@ export default async function datasetPages(app: FastifyInstance): Promise<void> 
       project,
       datasets: (await datasets.list(project_id)).map(withLabels),
       maxUploadLabel: formatBytes(settings.maxUploadBytes),
+      tasks: taskChoices(),
     });
   });
 
@@ -100,6 +152,7 @@ export default async function datasetPages(app: FastifyInstance): Promise<void> 
       project,
       dataset,
       pageUrl: datasetBase(project_id, dataset_id),
+      panels: taskPanels(dataset),
       // With splits, the bars are stacked by subset of the split in view (the first by default).
       histogram: await datasets.classHistogram(project_id, dataset_id, q.split ?? dataset.split_names[0]),
     });

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { AppError, notFound } from '../core/errors.ts';
 import { DatasetIdSchema, ImageIdSchema, JobIdSchema, ProjectIdSchema } from '../schemas/common.ts';
 import { SplitNameSchema, SubsetSchema } from '../schemas/dataset.ts';
+import { DatasetTaskSchema } from '../schemas/task.ts';
 
 /**
  * What the pages receive: HTML forms (urlencoded, every value a string) and query strings.
@@ -45,10 +46,24 @@ const optional = <T extends z.ZodType>(schema: T) => z.preprocess((v) => (v === 
 
 export const ProjectForm = z.strictObject({ name: z.string(), description: z.string().optional() });
 
-const datasetFields = { name: z.string(), task: z.enum(['classification', 'detection', 'segmentation']).default('classification') };
+const datasetFields = { name: z.string(), task: z.preprocess((v) => (v === '' ? undefined : v), DatasetTaskSchema.default('classification')) };
+/** Target columns are typed as one text field, comma-separated. */
+const columnList = z.preprocess(
+  (v) => (typeof v === 'string' ? v.split(',').map((c) => c.trim()).filter((c) => c !== '') : v),
+  z.array(z.string()).optional(),
+);
 export const ImportForm = z.discriminatedUnion('kind', [
   z.strictObject({ kind: z.literal('folder'), path: z.string(), ...datasetFields }),
-  z.strictObject({ kind: z.literal('csv'), path: z.string(), images_root: z.string(), ...datasetFields }),
+  z.strictObject({
+    kind: z.literal('csv'),
+    path: z.string(),
+    images_root: z.string(),
+    image_column: optional(z.string()),
+    label_column: optional(z.string()),
+    label_separator: optional(z.enum([';', '|'])),
+    target_columns: columnList,
+    ...datasetFields,
+  }),
   z.strictObject({ kind: z.literal('coco'), annotations: z.string(), images_root: z.string(), ...datasetFields }),
   z.strictObject({ kind: z.literal('yolo'), path: z.string(), ...datasetFields }),
 ]);
@@ -69,7 +84,21 @@ export const GridQuery = z.strictObject({
 });
 export type GridQuery = z.infer<typeof GridQuery>;
 
-export const RelabelForm = z.strictObject({ label: z.string().optional(), new_label: z.string().optional() });
+/**
+ * The image detail's form, by task: classification's `label` select and `new_label`; multi-label's
+ * checkboxes `label_<i>` (index into the classes; present = checked) with `labels_form=1` so that
+ * no box checked still says "no label"; regression's `target_<i>` inputs (index into target_names).
+ * Indexes, not names, because class and target names may hold any character.
+ */
+export const RelabelForm = z
+  .object({ label: z.string().optional(), new_label: z.string().optional(), labels_form: z.literal('1').optional() })
+  .catchall(z.string())
+  .superRefine((v, ctx) => {
+    for (const k of Object.keys(v)) {
+      if (!['label', 'new_label', 'labels_form'].includes(k) && !/^(label|target)_\d{1,4}$/.test(k)) ctx.addIssue({ code: 'custom', message: `unexpected field '${k.slice(0, 64)}'` });
+    }
+  });
+export type RelabelForm = z.infer<typeof RelabelForm>;
 
 /** Ratios are typed as percentages; a split is stored with fractions. */
 const percent = z.coerce.number().min(0).max(100);

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { isAppError } from '../core/errors.ts';
-import type { SplitSummary } from '../schemas/dataset.ts';
+import type { DatasetSummary, SplitSummary } from '../schemas/dataset.ts';
+import { labelShape } from '../datasets/types.ts';
 import { DatasetIds, SplitForm, SplitIds, parseForm, parseIds, type GridQuery } from './forms.ts';
 
 /** Splits on the dataset page: a form with a live preview (nothing saved), the list, delete. */
@@ -9,16 +10,27 @@ const SUBSETS = ['train', 'val', 'test'] as const;
 
 export interface SplitPreview {
   name: string;
+  /** What a row counts: a class, a label (multi-label) or a target (regression). */
+  rowHeader: string;
   counts: SplitSummary['counts'];
   pct: Record<(typeof SUBSETS)[number], number>;
   rows: { label: string; train: number; val: number; test: number }[];
 }
 
-function previewView(s: SplitSummary): SplitPreview {
+/** How the split card names what it stratifies by, for the dataset's task. */
+export function stratifyTerms(d: DatasetSummary): { rowHeader: string; stratifyLabel: string } {
+  const shape = labelShape(d.task);
+  if (shape === 'multi') return { rowHeader: 'Label', stratifyLabel: 'Stratify by label (iterative)' };
+  if (shape === 'targets') return { rowHeader: 'Target', stratifyLabel: `Stratify by quantiles of ${d.target_names[0] ?? 'the target'}` };
+  return { rowHeader: 'Class', stratifyLabel: 'Stratify by class' };
+}
+
+function previewView(s: SplitSummary, rowHeader = 'Class'): SplitPreview {
   const assigned = s.counts.train + s.counts.val + s.counts.test;
   const pct = (n: number) => (assigned === 0 ? 0 : Math.round((n / assigned) * 1000) / 10);
   return {
     name: s.name,
+    rowHeader,
     counts: s.counts,
     pct: { train: pct(s.counts.train), val: pct(s.counts.val), test: pct(s.counts.test) },
     rows: Object.keys(s.per_class)
@@ -41,6 +53,7 @@ export async function splitsCard(app: FastifyInstance, projectId: string, datase
     filters,
     oob,
     preview: null,
+    terms: stratifyTerms(dataset),
     splits: await datasets.listSplits(projectId, datasetId),
     splitDefaults: { name: nextName(dataset.split_names), seed: 42, train: 70, val: 15, test: 15, stratify: true },
   };
@@ -67,7 +80,8 @@ export default async function splitPages(app: FastifyInstance): Promise<void> {
     try {
       const form = parseForm(SplitForm, req.body);
       const summary = await datasets.previewSplit(project_id, dataset_id, toRequest(form, true));
-      return reply.view('fragments/split-preview', { preview: previewView(summary) });
+      const terms = stratifyTerms(await datasets.get(project_id, dataset_id));
+      return reply.view('fragments/split-preview', { preview: previewView(summary, terms.rowHeader) });
     } catch (e) {
       if (isAppError(e) && (e.code === 'VALIDATION_ERROR' || e.code === 'CONFLICT')) {
         return reply.code(e.status).view('fragments/inline-error', { message: e.message });
