@@ -219,3 +219,88 @@ describe('limits from the settings', () => {
     }
   });
 });
+
+// ---- multi-label and regression datasets through the API -----------------------------------
+
+import { ensureTasks } from '../datasets/tasks.ts';
+
+describe('multi-label and regression imports', () => {
+  let dir: string;
+  beforeAll(async () => {
+    ensureTasks();
+    dir = path.join(s.dir, 'task-src');
+    await fs.mkdir(path.join(dir, 'imgs'), { recursive: true });
+    for (let i = 0; i < 6; i++) await fs.writeFile(path.join(dir, 'imgs', `${i}.png`), await shapeImage(['circle', 'square', 'triangle'][i % 3], i + 100));
+    await fs.writeFile(path.join(dir, 'ml.csv'), 'file,labels\n0.png,circle|red\n1.png,square\n2.png,\n3.png,circle|square\n');
+    await fs.writeFile(path.join(dir, 'reg.csv'), 'file,size,angle\n0.png,12,0.5\n1.png,20,1\n2.png,n/a,3\n3.png,7.5,-1\n4.png,,2\n');
+  });
+  const create = (payload: unknown) => call<Started>(s.app, 'POST', `/api/projects/${projectId}/datasets`, payload);
+
+  it('imports a multi-label CSV: labels per image, classes the label set, counts per label, PATCH of labels', async () => {
+    const res = await create({ name: 'ml', task: 'multilabel', source: { kind: 'csv', path: path.join(dir, 'ml.csv'), images_root: path.join(dir, 'imgs'), label_separator: '|' } });
+    expect(res.status).toBe(202);
+    await waitForJob(s.app, res.body.data.job.id);
+    const ds = (await call<Dataset & { label_cardinality: number[]; unlabeled_count: number }>(s.app, 'GET', `/api/projects/${projectId}/datasets/${res.body.data.dataset.id}`)).body.data;
+    expect(ds).toMatchObject({ status: 'ready', classes: ['circle', 'red', 'square'], class_counts: { circle: 2, red: 1, square: 2 }, label_cardinality: [1, 1, 2], unlabeled_count: 0 });
+    const base = `/api/projects/${projectId}/datasets/${ds.id}/images`;
+    const items = (await call<{ items: { id: string; labels?: string[] }[] }>(s.app, 'GET', `${base}?label=square`)).body.data.items;
+    expect(items.map((i) => i.labels)).toEqual([['square'], ['circle', 'square']]);
+    const patched = await call<{ labels: string[] }>(s.app, 'PATCH', `${base}/${items[0].id}`, { labels: ['red', 'square'] });
+    expect(patched.status).toBe(200);
+    expect(patched.body.data.labels).toEqual(['red', 'square']);
+    const bad = await call(s.app, 'PATCH', `${base}/${items[0].id}`, { label: 'red' });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error).toMatchObject({ code: 'VALIDATION_ERROR', message: expect.stringMatching(/^label:/) });
+  });
+
+  it('imports a regression CSV: targets per image, invalid rows skipped with a reason, stats, PATCH of targets', async () => {
+    const res = await create({ name: 'reg', task: 'regression', source: { kind: 'csv', path: path.join(dir, 'reg.csv'), images_root: path.join(dir, 'imgs'), target_columns: ['size', 'angle'] } });
+    expect(res.status).toBe(202);
+    expect(res.body.data.dataset).toMatchObject({ target_names: ['size', 'angle'], classes: [] });
+    const job = await waitForJob(s.app, res.body.data.job.id);
+    expect(job.status).toBe('succeeded');
+    const ds = (await call<Dataset & { target_stats: Record<string, { count: number; min: number; max: number }> }>(s.app, 'GET', `/api/projects/${projectId}/datasets/${res.body.data.dataset.id}`)).body.data;
+    expect(ds.image_count).toBe(3);
+    expect(ds.import_report?.skipped).toEqual([
+      { file: '2.png', reason: 'invalid_target', detail: "column 'size': 'n/a' is not a number" },
+      { file: '4.png', reason: 'invalid_target', detail: "column 'size': missing value" },
+    ]);
+    expect(ds.target_stats.size).toMatchObject({ count: 3, min: 7.5, max: 20 });
+    const base = `/api/projects/${projectId}/datasets/${ds.id}/images`;
+    const items = (await call<{ items: { id: string; targets: Record<string, number> }[] }>(s.app, 'GET', base)).body.data.items;
+    expect(items.map((i) => i.targets).sort((a, b) => a.size - b.size)).toEqual([{ size: 7.5, angle: -1 }, { size: 12, angle: 0.5 }, { size: 20, angle: 1 }]);
+    const first = items[0];
+    expect((await call<{ targets: Record<string, number> }>(s.app, 'PATCH', `${base}/${first.id}`, { targets: { size: 13, angle: 0 } })).body.data.targets).toEqual({ size: 13, angle: 0 });
+    const bad = await call(s.app, 'PATCH', `${base}/${first.id}`, { targets: { size: 'big', angle: 0 } });
+    expect(bad.status).toBe(400);
+    const split = await call<{ counts: Record<string, number> }>(s.app, 'POST', `/api/projects/${projectId}/datasets/${ds.id}/splits`, { name: 's', ratios: { train: 0.34, val: 0.33, test: 0.33 } });
+    expect(split.status).toBe(201);
+    expect(split.body.data.counts).toEqual({ train: 1, val: 1, test: 1, none: 0 });
+  });
+
+  it('refuses a source or option that does not fit the task with a 400 naming the field, and creates nothing', async () => {
+    const csv = { kind: 'csv', path: path.join(dir, 'reg.csv'), images_root: path.join(dir, 'imgs') };
+    const before = (await call<Dataset[]>(s.app, 'GET', `/api/projects/${projectId}/datasets`)).body.data.length;
+    const cases: [unknown, RegExp][] = [
+      [{ name: 'x', task: 'regression', source: { kind: 'folder', path: path.join(dir, 'imgs') } }, /^source\.kind: a folder cannot feed a regression dataset/],
+      [{ name: 'x', task: 'multilabel', source: { kind: 'folder', path: path.join(dir, 'imgs') } }, /^source\.kind: a folder cannot feed a multilabel dataset/],
+      [{ name: 'x', task: 'classification', source: { ...csv, target_columns: ['size'] } }, /^source\.target_columns: only a regression dataset takes target columns/],
+      [{ name: 'x', source: { ...csv, label_separator: ';' } }, /^source\.label_separator: only a multilabel dataset splits labels/],
+      [{ name: 'x', task: 'regression', source: csv }, /^source\.target_columns: a regression dataset needs/],
+      [{ name: 'x', task: 'regression', source: { ...csv, target_columns: ['weight'] } }, /^source\.target_columns: the CSV has no column 'weight'/],
+      [{ name: 'x', task: 'classification', source: { ...csv, image_column: 'photo' } }, /^source\.image_column: the CSV has no column 'photo'/],
+      [{ name: 'x', task: 'regression', source: { ...csv, target_columns: [] } }, /source\.target_columns/],
+      [{ name: 'x', task: 'segmentationish', source: csv }, /task/],
+    ];
+    for (const [payload, message] of cases) {
+      const res = await create(payload);
+      expect(res.status, JSON.stringify(payload)).toBe(400);
+      expect(res.body.error).toMatchObject({ code: 'VALIDATION_ERROR', message: expect.stringMatching(message) });
+    }
+    const zip = makeZip([{ name: 'a/1.png', data: await shapeImage('circle', 1) }]);
+    const up = await upload(zip, { name: 'z', task: 'regression' });
+    expect(up.statusCode).toBe(400);
+    expect(body(up).error.message).toMatch(/^source\.kind: a zip .* cannot feed a regression dataset/);
+    expect((await call<Dataset[]>(s.app, 'GET', `/api/projects/${projectId}/datasets`)).body.data.length).toBe(before);
+  });
+});
