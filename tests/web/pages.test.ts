@@ -393,3 +393,137 @@ describe('deleting a dataset', () => {
     expect((await s.app.studio.datasets.list(evilId)).some((d) => d.id === started.dataset.id)).toBe(false);
   });
 });
+
+// ---- multi-label and regression datasets on the pages ------------------------------------------
+
+import { ensureTasks } from '../datasets/tasks.ts';
+import sharp from 'sharp';
+
+describe('multi-label and regression datasets', () => {
+  let projectId: string;
+  let mlUrl: string;
+  let regUrl: string;
+  let mlImages: { id: string; labels?: string[] }[];
+  let regImages: { id: string; targets?: Record<string, number> }[];
+
+  beforeAll(async () => {
+    ensureTasks();
+    const { projects, datasets, imports, jobs } = s.app.studio;
+    projectId = (await projects.create({ name: 'tasks' })).id;
+    const dir = path.join(s.dir, 'task-csv');
+    await fs.mkdir(path.join(dir, 'imgs'), { recursive: true });
+    for (let i = 0; i < 6; i++) {
+      const png = await sharp({ create: { width: 16, height: 16, channels: 3, background: { r: 40 * i, g: 90, b: 200 - 30 * i } } }).png().toBuffer();
+      await fs.writeFile(path.join(dir, 'imgs', `${i}.png`), png);
+    }
+    await fs.writeFile(path.join(dir, 'ml.csv'), `file,labels\n0.png,cat;dog\n1.png,dog\n2.png,\n3.png,"${EVIL_LABEL.replace(/"/g, '""')};cat"\n4.png\n`);
+    await fs.writeFile(path.join(dir, 'reg.csv'), 'file,size,weight\n0.png,1,10\n1.png,2,20\n2.png,3,30\n3.png,x,1\n');
+    const ml = await imports.start(projectId, { name: 'ml', task: 'multilabel', source: { kind: 'csv', path: path.join(dir, 'ml.csv'), images_root: path.join(dir, 'imgs') } });
+    const reg = await imports.start(projectId, { name: 'reg', task: 'regression', source: { kind: 'csv', path: path.join(dir, 'reg.csv'), images_root: path.join(dir, 'imgs'), target_columns: ['size', 'weight'] } });
+    await jobs.wait(ml.job.id);
+    await jobs.wait(reg.job.id);
+    mlUrl = `/projects/${projectId}/datasets/${ml.dataset.id}`;
+    regUrl = `/projects/${projectId}/datasets/${reg.dataset.id}`;
+    mlImages = (await datasets.listImages(projectId, ml.dataset.id, {})).items;
+    regImages = (await datasets.listImages(projectId, reg.dataset.id, {})).items;
+  });
+
+  it('the new-dataset form lists, per source, the registered tasks it can feed, and the CSV options by task', async () => {
+    const res = await get(s.app, `/projects/${projectId}`);
+    const panel = (kind: string) => res.body.split(`data-panel="${kind}"`)[1].split('data-panel=')[0];
+    expect(panel('csv')).toContain('<option value="multilabel"');
+    expect(panel('csv')).toContain('<option value="regression"');
+    expect(panel('coco')).toContain('<option value="multilabel"');
+    expect(panel('coco')).not.toContain('value="regression"');
+    expect(panel('folder')).toContain('name="task" value="classification"');
+    expect(panel('folder')).not.toContain('multilabel');
+    expect(panel('csv')).toContain('name="target_columns"');
+    expect(panel('csv')).toContain('data-task-only="regression"');
+    expect(panel('csv')).toContain('data-task-only="multilabel"');
+    expect(panel('csv')).toContain('name="label_separator"');
+    expect(res.body).toContain('2 targets');
+  });
+
+  it('starts a regression CSV import from the form (target columns typed comma-separated), and answers a misfit with a toast', async () => {
+    const dir = path.join(s.dir, 'task-csv');
+    const ok = await hx(s.app, 'POST', `/projects/${projectId}/datasets`, {
+      kind: 'csv', name: 'reg2', task: 'regression', path: path.join(dir, 'reg.csv'), images_root: path.join(dir, 'imgs'), target_columns: ' size , weight', image_column: '', label_separator: '',
+    });
+    expect(ok.statusCode).toBe(202);
+    const bad = await hx(s.app, 'POST', `/projects/${projectId}/datasets`, { kind: 'folder', name: 'x', task: 'regression', path: path.join(dir, 'imgs') });
+    expect(bad.statusCode).toBe(400);
+    expect(bad.body).toContain('source.kind: a folder cannot feed a regression dataset');
+    const sep = await hx(s.app, 'POST', `/projects/${projectId}/datasets`, { kind: 'csv', name: 'x', task: 'classification', path: path.join(dir, 'ml.csv'), images_root: path.join(dir, 'imgs'), label_separator: '|' });
+    expect(sep.body).toContain('source.label_separator: only a multilabel dataset splits labels');
+  });
+
+  it('multi-label page: label chips on tiles, images per label, the cardinality chart, a label filter that matches any label', async () => {
+    const res = await get(s.app, mlUrl);
+    expect(res.statusCode).toBe(200);
+    expect(res.body).toContain('<span class="chip">cat</span>');
+    expect(res.body).toContain(`<span class="chip">${EVIL_LABEL_ESCAPED}</span>`);
+    expect(res.body).not.toContain(EVIL_LABEL);
+    expect(res.body).toContain('<span class="lbl unlabelled">no label</span>');
+    expect(res.body).toContain('<h2>Images per label</h2>');
+    expect(res.body).toContain('id="cardinality-chart" data-bar-chart="');
+    expect(res.body).toContain('All labels');
+    const grid = await hx(s.app, 'GET', `${mlUrl}?label=cat`, undefined, { 'hx-target': 'grid' });
+    expect(count(grid.body, 'class="tile"')).toBe(2);
+  });
+
+  it('multi-label detail: checkboxes of the classes, saved as labels; the tile follows out of band', async () => {
+    const img = mlImages.find((i) => i.labels?.length === 1) ?? mlImages[0];
+    const detail = await hx(s.app, 'GET', `${mlUrl}/images/${img.id}`);
+    expect(detail.body).toContain('name="labels_form" value="1"');
+    expect(count(detail.body, 'type="checkbox" name="label_')).toBe(3);
+    const classes = ['cat', 'dog', EVIL_LABEL].sort();
+    const cat = classes.indexOf('cat');
+    const saved = await hx(s.app, 'PATCH', `${mlUrl}/images/${img.id}`, { labels_form: '1', [`label_${cat}`]: 'on' });
+    expect(saved.statusCode).toBe(200);
+    expect(saved.body).toContain('Labels saved.');
+    expect(saved.body).toContain('hx-swap-oob="true"');
+    const after = await s.app.studio.datasets.getImage(projectId, mlUrl.split('/').pop() as string, img.id);
+    expect(after.labels).toEqual(['cat']);
+    const none = await hx(s.app, 'PATCH', `${mlUrl}/images/${img.id}`, { labels_form: '1' });
+    expect(none.body).toContain('none present');
+    const odd = await hx(s.app, 'PATCH', `${mlUrl}/images/${img.id}`, { labels_form: '1', sneaky: 'x' });
+    expect(odd.statusCode).toBe(400);
+  });
+
+  it('regression page: target values on tiles, per-target stats and histograms, no class filter', async () => {
+    const res = await get(s.app, regUrl);
+    expect(res.statusCode).toBe(200);
+    expect(res.body).toContain('size 1 · weight 10');
+    expect(res.body).toContain('<h2>Targets</h2>');
+    expect(res.body).toContain('id="target-chart-0" data-bar-chart="');
+    expect(res.body).toContain('id="target-chart-1" data-bar-chart="');
+    expect(res.body).not.toContain('name="label" aria-label');
+    expect(res.body).not.toContain('id="class-chart"');
+    expect(res.body).toContain('Stratify by quantiles of size');
+    const bad = await hx(s.app, 'GET', `${regUrl}?label=size`, undefined, { 'hx-target': 'grid' });
+    expect(bad.statusCode).toBe(400);
+  });
+
+  it('regression detail: a number input per target, saved as targets; a missing value is refused by name', async () => {
+    const img = regImages[0];
+    const detail = await hx(s.app, 'GET', `${regUrl}/images/${img.id}`);
+    expect(detail.body).toContain('name="target_0"');
+    expect(detail.body).toContain('name="target_1"');
+    const saved = await hx(s.app, 'PATCH', `${regUrl}/images/${img.id}`, { target_0: '4.5', target_1: '-2' });
+    expect(saved.statusCode).toBe(200);
+    expect(saved.body).toContain('Values saved.');
+    expect(saved.body).toContain('size 4.5 · weight -2');
+    const missing = await hx(s.app, 'PATCH', `${regUrl}/images/${img.id}`, { target_0: '4.5', target_1: '' });
+    expect(missing.statusCode).toBe(400);
+    expect(missing.body).toContain('targets.weight: missing');
+    const nan = await hx(s.app, 'PATCH', `${regUrl}/images/${img.id}`, { target_0: 'abc', target_1: '1' });
+    expect(nan.body).toContain('targets.size:');
+  });
+
+  it('split preview names rows by label for multi-label', async () => {
+    const res = await hx(s.app, 'POST', `${mlUrl}/splits/preview`, { name: 'p', train: '60', val: '20', test: '20', seed: '1', stratify: 'on' });
+    expect(res.statusCode).toBe(200);
+    expect(res.body).toContain('<th>Label</th>');
+    expect(res.body).toContain('An image counts once under each of its labels.');
+  });
+});
