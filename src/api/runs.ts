@@ -9,6 +9,8 @@ import { streamJobEvents } from './sse.ts';
 
 const RunParams = ExperimentParams.extend({ run_id: RunIdSchema });
 const EventsQuery = z.strictObject({ last_event_id: z.coerce.number().int().min(0).optional() });
+/** Strict as every body: a setting belongs to the experiment (PATCH it), only the seed may differ per run. */
+const StartBody = z.strictObject({ seed: z.number().int().min(0).max(2 ** 31 - 1).optional() });
 
 /**
  * /api/projects/:project_id/experiments/:experiment_id/runs — start (202 with the job), list,
@@ -23,7 +25,8 @@ export default async function runsRoutes(app: FastifyInstance): Promise<void> {
 
   app.post(base, async (req, reply) => {
     const { project_id, experiment_id } = parseParams(ExperimentParams, req.params);
-    const started = await runs.start(project_id, experiment_id);
+    const body = parse(StartBody, req.body ?? {}, 'body');
+    const started = await runs.start(project_id, experiment_id, body);
     reply.code(202);
     return ok(started);
   });

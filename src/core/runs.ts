@@ -52,7 +52,8 @@ export interface QueueEntry {
 }
 
 export interface RunsService {
-  start(projectId: string, experimentId: string): Promise<RunStarted>;
+  /** `seed` overrides the experiment's for this run (stored in its config.json). */
+  start(projectId: string, experimentId: string, opts?: { seed?: number }): Promise<RunStarted>;
   /** Newest first. */
   list(projectId: string, experimentId: string): Promise<RunSummary[]>;
   get(projectId: string, experimentId: string, runId: string): Promise<RunDetail>;
@@ -203,9 +204,10 @@ export function createRunsService({ store, jobs, experiments, threads, pool: giv
   }
 
   return {
-    async start(projectId, experimentId) {
+    async start(projectId, experimentId, opts = {}) {
       // Re-checked now: the dataset, split or imported model may have changed since it was saved.
-      const settings = await experiments.settingsForRun(projectId, experimentId);
+      const saved0 = await experiments.settingsForRun(projectId, experimentId);
+      const settings = opts.seed === undefined ? saved0 : { ...saved0, hyperparameters: { ...saved0.hyperparameters, seed: opts.seed } };
       const now = new Date().toISOString();
       const run: RunFile = {
         schema_version: 1,

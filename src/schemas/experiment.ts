@@ -299,6 +299,8 @@ export const BestSchema = z.object({
   epoch: z.number().int().min(1),
   metric: EarlyStoppingMetricSchema,
   value: z.number(),
+  /** The epoch's val loss: what breaks a tie of `value` (lower wins, then the later epoch). */
+  val_loss: z.number().nullable().optional(),
 });
 export type Best = z.infer<typeof BestSchema>;
 

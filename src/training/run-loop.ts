@@ -113,9 +113,17 @@ export function bestMetric(h: Hyperparameters, task?: LoopTask): Best['metric'] 
   return h.early_stopping?.metric ?? task?.bestMetric ?? 'val_accuracy';
 }
 
-function improves(higher: boolean, value: number, best: Best | null): boolean {
+/**
+ * Whether an epoch's `value` (and val loss) beats `best`. A tie of the metric goes to the lower val
+ * loss, then to the later epoch: a run whose metric never moves (every epoch at the same accuracy)
+ * keeps its last, most trained epoch, never "epoch 1".
+ */
+export function improves(higher: boolean, value: number, valLoss: number | null, best: Best | null): boolean {
   if (best === null) return true;
-  return higher ? value > best.value : value < best.value;
+  if (value !== best.value) return higher ? value > best.value : value < best.value;
+  const bestLoss = best.val_loss ?? null;
+  if (valLoss !== null && bestLoss !== null && valLoss !== bestLoss) return valLoss < bestLoss;
+  return true;
 }
 
 /** Classification on the loader's class indices: the loop's task when none is given. */
@@ -307,13 +315,15 @@ async function loop(trainer: Trainer, o: RunLoopOptions, size: number, task: Loo
 
     const value = metric === 'val_loss' ? line.val_loss : (line.metrics[metric] ?? null);
     let improved = false;
-    if (value !== null && Number.isFinite(value) && improves(higher, value, best)) {
-      best = { epoch: epoch + 1, metric, value };
-      badEpochs = 0;
+    const finite = value !== null && Number.isFinite(value);
+    // Early stopping's patience counts epochs without a strict gain; a tie may still move `best` (improves).
+    const gained = finite && (best === null || (higher ? value > best.value : value < best.value));
+    if (finite && improves(higher, value, line.val_loss, best)) {
+      best = { epoch: epoch + 1, metric, value, val_loss: line.val_loss };
       improved = true;
-    } else if (value !== null) {
-      badEpochs += 1;
     }
+    if (gained) badEpochs = 0;
+    else if (value !== null) badEpochs += 1;
     const content = (): CheckpointContent => {
       const st = trainer.getState();
       return {

@@ -1,3 +1,4 @@
+import { randomInt } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { notFound } from '../core/errors.ts';
@@ -39,6 +40,7 @@ const optional = <T extends z.ZodType>(schema: T) => z.preprocess((v) => (v === 
 const BoardQuery = z.strictObject({ experiment: optional(ExperimentIdSchema), run: optional(RunIdSchema) });
 type BoardQuery = z.infer<typeof BoardQuery>;
 const ExperimentIds = ProjectIds.extend({ experiment_id: ExperimentIdSchema });
+const StartForm = z.strictObject({ seed: optional(z.coerce.number({ error: 'the seed must be a whole number' }).int('the seed must be a whole number').min(0, 'the seed must be at least 0').max(2 ** 31 - 1, 'the seed must be below 2³¹')) });
 const RunIds = ExperimentIds.extend({ run_id: RunIdSchema });
 
 /** Runs drawn on the comparison chart: the newest ones. */
@@ -187,6 +189,9 @@ export default async function trainingPages(app: FastifyInstance): Promise<void>
             input_size: exp.model.input_size,
             epochs: exp.hyperparameters.epochs,
             start_url: `/projects/${projectId}/experiments/${exp.id}/runs`,
+            // The first run takes the experiment's seed; another gets a fresh one (shown, editable),
+            // so it is not a silent copy of the first.
+            next_seed: (selected?.runs.length ?? 0) === 0 ? exp.hyperparameters.seed : randomInt(0, 2 ** 31 - 1),
             delete_url: `/projects/${projectId}/experiments/${exp.id}`,
             run_count: selected?.runs.length ?? 0,
             busy: (selected?.runs ?? []).some((r) => ACTIVE.has(r.status)),
@@ -223,7 +228,8 @@ export default async function trainingPages(app: FastifyInstance): Promise<void>
 
   app.post('/projects/:project_id/experiments/:experiment_id/runs', async (req, reply) => {
     const { project_id, experiment_id } = parseIds(ExperimentIds, req.params);
-    const { run } = await runs.start(project_id, experiment_id);
+    const form = parseForm(StartForm, req.body ?? {});
+    const { run } = await runs.start(project_id, experiment_id, form.seed === undefined ? {} : { seed: form.seed });
     return relocate(reply, trainingUrl(project_id, experiment_id, run.id), 202);
   });
 

@@ -147,3 +147,21 @@ describe('training through the API', () => {
     expect((await call(s.app, 'GET', `${runsUrl(expId)}/run-00000000`)).status).toBe(404);
   }, 60_000);
 });
+
+describe('starting a run', () => {
+  it('refuses a body with settings (they belong to the experiment) and takes a seed of its own', async () => {
+    const expId = await createExperiment({ epochs: 1 });
+    const bad = await call(s.app, 'POST', runsUrl(expId), { epochs: 5 });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.code).toBe('VALIDATION_ERROR');
+    expect(bad.body.error.message).toMatch(/epochs/);
+    const res = await call<{ run: { id: string } }>(s.app, 'POST', runsUrl(expId), { seed: 12345 });
+    expect(res.status, JSON.stringify(res.body)).toBe(202);
+    const run = await waitForRun(s.app, `${runsUrl(expId)}/${res.body.data.run.id}`);
+    expect(run.status).toBe('succeeded');
+    expect((run.config?.hyperparameters as { seed: number }).seed).toBe(12345);
+    // the experiment keeps its own seed
+    const exp = await call<{ hyperparameters: { seed: number } }>(s.app, 'GET', `/api/projects/${p.pid}/experiments/${expId}`);
+    expect(exp.body.data.hyperparameters.seed).toBe(1);
+  });
+});

@@ -3,7 +3,7 @@ import { createModel } from '../../src/models/index.ts';
 import { HyperparametersSchema, type HyperparametersInput, type MetricsLine } from '../../src/schemas/experiment.ts';
 import { decodeCheckpoint, encodeCheckpoint, type CheckpointContent } from '../../src/training/checkpoint.ts';
 import type { Batch } from '../../src/training/data/loader.ts';
-import { resumePointOf, runTrainingLoop, scoreLogits, type EpochBatches, type RunLoopOptions, type RunSink } from '../../src/training/run-loop.ts';
+import { improves, resumePointOf, runTrainingLoop, scoreLogits, type EpochBatches, type RunLoopOptions, type RunSink } from '../../src/training/run-loop.ts';
 
 const SIZE = 16;
 const N = 16;
@@ -146,4 +146,21 @@ describe('run loop', () => {
     };
     await expect(runTrainingLoop(options({ epochs: 1 }, sink, { train: bad, stepsPerEpoch: 1 }), SIZE)).rejects.toThrow(/lower the learning rate/);
   }, 60_000);
+});
+
+describe('best epoch ties', () => {
+  const best = (epoch: number, value: number, val_loss: number | null) => ({ epoch, metric: 'val_accuracy', value, val_loss });
+  it('a strictly better metric wins, in its direction', () => {
+    expect(improves(true, 0.6, 0.9, best(1, 0.5, 0.1))).toBe(true);
+    expect(improves(true, 0.4, 0.01, best(1, 0.5, 0.9))).toBe(false);
+    expect(improves(false, 0.4, null, best(1, 0.5, null))).toBe(true);
+    expect(improves(false, 0.6, null, best(1, 0.5, null))).toBe(false);
+  });
+  it('a tie goes to the lower val loss, then to the later epoch — never stays at epoch 1 because every epoch tied', () => {
+    expect(improves(true, 0.514, 0.69, best(1, 0.514, 0.693))).toBe(true);
+    expect(improves(true, 0.514, 0.70, best(1, 0.514, 0.693))).toBe(false);
+    expect(improves(true, 0.514, 0.693, best(1, 0.514, 0.693))).toBe(true);
+    // a best written before ties were broken has no val loss: the later epoch wins
+    expect(improves(true, 0.514, 0.693, { epoch: 1, metric: 'val_accuracy', value: 0.514 })).toBe(true);
+  });
 });
