@@ -82,7 +82,7 @@ describe('runExport', () => {
       model: trained.spec.model,
       params: trained.params,
       labels: LABELS,
-      items: images.map((im, i) => ({ image_id: im.id, file: `img-${i}`, subset: 'val', labelIndex: im.labelIndex, path: im.path })),
+      items: images.map((im, i) => ({ image_id: im.id, file: `img-${i}`, subset: 'val', labelIndex: im.labelIndex!, path: im.path })),
       size: SIZE,
       normalization: trained.spec,
       batchSize: 8,

@@ -71,7 +71,7 @@ export async function trainedTaskModel(name: TaskName, dir: string, opts: { coun
   const toy = await toyData(name, dir, n);
   const names = toy.names;
   const targets = toy.records.map((r, i) => {
-    const t = task.target({ id: `img-${i}`, file: `f${i}`, label: null, split: [], ...r } as unknown as ImageRecord, names);
+    const t = task.target({ id: `img-${i}`, file: `f${i}`, split: [], ...r } as unknown as ImageRecord, names);
     if (!t) throw new Error(`${name}: toy image ${i} has no target`);
     return t;
   });
