@@ -4,6 +4,7 @@ import { createJobRegistry } from '../jobs/registry.ts';
 import { createDedicatedPool, type DedicatedPools } from '../jobs/pool.ts';
 import { createJobsService, type JobOutcome, type JobScope, type JobsService } from '../jobs/service.ts';
 import type { JobView } from '../jobs/registry.ts';
+import { submitWorkerJob } from '../jobs/submit.ts';
 import type { CheckpointInfo, ExperimentSettings, MetricsLine, RunConfigFile, RunFile, RunStatus } from '../schemas/experiment.ts';
 import { DatasetDoc } from '../schemas/dataset.ts';
 import { newId } from '../storage/ids.ts';
@@ -11,8 +12,8 @@ import { readModelRecord } from '../storage/models.ts';
 import { listExperimentIds, readExperiment } from '../storage/experiments.ts';
 import { listRunIds, modifyRun, readMetrics, readRun, readRunConfig, writeRun, type RunRef } from '../storage/runs.ts';
 import type { Workspace } from '../storage/workspace.ts';
-import type { TrainWorkerPayload, TrainWorkerResult } from '../workers/train.ts';
-import { AppError, conflict, fromErrorData, validation } from './errors.ts';
+import type { TrainWorkerMessage, TrainWorkerPayload, TrainWorkerResult } from '../workers/train.ts';
+import { AppError, conflict, validation } from './errors.ts';
 import type { ExperimentsService } from './experiments.ts';
 
 /**
@@ -158,26 +159,21 @@ export function createRunsService({ store, jobs, experiments, threads, pool: giv
       settings,
       threads: threads ?? os.availableParallelism(),
     };
-    const job = await trainingJobs.submit<TrainWorkerResult & { ok: true }>({
+    const job = await submitWorkerJob<TrainWorkerMessage, TrainWorkerResult & { ok: true }>(trainingJobs, {
       kind: 'train',
       project_id: r.projectId,
       experiment_id: r.experimentId,
       dataset_id: settings.dataset_id,
-      run: async (handle) => {
+      work: (o) => pool.run(payload, o),
+      onStart: async () => {
         const entry = live.get(key);
         if (entry) entry.status = 'running';
         await modifyRun(store, r, (run) => ({ ...run, status: 'running', started_at: run.started_at ?? new Date().toISOString() }));
-        const out = await pool.run(payload, {
-          signal: handle.signal,
-          onMessage: (m) => {
-            if (m.type === 'progress') handle.progress(m.fraction, m.detail);
-            else if (m.type === 'log') handle.log(m.message);
-            else if (m.type === 'metric') jobs.events.publish(handle.id, 'metric', m.line);
-          },
-        });
-        if (handle.signal.aborted) throw new AppError('CONFLICT', 'cancelled');
-        if (!out.ok) throw fromErrorData(out.error);
-        return out;
+      },
+      onMessage: (m, handle) => {
+        if (m.type === 'progress') handle.progress(m.fraction, m.detail);
+        else if (m.type === 'log') handle.log(m.message);
+        else if (m.type === 'metric') jobs.events.publish(handle.id, 'metric', m.line);
       },
       onSettled: async (outcome) => {
         live.delete(key);
