@@ -1,6 +1,6 @@
 // AI Studio deploy page: a running export's progress over SSE, and "Try it" — an image dropped or
-// chosen is posted to the export's predict route and its top-5 predictions drawn as bars. Wired by
-// data- attributes, no eval; every server string lands in the page through textContent.
+// chosen is posted to the export's predict route and the answer drawn by the export's task's partial. Wired by
+// data- attributes, no eval; server strings land through textContent, or as HTML the server rendered (and escaped).
 (function () {
   'use strict';
 
@@ -51,29 +51,19 @@
     out.append(alert);
   }
 
+  // The export's task draws its answer: the API's JSON goes to the page route, which renders
+  // views/tasks/<task>/predict-answer.eta (server-escaped HTML, swapped in as htmx would).
   function showPredictions(box, data) {
     var out = box.querySelector('[data-try-result]');
-    out.replaceChildren();
-    // One image posted: `predictions` is its top-5 (a batch would give one list per image).
-    var preds = Array.isArray(data.predictions) && Array.isArray(data.predictions[0]) ? data.predictions[0] : data.predictions || [];
-    var head = el('div', 'try-meta small muted');
-    head.append(el('span', 'badge plain mono', data.variant), document.createTextNode(' · ' + Number(data.latency_ms).toFixed(1) + ' ms'));
-    var list = el('ol', 'topk try-topk');
-    list.id = 'try-topk';
-    preds.slice(0, 5).forEach(function (p, i) {
-      var percent = Math.round(Number(p.score) * 1000) / 10;
-      var li = el('li', i === 0 ? 'is-top' : '');
-      var row = el('div', 'topk-head');
-      row.append(el('span', 'truncate', p.label), el('span', 'num', percent.toFixed(1) + '%'));
-      li.title = p.label;
-      var bar = el('div', 'conf-bar');
-      var fill = el('div');
-      fill.style.width = percent + '%';
-      bar.append(fill);
-      li.append(row, bar);
-      list.append(li);
-    });
-    out.append(head, list);
+    var body = JSON.stringify({ variant: data.variant, latency_ms: Number(data.latency_ms) || 0, answer: data.answer !== undefined ? data.answer : (data.answers || [])[0] });
+    return fetch(box.dataset.answerUrl, { method: 'POST', body: body, headers: { 'Content-Type': 'application/json', Accept: 'text/html', 'HX-Request': 'true' } })
+      .then(function (res) {
+        return res.text().then(function (html) {
+          if (!res.ok) return showError(box, 'the answer could not be drawn (' + res.status + ')', '');
+          out.innerHTML = html;
+          if (window.htmx) htmx.process(out);
+        });
+      });
   }
 
   function predict(box, file) {

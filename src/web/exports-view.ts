@@ -1,15 +1,37 @@
+import { FORMAT_NAMES, FORMATS, type FormatName } from '../export/formats/index.ts';
 import { pct } from './training-view.ts';
 
 /** How the deploy page names and shapes things; no I/O here. */
 
-export const EXPORT_VARIANTS = ['fp32', 'fp16', 'int8'] as const;
-export type ExportVariantName = (typeof EXPORT_VARIANTS)[number];
+/** The export formats (src/export/formats/), in registry order. */
+export const EXPORT_VARIANTS: readonly FormatName[] = FORMAT_NAMES;
+export type ExportVariantName = FormatName;
 
-export const VARIANT_NOTES: Record<ExportVariantName, string> = {
-  fp32: 'full precision, BN folded',
-  fp16: 'half precision, ~2× smaller',
-  int8: 'quantized, ~4× smaller',
-};
+export const VARIANT_NOTES = Object.fromEntries(FORMATS.map((f) => [f.name, f.note])) as Record<ExportVariantName, string>;
+
+/** A predicted value as a person reads it: 4 significant digits, no exponent for everyday sizes. */
+export function formatValue(v: number): string {
+  if (!Number.isFinite(v)) return String(v);
+  const a = Math.abs(v);
+  if (a !== 0 && (a < 1e-3 || a >= 1e6)) return v.toExponential(3);
+  return Number(v.toPrecision(4)).toString();
+}
+
+export interface AnswerBar {
+  label: string;
+  score: number;
+  /** 0–100, one decimal. */
+  percent: number;
+  percent_label: string;
+}
+
+/** A score as a bar: clamped to [0, 1], shown in percent with one decimal. */
+export function answerBar(label: string, score: number, threshold?: number): AnswerBar & { threshold: number | null; threshold_percent: number | null } {
+  const s = Number.isFinite(score) ? Math.min(Math.max(score, 0), 1) : 0;
+  const percent = Math.round(s * 1000) / 10;
+  const t = threshold === undefined ? null : Math.min(Math.max(threshold, 0), 1);
+  return { label, score: s, percent, percent_label: `${percent.toFixed(1)}%`, threshold: t, threshold_percent: t === null ? null : Math.round(t * 1000) / 10 };
+}
 
 /** The deploy page of a project; the experiment and export in view ride along in the query. */
 export function exportsUrl(projectId: string, experimentId?: string, exportId?: string): string {

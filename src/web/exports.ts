@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { AppError, notFound } from '../core/errors.ts';
@@ -5,12 +6,17 @@ import type { ExportView } from '../core/exports.ts';
 import type { RunSummary } from '../core/runs.ts';
 import { idOf } from '../schemas/common.ts';
 import { ExperimentIdSchema } from '../schemas/experiment.ts';
+import { StoredTaskNameSchema } from '../schemas/task.ts';
+import { VariantNameSchema } from '../storage/exports.ts';
+import { hasTask, getTask } from '../tasks/index.ts';
 import { isHtmx } from './errors.ts';
 import {
   EXPORT_VARIANTS,
   VARIANT_NOTES,
   accuracyDelta,
+  answerBar,
   benchmarkRows,
+  formatValue,
   exportsUrl,
   formatCount,
   formatFlops,
@@ -48,14 +54,22 @@ type BoardQuery = z.infer<typeof BoardQuery>;
 const ExperimentIds = ProjectIds.extend({ experiment_id: ExperimentIdSchema });
 const ExportIds = ExperimentIds.extend({ export_id: ExportIdSchema });
 
-/** The form: the run and checkpoint in one select, one checkbox per variant. */
+/** The form: the run and checkpoint in one select, one checkbox per variant (one per registered format). */
 const StartForm = z.strictObject({
   checkpoint: z.string().regex(/^run-[0-9a-z]{8}:(best|last)$/, 'choose a checkpoint'),
-  'variant.fp32': optional(z.literal('on')),
-  'variant.fp16': optional(z.literal('on')),
-  'variant.int8': optional(z.literal('on')),
+  ...(Object.fromEntries(EXPORT_VARIANTS.map((v) => [`variant.${v}`, optional(z.literal('on'))])) as Record<`variant.${string}`, z.ZodType<'on' | undefined>>),
   benchmark: optional(z.literal('on')),
 });
+
+/** "Try it": what the predict API answered, sent back to be drawn by the export's task's partial. */
+const AnswerBody = z.strictObject({
+  variant: VariantNameSchema,
+  latency_ms: z.number().nonnegative().finite(),
+  answer: z.unknown(),
+});
+
+/** Where the views live: a task's partials are `views/tasks/<task>/…`. */
+const VIEWS_DIR = new URL('../../views/', import.meta.url);
 
 const ACTIVE = new Set(['queued', 'running']);
 /** Rows of the per-layer table; the report has every node. */
@@ -146,6 +160,7 @@ export default async function exportPages(app: FastifyInstance): Promise<void> {
       zip_url: done ? `${api}/download` : null,
       delete_url: `/projects/${projectId}/experiments/${experimentId}/exports/${x.id}`,
       predict_url: `${api}/predict`,
+      answer_url: `/projects/${projectId}/experiments/${experimentId}/exports/${x.id}/answer`,
       variants: x.variants.map((v) => ({ name: v.name, size: formatBytes(v.size_bytes) })),
       files,
       report: done
@@ -260,10 +275,36 @@ export default async function exportPages(app: FastifyInstance): Promise<void> {
     const { project_id, experiment_id } = parseIds(ExperimentIds, req.params);
     const form = parseForm(StartForm, req.body);
     const [run_id, checkpoint] = form.checkpoint.split(':') as [string, 'best' | 'last'];
-    const variants = EXPORT_VARIANTS.filter((v) => form[`variant.${v}`] === 'on');
+    const variants = EXPORT_VARIANTS.filter((v) => (form as Record<string, unknown>)[`variant.${v}`] === 'on');
     if (variants.length === 0) throw new AppError('VALIDATION_ERROR', 'choose at least one variant to export');
     const started = await exports.start(project_id, experiment_id, { run_id, checkpoint, variants, benchmark: form.benchmark === 'on' });
     return relocate(reply, exportsUrl(project_id, experiment_id, started.export.id), 202);
+  });
+
+  /**
+   * "Try it": public/js/exports.js posts the predict API's answer here and shows the HTML: the
+   * export's task draws it with `views/tasks/<task>/predict-answer.eta` (the raw answer as JSON for
+   * a task without one).
+   */
+  app.post('/projects/:project_id/experiments/:experiment_id/exports/:export_id/answer', async (req, reply) => {
+    const { project_id, experiment_id, export_id } = parseIds(ExportIds, req.params);
+    const body = parseForm(AnswerBody, req.body);
+    const x = await exports.get(project_id, experiment_id, export_id);
+    if (!x.manifest) throw new AppError('CONFLICT', `export '${export_id}' has not finished`);
+    const task = StoredTaskNameSchema.parse(x.manifest.task);
+    const partial = `tasks/${task}/predict-answer`;
+    const own = existsSync(new URL(`${partial}.eta`, VIEWS_DIR));
+    return reply.view(own ? partial : 'fragments/export-answer', {
+      task,
+      task_title: hasTask(task) ? getTask(task).title : task,
+      variant: body.variant,
+      latency: (Math.round(body.latency_ms * 10) / 10).toFixed(1),
+      answer: body.answer,
+      labels: x.manifest.labels,
+      postprocessing: x.manifest.postprocessing,
+      bar: answerBar,
+      value: formatValue,
+    });
   });
 
   app.delete('/projects/:project_id/experiments/:experiment_id/exports/:export_id', async (req, reply) => {

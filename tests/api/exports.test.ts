@@ -10,6 +10,7 @@ import type { Manifest } from '../../src/export/manifest.ts';
 import { call, makeStudio, multipart, shapeImage, waitForJob, type TestStudio } from './helpers.ts';
 import { GENTLE_AUGMENTATION, makeShapesProject, SHAPE_CLASSES, waitForRun, type ShapesProject } from './runs-fixtures.ts';
 import { preprocessFromManifest, unzip } from '../export/deployer.ts';
+import { ML_CLASSES, REG_TARGETS, trainedTaskRun, type TaskRun } from '../evaluation/task-runs.ts';
 
 /**
  * Exports end to end through the API: a small_cnn trained through the runs API and evaluated, then
@@ -371,4 +372,100 @@ describe('exports API: deleting what an export belongs to releases its predict s
     expect([after.statusCode, after.json().error.code]).toEqual([404, 'NOT_FOUND']);
     expect(loaded(expId, ex.id)).toEqual([]);
   }, 60_000);
+});
+
+/**
+ * The other tasks through the same routes: a small multi-label and a small regression run (trained
+ * and evaluated through the API), each exported in every format; the manifest says the task and
+ * its postprocessing, predict answers in the task's shape, and regression's exported value (the
+ * standardisation undone inside the graph) equals the evaluation's prediction for the same image.
+ */
+describe('exports of multi-label and regression runs', () => {
+  const runs: Partial<Record<TaskRun['task'], TaskRun>> = {};
+  const exported: Partial<Record<TaskRun['task'], ExportView>> = {};
+  const exportsOf = (r: TaskRun) => `/api/projects/${r.pid}/experiments/${r.expId}/exports`;
+  const fileOf = (r: TaskRun, rel: string) => path.join(s.settings.workspace, 'projects', r.pid, 'datasets', r.datasetId, rel);
+
+  beforeAll(async () => {
+    for (const task of ['multilabel', 'regression'] as const) {
+      const r = await trainedTaskRun(s.app, s.dir, task, { evaluate: true });
+      runs[task] = r;
+      const started = await call<{ export: ExportView; job: { id: string } }>(s.app, 'POST', exportsOf(r), { run_id: r.runId, checkpoint: 'best', variants: ['fp32', 'fp16', 'int8'], benchmark: false });
+      expect(started.status, JSON.stringify(started.body)).toBe(202);
+      const job = await waitForJob(s.app, started.body.data.job.id, 120_000);
+      expect(job.status, JSON.stringify(job.error)).toBe('succeeded');
+      exported[task] = (await call<ExportView>(s.app, 'GET', `${exportsOf(r)}/${started.body.data.export.id}`)).body.data;
+    }
+  }, 300_000);
+
+  it('multi-label: the manifest says sigmoid scores and a threshold per label; the report compares scores, not argmax', () => {
+    const x = exported.multilabel!;
+    expect(x.status).toBe('succeeded');
+    expect(x.task).toBe('multilabel');
+    const m = x.manifest!;
+    expect(m.task).toBe('multilabel');
+    expect(m.labels).toEqual(ML_CLASSES);
+    expect(m.outputs.map((o) => o.name)).toEqual(['logits', 'probabilities']);
+    expect(m.postprocessing).toMatchObject({ type: 'multilabel', scores_output: 'probabilities', activation: 'sigmoid' });
+    expect(Object.keys((m.postprocessing as unknown as { thresholds: object }).thresholds)).toEqual(ML_CLASSES);
+    expect(x.variants.map((v) => v.name)).toEqual(['fp32', 'fp16', 'int8']);
+    for (const v of x.variants) {
+      expect(v.validation.kind).toBe('scores');
+      expect(v.validation.argmax_agreement).toBeNull();
+      expect(v.metric?.name).toBe('map');
+      expect(v.accuracy).toBeNull();
+    }
+    expect(x.variants[0].validation.passed, x.variants[0].validation.failures.join('; ')).toBe(true);
+    expect(x.reference_metric?.name).toBe('map');
+    expect(typeof m.metrics.reference_map).toBe('number');
+  });
+
+  it('multi-label predict: every label at or above its threshold, best first, and every score', async () => {
+    const r = runs.multilabel!;
+    const x = exported.multilabel!;
+    const thresholds = (x.manifest!.postprocessing as unknown as { thresholds: Record<string, number> }).thresholds;
+    const items = (await call<{ items: { file: string }[] }>(s.app, 'GET', `${r.evalUrl}/results?page_size=5&sort=file`)).body.data.items;
+    for (const it of items) {
+      const res = await predict(x.id, [image(await fs.readFile(fileOf(r, it.file)))], '', exportsOf(r));
+      expect(res.statusCode, res.body).toBe(200);
+      const data = res.json().data as { task: string; answer: { labels: { label: string; score: number }[]; scores: Record<string, number> }; predictions: unknown };
+      expect(data.task).toBe('multilabel');
+      expect(Object.keys(data.answer.scores)).toEqual(ML_CLASSES);
+      const want = ML_CLASSES.filter((l) => data.answer.scores[l] >= thresholds[l]).sort((a, b) => data.answer.scores[b] - data.answer.scores[a]);
+      expect(data.answer.labels.map((l) => l.label)).toEqual(want);
+      for (const l of data.answer.labels) expect(l.score).toBe(data.answer.scores[l.label]);
+      expect(data.predictions).toEqual(data.answer);
+    }
+  });
+
+  it('regression: the manifest names the targets; predict answers values equal to the evaluation’s predictions (1e-4)', async () => {
+    const r = runs.regression!;
+    const x = exported.regression!;
+    const m = x.manifest!;
+    expect(m.task).toBe('regression');
+    expect(m.labels).toEqual(REG_TARGETS);
+    expect(m.outputs.map((o) => o.name)).toEqual(['logits', 'value']);
+    expect(m.postprocessing).toEqual({ type: 'regression', values_output: 'value', targets: REG_TARGETS.map((name) => ({ name })) });
+    for (const v of x.variants) {
+      expect(v.validation.kind).toBe('values');
+      expect(v.validation.units).toBe('target standard deviations');
+      expect(v.metric?.name).toBe('mae');
+    }
+    expect(x.variants[0].validation.passed, x.variants[0].validation.failures.join('; ')).toBe(true);
+
+    const items = (await call<{ items: { file: string; predicted: Record<string, number> }[] }>(s.app, 'GET', `${r.evalUrl}/results?page_size=6&sort=file`)).body.data.items;
+    expect(items.length).toBeGreaterThan(0);
+    for (const it of items) {
+      const res = await predict(x.id, [image(await fs.readFile(fileOf(r, it.file)))], '', exportsOf(r));
+      expect(res.statusCode, res.body).toBe(200);
+      const data = res.json().data as { task: string; answer: { values: Record<string, number> } };
+      expect(data.task).toBe('regression');
+      expect(Object.keys(data.answer.values)).toEqual(REG_TARGETS);
+      for (const name of REG_TARGETS) expect(Math.abs(data.answer.values[name] - it.predicted[name])).toBeLessThanOrEqual(1e-4);
+    }
+    // several images at once: one answer each
+    const two = await predict(x.id, await Promise.all(items.slice(0, 2).map(async (it) => image(await fs.readFile(fileOf(r, it.file))))), '', exportsOf(r));
+    expect(two.statusCode, two.body).toBe(200);
+    expect((two.json().data as { answers: unknown[] }).answers).toHaveLength(2);
+  });
 });
