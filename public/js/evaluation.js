@@ -116,6 +116,85 @@
     });
   }
 
+  // ---- multi-label: one label's PR curve (picked in a select), AP and F1 per label ----------------
+  function initMultilabel(box, d, canvas) {
+    var select = box.querySelector('[data-eval-pr-class]');
+    var pr = null;
+    var draw = function () {
+      if (pr) { charts.splice(charts.indexOf(pr), 1); pr.destroy(); pr = null; }
+      var c = d.pr[select ? Number(select.value) || 0 : 0];
+      if (!c) return;
+      pr = curveChart(canvas('ml_pr'), [c], 'recall', 'precision', 'ap', false);
+      charts.push(pr);
+    };
+    draw();
+    if (select) select.addEventListener('change', function () { draw(); box.dataset.prLabel = select.options[select.selectedIndex].text; });
+    var bar = function (label, data, color) { return { label: label, data: data, backgroundColor: color, borderRadius: 3, maxBarThickness: 22 }; };
+    var horizontal = d.per_class.labels.length > 8;
+    var valueAxis = { min: 0, max: 1, grid: GRID, ticks: Object.assign({ maxTicksLimit: 6 }, TICKS) };
+    var labelAxis = { grid: { display: false }, ticks: TICKS };
+    charts.push(new Chart(canvas('ml_per_class'), {
+      type: 'bar',
+      data: { labels: d.per_class.labels, datasets: [bar('AP', d.per_class.ap, '#4f46e5'), bar('F1 at 0.5', d.per_class.f1, '#dc6803')] },
+      options: {
+        indexAxis: horizontal ? 'y' : 'x', responsive: true, maintainAspectRatio: false, animation: false,
+        plugins: { legend: legend },
+        scales: horizontal ? { x: valueAxis, y: labelAxis } : { x: labelAxis, y: valueAxis },
+      },
+    }));
+  }
+
+  // ---- regression: predicted-vs-true scatter with y = x, residual histogram (per target) ---------
+  function initRegression(box, d, canvas) {
+    var select = box.querySelector('[data-eval-target]');
+    var mine = [];
+    var axis = function (title) { return { type: 'linear', title: { display: true, text: title, color: '#98a2b3', font: { size: 11 } }, grid: GRID, ticks: Object.assign({ maxTicksLimit: 6 }, TICKS) }; };
+    var draw = function () {
+      mine.forEach(function (c) { charts.splice(charts.indexOf(c), 1); c.destroy(); });
+      mine = [];
+      var t = d.targets[select ? Number(select.value) || 0 : 0];
+      if (!t) return;
+      var xs = t.points.map(function (p) { return p.x; }).concat(t.points.map(function (p) { return p.y; }));
+      var lo = Math.min.apply(null, xs.length ? xs : [0]);
+      var hi = Math.max.apply(null, xs.length ? xs : [1]);
+      mine.push(new Chart(canvas('scatter'), {
+        type: 'scatter',
+        data: {
+          datasets: [
+            { label: t.name, data: t.points, backgroundColor: 'rgba(79, 70, 229, 0.55)', pointRadius: 2.5, pointHoverRadius: 4 },
+            { type: 'line', label: 'y = x', data: [{ x: lo, y: lo }, { x: hi, y: hi }], borderColor: '#98a2b3', borderDash: [4, 4], borderWidth: 1, pointRadius: 0, pointHoverRadius: 0 },
+          ],
+        },
+        options: {
+          responsive: true, maintainAspectRatio: false, animation: false,
+          plugins: { legend: legend, tooltip: { callbacks: { label: function (ctx) { return 'true ' + ctx.parsed.x.toPrecision(4) + ', predicted ' + ctx.parsed.y.toPrecision(4); } } } },
+          scales: { x: axis('true ' + t.name), y: axis('predicted ' + t.name) },
+        },
+      }));
+      var h = t.histogram;
+      var labels = h.counts.map(function (_, i) { return ((h.edges[i] + h.edges[i + 1]) / 2).toPrecision(3); });
+      mine.push(new Chart(canvas('residuals'), {
+        type: 'bar',
+        data: { labels: labels, datasets: [{ label: 'images', data: h.counts, backgroundColor: 'rgba(14, 147, 132, 0.8)', borderRadius: 2, barPercentage: 0.95, categoryPercentage: 1 }] },
+        options: {
+          responsive: true, maintainAspectRatio: false, animation: false,
+          plugins: {
+            legend: { display: false },
+            tooltip: { callbacks: { title: function (items) { var i = items[0].dataIndex; return h.edges[i].toPrecision(3) + ' to ' + h.edges[i + 1].toPrecision(3); } } },
+          },
+          scales: {
+            x: { title: { display: true, text: 'predicted − true', color: '#98a2b3', font: { size: 11 } }, grid: { display: false }, ticks: Object.assign({ maxRotation: 0, autoSkip: true }, TICKS) },
+            y: { beginAtZero: true, grid: GRID, ticks: Object.assign({ maxTicksLimit: 6, precision: 0 }, TICKS) },
+          },
+        },
+      }));
+      mine.forEach(function (c) { charts.push(c); });
+      box.dataset.target = t.name;
+    };
+    draw();
+    if (select) select.addEventListener('change', draw);
+  }
+
   function initCharts(root) {
     each(root, '#eval-charts', function (box) {
       if (typeof Chart === 'undefined') return;
@@ -123,6 +202,12 @@
       var d = parse(box.dataset.charts, null);
       if (!d) return;
       var canvas = function (name) { return box.querySelector('canvas[data-eval-chart="' + name + '"]'); };
+      // The run's task picks the charts (views/tasks/<task>/evaluation-metrics.eta); classification's below.
+      if (box.dataset.evalTask === 'multilabel' || box.dataset.evalTask === 'regression') {
+        (box.dataset.evalTask === 'multilabel' ? initMultilabel : initRegression)(box, d, canvas);
+        box.dataset.drawn = String(charts.length);
+        return;
+      }
       charts.push(perClassChart(canvas('per_class'), d.per_class));
       charts.push(reliabilityChart(canvas('reliability'), d.reliability));
       charts.push(curveChart(canvas('roc'), d.roc, 'false positive rate', 'true positive rate', 'auc', true));

@@ -7,9 +7,20 @@ import { ImageIdSchema } from '../schemas/common.ts';
 import { ExperimentIdSchema } from '../schemas/experiment.ts';
 import { thumbUrl } from './datasets.ts';
 import { isHtmx } from './errors.ts';
+import type { AggregateMetrics } from '../evaluation/metrics/schema.ts';
+import type { ResultRecord } from '../evaluation/results.ts';
+import type { MultiLabelAggregate, MultiLabelItem } from '../tasks/multilabel/index.ts';
+import type { RegressionAggregate, RegressionItem } from '../tasks/regression/index.ts';
 import {
+  ALL_SORTS,
   EVAL_SUBSETS,
   RESULT_SORTS,
+  TASK_SORTS,
+  multiLabelMarks,
+  multiLabelView,
+  num,
+  regressionRows,
+  regressionView,
   SORT_LABELS,
   chartPayload,
   classRows,
@@ -45,10 +56,13 @@ const BoardQuery = z.strictObject({
   only: optional(z.enum(['misclassified', 'correct'])),
   label: optional(z.string().max(200)),
   predicted: optional(z.string().max(200)),
+  missed: optional(z.string().max(200)),
+  extra: optional(z.string().max(200)),
   subset: optional(z.enum(EVAL_SUBSETS)),
   min_pct: optional(percent),
   max_pct: optional(percent),
-  sort: optional(z.enum(RESULT_SORTS)),
+  // every task's sorts; one that is not the selected task's falls back to its default
+  sort: optional(z.enum(ALL_SORTS)),
 });
 type BoardQuery = z.infer<typeof BoardQuery>;
 
@@ -71,8 +85,21 @@ const ACTIVE = new Set(['queued', 'running']);
 /** Problems listed on the page (the API has them all). */
 const PROBLEMS_SHOWN = 50;
 
-function filtersOf(q: BoardQuery): ResultFilters {
-  return { only: q.only, label: q.label, predicted: q.predicted, subset: q.subset, min_pct: q.min_pct, max_pct: q.max_pct, sort: q.sort ?? 'mistakes_first' };
+/** The grid's filters that apply to `task` (another task's are dropped: a URL kept across experiments). */
+function filtersOf(q: BoardQuery, task = 'classification'): ResultFilters {
+  const sorts = task === 'classification' ? [...RESULT_SORTS] : (TASK_SORTS[task] ?? []).map((x) => x.value);
+  const sort = (q.sort && sorts.includes(q.sort) ? q.sort : (sorts[0] ?? 'mistakes_first')) as ResultFilters['sort'];
+  if (task === 'multilabel') return { only: q.only, label: q.label, missed: q.missed, extra: q.extra, subset: q.subset, sort };
+  if (task === 'regression') return { subset: q.subset, sort };
+  return { only: q.only, label: q.label, predicted: q.predicted, subset: q.subset, min_pct: q.min_pct, max_pct: q.max_pct, sort };
+}
+
+/** The headline number of an evaluation in the experiment list: accuracy, mAP or MAE. */
+function listMetric(task: string, agg: unknown): { value: string; title: string } | null {
+  if (!agg) return null;
+  if (task === 'multilabel') return { value: `mAP ${pct((agg as MultiLabelAggregate).map)}`, title: 'Mean average precision' };
+  if (task === 'regression') return { value: `MAE ${num((agg as RegressionAggregate).mae)}`, title: 'Mean absolute error' };
+  return { value: pct((agg as AggregateMetrics).accuracy), title: 'Accuracy' };
 }
 
 /** What a swap asks for: the results grid, the whole board, or (a reload, back/forward) the page. */
@@ -118,15 +145,37 @@ export default async function evaluationPages(app: FastifyInstance): Promise<voi
   /** The succeeded evaluation a running one is to replace, if there is one. */
   async function previousAggregate(projectId: string, experimentId: string) {
     try {
-      return await evaluation.metrics(projectId, experimentId);
+      return await evaluation.metrics<unknown>(projectId, experimentId);
     } catch (e) {
       if (isAppError(e) && e.code === 'NOT_FOUND') return null;
       throw e;
     }
   }
 
+  /** The grid of a multi-label or regression evaluation: the task's query, its items with their display fields. */
+  async function taskResultsOf(task: string, projectId: string, experimentId: string, datasetId: string, filters: ResultFilters, page: number) {
+    const query: Record<string, unknown> = { page, page_size: PAGE_SIZE, sort: filters.sort };
+    const keys = task === 'multilabel' ? (['label', 'missed', 'extra', 'only', 'subset'] as const) : (['subset'] as const);
+    for (const k of keys) if (filters[k] !== undefined) query[k] = filters[k];
+    const res = await evaluation.results<MultiLabelItem | RegressionItem>(projectId, experimentId, query);
+    const base = `/projects/${projectId}/experiments/${experimentId}/evaluation/images`;
+    return {
+      total: res.total,
+      items: res.items.map((r) => {
+        const common = { image_id: r.image_id, file: r.file, subset: r.subset, thumb_url: thumbUrl(projectId, datasetId, r.image_id), detail_url: `${base}/${r.image_id}` };
+        if (task === 'multilabel') {
+          const m = r as MultiLabelItem;
+          return { ...common, correct: m.correct, errors: m.missed.length + m.extra.length, labels: m.labels, predicted_labels: m.predicted_labels, marks: multiLabelMarks(m).filter((x) => x.state !== 'none') };
+        }
+        const g = r as RegressionItem;
+        return { ...common, abs_error: num(g.abs_error), rows: regressionRows(g) };
+      }),
+      pager: pager(page, PAGE_SIZE, res.total, (n) => evaluationUrl(projectId, experimentId, filters, n)),
+    };
+  }
+
   async function resultsOf(projectId: string, experimentId: string, datasetId: string, filters: ResultFilters, page: number) {
-    const res = await evaluation.results(projectId, experimentId, {
+    const res = await evaluation.results<ResultRecord>(projectId, experimentId, {
       page,
       page_size: PAGE_SIZE,
       only: filters.only,
@@ -135,6 +184,7 @@ export default async function evaluationPages(app: FastifyInstance): Promise<voi
       subset: filters.subset,
       min_conf: filters.min_pct === undefined ? undefined : filters.min_pct / 100,
       max_conf: filters.max_pct === undefined ? undefined : filters.max_pct / 100,
+      // classification's query (src/evaluation/results.ts) — only its own keys
       sort: filters.sort,
     });
     const base = `/projects/${projectId}/experiments/${experimentId}/evaluation/images`;
@@ -151,10 +201,9 @@ export default async function evaluationPages(app: FastifyInstance): Promise<voi
   }
 
   async function board(projectId: string, q: BoardQuery) {
-    const filters = filtersOf(q);
     const exps = await experiments.list(projectId);
     const entries = await Promise.all(
-      exps.map(async (exp) => ({ exp, runs: await runs.list(projectId, exp.id), state: await evaluation.get(projectId, exp.id) })),
+      exps.map(async (exp) => ({ exp, runs: await runs.list(projectId, exp.id), state: await evaluation.get<unknown>(projectId, exp.id) })),
     );
     // Completed: a run finished (so it has checkpoints), or an evaluation exists from before.
     const completed = entries.filter((e) => e.runs.some((r) => r.status === 'succeeded') || e.state.status !== 'none').reverse();
@@ -167,12 +216,15 @@ export default async function evaluationPages(app: FastifyInstance): Promise<voi
       href: evaluationUrl(projectId, exp.id),
       selected: exp.id === selected?.exp.id,
       status: state.status,
-      accuracy: state.aggregate ? pct(state.aggregate.accuracy) : null,
+      metric: listMetric(state.task, state.aggregate),
     }));
     const training_url = `/projects/${projectId}/training`;
     if (!selected) return { project_id: projectId, board_url: evaluationUrl(projectId), training_url, experiments: list, experiment: null };
 
     const { exp, state } = selected;
+    // The experiment's task: the evaluation's, else the experiment's own (nothing evaluated yet).
+    const task = state.status === 'none' ? ((exp as { task?: string }).task ?? 'classification') : state.task;
+    const filters = filtersOf(q, task);
     const labels = runLabels(selected.runs);
     const checkpoints = await evaluation.checkpoints(projectId, exp.id);
     const counts = await subsetCounts(projectId, exp);
@@ -194,9 +246,13 @@ export default async function evaluationPages(app: FastifyInstance): Promise<voi
     const previous = live ? await previousAggregate(projectId, exp.id) : null;
     const agg = state.status === 'succeeded' ? state.aggregate : previous;
     const datasetId = config?.dataset_id ?? exp.dataset_id;
-    const images = agg ? agg.confusion_matrix.matrix.reduce((s, row) => s + row.reduce((a, b) => a + b, 0), 0) : 0;
-    const results = agg ? await resultsOf(projectId, exp.id, datasetId, filters, q.page ?? 1) : null;
+    if (task !== 'classification') return { ...common(), ...(await taskParts(task, agg)) };
+    const cagg = agg as AggregateMetrics | null;
+    const images = cagg ? cagg.confusion_matrix.matrix.reduce((s, row) => s + row.reduce((a, b) => a + b, 0), 0) : 0;
+    const results = cagg ? await resultsOf(projectId, exp.id, datasetId, filters, q.page ?? 1) : null;
+    function common() {
     return {
+      task,
       project_id: projectId,
       board_url: evaluationUrl(projectId, exp.id, filters, q.page),
       training_url,
@@ -255,18 +311,48 @@ export default async function evaluationPages(app: FastifyInstance): Promise<voi
         : state.status === 'none'
           ? null
           : { csv: null, json: null, reset: base },
-      metrics: agg
+    };
+    }
+
+    /** A multi-label or regression evaluation's metrics section and grid (views/tasks/<task>/). */
+    async function taskParts(name: string, a: unknown) {
+      if (!a) return { metrics: null, grid: null };
+      const results = await taskResultsOf(name, projectId, exp.id, datasetId, filters, q.page ?? 1);
+      const images = state.status === 'succeeded' ? state.evaluated : (await evaluation.results<unknown>(projectId, exp.id, { page: 1, page_size: 1 })).total;
+      const view = name === 'multilabel' ? multiLabelView(a as MultiLabelAggregate, images) : regressionView(a as RegressionAggregate);
+      const names = name === 'multilabel' ? Object.keys((a as MultiLabelAggregate).per_class) : Object.keys((a as RegressionAggregate).per_target);
+      return {
+        metrics: { partial: `/tasks/${name}/evaluation-metrics`, previous: previous !== null, images, ...view },
+        grid: {
+          ...results,
+          partial: `/tasks/${name}/evaluation-results`,
+          previous: previous !== null,
+          filters,
+          filtered: hasFilters(filters),
+          clear_url: evaluationUrl(projectId, exp.id, { sort: filters.sort }),
+          page_url: evaluationUrl(projectId),
+          experiment_id: exp.id,
+          classes: names,
+          subsets: config?.subsets ?? [],
+          sorts: TASK_SORTS[name] ?? [],
+        },
+      };
+    }
+
+    return {
+      ...common(),
+      metrics: cagg
         ? {
             previous: previous !== null,
             images,
-            headline: headlineMetrics(agg, images),
+            headline: headlineMetrics(cagg, images),
             confusion: confusionView(
-              agg,
+              cagg,
               (label, predicted) => evaluationUrl(projectId, exp.id, { label, predicted, sort: filters.sort }),
               { label: filters.label, predicted: filters.predicted },
             ),
-            classes: classRows(agg),
-            charts: chartPayload(agg),
+            classes: classRows(cagg),
+            charts: chartPayload(cagg),
           }
         : null,
       grid: results
@@ -278,7 +364,7 @@ export default async function evaluationPages(app: FastifyInstance): Promise<voi
             clear_url: evaluationUrl(projectId, exp.id, { sort: filters.sort }),
             page_url: evaluationUrl(projectId),
             experiment_id: exp.id,
-            classes: agg?.confusion_matrix.labels ?? [],
+            classes: cagg?.confusion_matrix.labels ?? [],
             subsets: config?.subsets ?? [],
             sorts: RESULT_SORTS.map((s) => ({ value: s, label: SORT_LABELS[s] })),
           }
@@ -292,7 +378,8 @@ export default async function evaluationPages(app: FastifyInstance): Promise<voi
     reply.header('Vary', 'HX-Request, HX-Target');
     const data = await board(project_id, q);
     const target = swapTarget(req);
-    if (target === 'results' && data.grid) return reply.view('fragments/evaluation-results', { grid: data.grid });
+    const grid = 'grid' in data ? data.grid : null;
+    if (target === 'results' && grid) return reply.view('partial' in grid ? grid.partial.slice(1) : 'fragments/evaluation-results', { grid });
     if (target !== 'page') return reply.view('fragments/evaluation-board', data);
     const project = await projects.get(project_id);
     const layout = await projectLayout(app, project, { title: `Evaluation · ${project.name}`, section: 'project', crumbs: [...projectCrumbs(project), { label: 'Evaluation' }] });
@@ -322,10 +409,32 @@ export default async function evaluationPages(app: FastifyInstance): Promise<voi
   // One image's result: the modal over the grid, or its own page on a full load.
   app.get('/projects/:project_id/experiments/:experiment_id/evaluation/images/:image_id', async (req, reply) => {
     const { project_id, experiment_id, image_id } = parseIds(ResultIds, req.params);
-    const state = await evaluation.get(project_id, experiment_id);
-    const r = await evaluation.result(project_id, experiment_id, image_id);
+    const state = await evaluation.get<unknown>(project_id, experiment_id);
     const exp = await experiments.get(project_id, experiment_id);
     const datasetId = state.config?.dataset_id ?? exp.dataset_id;
+    if (state.task !== 'classification') {
+      // A multi-label or regression result: the task's partials (views/tasks/<task>/).
+      const raw = await evaluation.result<MultiLabelItem | RegressionItem>(project_id, experiment_id, image_id);
+      const links = {
+        file_url: `/api/projects/${project_id}/datasets/${datasetId}/images/${image_id}/file`,
+        image_href: `/projects/${project_id}/datasets/${datasetId}/images/${image_id}`,
+      };
+      const result =
+        state.task === 'multilabel'
+          ? { ...(raw as MultiLabelItem), ...links, marks: multiLabelMarks(raw as MultiLabelItem), title: (raw as MultiLabelItem).correct ? 'Every label right' : `${(raw as MultiLabelItem).missed.length} missed · ${(raw as MultiLabelItem).extra.length} extra` }
+          : { ...(raw as RegressionItem), ...links, rows: regressionRows(raw as RegressionItem), abs_error_label: num((raw as RegressionItem).abs_error), title: `error ${num((raw as RegressionItem).abs_error)}` };
+      const body = `/tasks/${state.task}/evaluation-detail`;
+      reply.header('Vary', 'HX-Request');
+      if (isHtmx(req) && req.headers['hx-history-restore-request'] !== 'true') return reply.view('fragments/evaluation-detail', { result, body, title: result.title });
+      const project = await projects.get(project_id);
+      const layout = await projectLayout(app, project, {
+        title: `Result ${image_id}`,
+        section: 'project',
+        crumbs: [...projectCrumbs(project), { label: 'Evaluation', href: evaluationUrl(project_id, experiment_id) }, { label: image_id }],
+      });
+      return reply.view('pages/evaluation-image', { ...layout, section: 'evaluation', result, body, title: result.title, back_url: evaluationUrl(project_id, experiment_id) });
+    }
+    const r = await evaluation.result<ResultRecord>(project_id, experiment_id, image_id);
     const result = {
       ...r,
       confidence_label: confidenceLabel(r.confidence),

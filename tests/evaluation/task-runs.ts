@@ -33,9 +33,10 @@ async function writeMultilabel(dir: string, n: number): Promise<{ csv: string; r
   await fs.mkdir(root, { recursive: true });
   const rows = ['file,labels'];
   for (let i = 0; i < n; i++) {
-    // every class present in about half the images, and never all absent in the first few
+    // every class present in about half the images; the first three hold one class each
     const on = ML_CLASSES.map((_, k) => (i < 3 ? k === i : rand() < 0.5));
-    const body = on.map((p, k) => (p ? shape(k, (k % 2) * 16 + 8, Math.floor(k / 2) * 16 + 8, 6) : '')).join('');
+    // jittered centre and size: every image distinct (the import skips duplicates)
+    const body = on.map((p, k) => (p ? shape(k, (k % 2) * 16 + 7 + Math.floor(rand() * 3), Math.floor(k / 2) * 16 + 7 + Math.floor(rand() * 3), 5 + Math.floor(rand() * 2)) : '')).join('');
     const file = `ml-${i}.png`;
     await fs.writeFile(path.join(root, file), await png(body));
     rows.push(`${file},${ML_CLASSES.filter((_, k) => on[k]).join(';')}`);
