@@ -527,3 +527,18 @@ describe('multi-label and regression datasets', () => {
     expect(res.body).toContain('An image counts once under each of its labels.');
   });
 });
+
+import { hasTask, listTasks, registerTask } from '../../src/tasks/index.ts';
+
+describe('the new-dataset form follows the registry', () => {
+  it('lists a task registered in-process under the sources it names, and only there', async () => {
+    const base = listTasks()[0];
+    if (!hasTask('toy_counting')) registerTask({ ...base, name: 'toy_counting', title: 'Toy counting', description: 'a toy task', sources: ['csv', 'yolo'] });
+    const res = await get(s.app, `/projects/${exampleId}`);
+    const panel = (kind: string) => res.body.split(`data-panel="${kind}"`)[1].split('data-panel=')[0];
+    expect(panel('csv')).toContain('<option value="toy_counting" title="a toy task">Toy counting</option>');
+    expect(panel('yolo')).toContain('value="toy_counting"');
+    expect(panel('coco')).not.toContain('toy_counting');
+    expect(panel('zip')).not.toContain('toy_counting');
+  });
+});
