@@ -8,7 +8,6 @@ import { idOf } from '../schemas/common.ts';
 import { ExperimentIdSchema } from '../schemas/experiment.ts';
 import { StoredTaskNameSchema } from '../schemas/task.ts';
 import { VariantNameSchema } from '../storage/exports.ts';
-import { hasTask, getTask } from '../tasks/index.ts';
 import { isHtmx } from './errors.ts';
 import {
   EXPORT_VARIANTS,
@@ -296,7 +295,6 @@ export default async function exportPages(app: FastifyInstance): Promise<void> {
     const own = existsSync(new URL(`${partial}.eta`, VIEWS_DIR));
     return reply.view(own ? partial : 'fragments/export-answer', {
       task,
-      task_title: hasTask(task) ? getTask(task).title : task,
       variant: body.variant,
       latency: (Math.round(body.latency_ms * 10) / 10).toFixed(1),
       answer: body.answer,
