@@ -3,6 +3,6 @@
  * `decomposeBatchNormForTraining` prepares training-mode batch norms for it.
  */
 export { type BackwardOptions, backward } from './engine.ts';
-export { type BatchNormStatUpdate, decomposeBatchNormForTraining } from './batchnorm.ts';
+export { type BatchNormStatUpdate, decomposeBatchNormForTraining, lowerBatchNormTraining } from './batchnorm.ts';
 export { RULES } from './registry.ts';
 export { type GradContext, type GradRule, NO_GRADIENT, type RuleEntry, type RuleTable } from './context.ts';

@@ -1,4 +1,4 @@
-import { backward, decomposeBatchNormForTraining } from '../autodiff/index.ts';
+import { backward, decomposeBatchNormForTraining, lowerBatchNormTraining } from '../autodiff/index.ts';
 import { badInput } from '../core/errors.ts';
 import { GraphBuilder } from '../onnx/builder.ts';
 import { batchNormToInference, foldBatchNorm } from '../onnx/fold-batchnorm.ts';
@@ -260,6 +260,44 @@ export function buildTrainingStep(model: Model, opts: TrainingStepOptions): Trai
     bnStats,
     dropout,
   };
+}
+
+/** The batch statistics of every batch-norm for one batch: running-statistics input name → graph output. */
+export interface BatchNormStatsGraph {
+  model: Model;
+  /** The graph's batch input. */
+  input: string;
+  stats: Record<string, string>;
+}
+
+/**
+ * A forward graph that reads each batch-norm's batch statistics (for "precise BN": running
+ * statistics recomputed over a pass of training images, as torch.optim.swa_utils.update_bn does).
+ * Every batch-norm normalizes with its batch's statistics, as in training, and outputs its batch
+ * mean and unbiased variance in place of the running ones (momentum 0); Dropout is removed, as at
+ * evaluation. `asInputs` are fed each run (the Trainer's current parameters).
+ */
+export function buildBatchNormStatsGraph(model: Model, asInputs: string[] = []): BatchNormStatsGraph {
+  const copy = cloneModel(model);
+  const b = new GraphBuilder(removeDropout(copy.graph));
+  const input = batchInput(b.graph);
+  for (const node of b.graph.nodes) {
+    if (node.opType === 'BatchNormalization') node.attrs = { ...node.attrs, training_mode: attr.int(1), momentum: attr.float(0) };
+  }
+  const updates = decomposeBatchNormForTraining(b);
+  lowerBatchNormTraining(b);
+  for (const name of asInputs) liftToInput(b, name);
+  const stats: Record<string, string> = {};
+  const outputs: Graph['outputs'] = [];
+  for (const u of updates) {
+    for (const [inName, outName] of [[u.runningMeanIn, u.runningMeanOut], [u.runningVarIn, u.runningVarOut]]) {
+      stats[inName] = outName;
+      const t = b.graph.initializers.get(inName);
+      outputs.push({ name: outName, dtype: 'float32', shape: t ? [...t.dims] : [null] });
+    }
+  }
+  b.graph.outputs = outputs;
+  return { model: { ...copy, opsetImports: trainingOpsets(copy), graph: eliminateDeadNodes(b.graph) }, input, stats };
 }
 
 export interface EvalGraphOptions {

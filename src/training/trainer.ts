@@ -11,7 +11,7 @@ import {
   toRuntimeTensor,
 } from '../runtime/session.ts';
 import { lowerConvsToNchwc, nchwcBlockSize } from '../runtime/nchwc.ts';
-import { buildEvalGraph, buildTrainingStep, type DropoutMask, type TrainingStep, type TrainingStepOptions } from './step-graph.ts';
+import { buildBatchNormStatsGraph, buildEvalGraph, buildTrainingStep, type BatchNormStatsGraph, type DropoutMask, type TrainingStep, type TrainingStepOptions } from './step-graph.ts';
 
 /**
  * Runs training steps in memory. Parameters, optimizer state and batch-norm statistics live as
@@ -72,9 +72,15 @@ export class Trainer {
   #values = new Map<string, RuntimeTensor>();
   #step = 0;
   readonly #masks: DropoutMasks;
+  /** The model and session options, for the batch-statistics graph built on first use. */
+  readonly #model: Model;
+  readonly #opts: TrainerOptions;
+  #stats: { graph: BatchNormStatsGraph; session: Session } | null = null;
 
-  private constructor(graph: TrainingStep, train: Session, evalSession: Session, initial: TrainerState, seed: number) {
+  private constructor(graph: TrainingStep, train: Session, evalSession: Session, initial: TrainerState, seed: number, model: Model, opts: TrainerOptions) {
     this.graph = graph;
+    this.#model = model;
+    this.#opts = opts;
     this.#train = train;
     this.#eval = evalSession;
     this.#masks = new DropoutMasks(graph.dropout, seed);
@@ -103,7 +109,7 @@ export class Trainer {
       bnStats: Object.fromEntries(Object.keys(graph.bnStats).map((s) => [s, init(s)])),
       step: 0,
     };
-    return new Trainer(graph, train, evalSession, initial, opts.seed ?? 0);
+    return new Trainer(graph, train, evalSession, initial, opts.seed ?? 0, model, opts);
   }
 
   get stepCount(): number {
@@ -135,6 +141,55 @@ export class Trainer {
     }
     const out = await this.#eval.runHandles(feeds);
     return copyTensorData(out[this.#eval.outputNames[0]]);
+  }
+
+  /** Whether the model has batch norms whose running statistics evaluation uses. */
+  get hasBatchNorm(): boolean {
+    return Object.keys(this.graph.bnStats).length > 0;
+  }
+
+  /**
+   * "Precise BN": replaces every batch norm's running statistics by the cumulative average of its
+   * batch statistics over `batches` (mean, and unbiased variance, each batch weighing the same), as
+   * torch.optim.swa_utils.update_bn does. Running statistics only feed evaluation, so training is
+   * unchanged; a pass of un-augmented training images makes them describe the current weights,
+   * where an exponential average over few steps may not (the cause of constant predictions after
+   * a short run). Returns the number of batches used (0: nothing changed).
+   */
+  async recalibrateBatchNorm(batches: AsyncIterable<TensorData>): Promise<number> {
+    if (!this.hasBatchNorm) return 0;
+    if (!this.#stats) {
+      const graph = buildBatchNormStatsGraph(this.#model, Object.keys(this.graph.params));
+      const block = this.#opts.nchwc === false ? null : await nchwcBlockSize();
+      const session = await createSession(block === null ? graph.model : withNchwcConvs(graph.model, block), stepSessionOptions(this.#opts));
+      this.#stats = { graph, session };
+    }
+    const { graph, session } = this.#stats;
+    const names = Object.keys(this.graph.bnStats).filter((n) => n in graph.stats);
+    const sums = new Map<string, Float64Array>();
+    let count = 0;
+    for await (const batch of batches) {
+      // one image has no variance to speak of: its statistics would only add noise
+      if ((batch.dims[0] ?? 0) < 2) continue;
+      const feeds: Feeds = { [graph.input]: batch };
+      for (const p of Object.keys(this.graph.params)) feeds[p] = this.#need(p);
+      const out = await session.runHandles(feeds);
+      for (const n of names) {
+        const v = copyTensorData(out[graph.stats[n]]).data as Float32Array;
+        let acc = sums.get(n);
+        if (!acc) sums.set(n, (acc = new Float64Array(v.length)));
+        for (let i = 0; i < v.length; i++) acc[i] += v[i];
+      }
+      count += 1;
+    }
+    if (count === 0) return 0;
+    for (const n of names) {
+      const acc = sums.get(n)!;
+      const old = this.#need(n);
+      const data = Float32Array.from(acc, (x) => x / count);
+      this.#values.set(n, toRuntimeTensor({ dtype: 'float32', dims: [...copyTensorData(old).dims], data }));
+    }
+    return count;
   }
 
   /** A copy of everything a checkpoint needs to resume bit-for-bit. */
@@ -179,7 +234,8 @@ export class Trainer {
   }
 
   async release(): Promise<void> {
-    await Promise.all([this.#train.release(), this.#eval.release()]);
+    await Promise.all([this.#train.release(), this.#eval.release(), this.#stats?.session.release()]);
+    this.#stats = null;
   }
 
   #need(name: string): RuntimeTensor {
