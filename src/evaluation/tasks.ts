@@ -1,9 +1,6 @@
 import { z } from 'zod';
 import type { RunConfigFile } from '../schemas/experiment.ts';
-import classificationResults from '../tasks/classification/results.ts';
 import { getTask, type AnyTask } from '../tasks/index.ts';
-import multiLabelResults from '../tasks/multilabel/results.ts';
-import regressionResults from '../tasks/regression/results.ts';
 import type { TaskResults } from '../tasks/types.ts';
 import type { EvalTask } from './run-evaluation.ts';
 
@@ -11,11 +8,7 @@ import type { EvalTask } from './run-evaluation.ts';
  * The evaluation's view of the tasks: a stored evaluation's task (absent = classification, as
  * every evaluation before tasks was), a run's task with its state and output names, and each
  * task's results query and CSV.
- *
- * TEMPORARY (remove when each task's index.ts sets `results: <task>Results` from its results.ts):
- * FALLBACK_RESULTS stands in for the TaskDefinition member while that lands.
  */
-const FALLBACK_RESULTS: Record<string, TaskResults> = { classification: classificationResults, multilabel: multiLabelResults, regression: regressionResults };
 
 /** A stored evaluation's task (absent: classification); an unknown name is NOT_FOUND. */
 export function evaluationTask(name: string | undefined): AnyTask {
@@ -24,9 +17,7 @@ export function evaluationTask(name: string | undefined): AnyTask {
 
 /** How the task's records are queried and exported. */
 export function resultsOf(task: AnyTask): TaskResults {
-  const r = task.results ?? (Object.hasOwn(FALLBACK_RESULTS, task.name) ? FALLBACK_RESULTS[task.name] : undefined);
-  if (!r) throw new Error(`task '${task.name}' defines no evaluation results`);
-  return r;
+  return task.results;
 }
 
 /** A run's task, fitted state and output names from its config.json (runTaskOf's). */

@@ -146,7 +146,7 @@ export interface TaskDefinition<State = unknown, Aggregate = unknown, Item = unk
   // ---- evaluation results ---------------------------------------------------------------------
 
   /** How the evaluation's per-image records are queried and exported (src/tasks/<task>/results.ts). */
-  readonly results?: TaskResults<Item>;
+  readonly results: TaskResults<Item>;
 }
 
 // ---- evaluation results ---------------------------------------------------------------------------

@@ -6,6 +6,7 @@ import type { TensorData } from '../../onnx/ir.ts';
 import { classIndexScorer } from '../../training/run-loop.ts';
 import { softmaxPostprocess } from '../../training/step-graph.ts';
 import type { TaskDefinition } from '../types.ts';
+import { classificationResults } from './results.ts';
 
 /**
  * Single-label classification: one class per image (`label`), softmax cross-entropy, accuracy per
@@ -46,6 +47,7 @@ const classification: TaskDefinition<State, AggregateMetrics, ResultRecord> = {
   hyperparameters: ['label_smoothing', 'class_weights'],
   minTrainClasses: 2,
   evaluationMetrics: ['accuracy', 'top_k', 'macro', 'weighted', 'per_class', 'confusion_matrix', 'log_loss', 'ece', 'roc_auc', 'balanced_accuracy', 'kappa'],
+  results: classificationResults,
 
   outputNames: (ds) => [...ds.classes],
   target(img, names) {

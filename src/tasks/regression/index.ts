@@ -8,6 +8,7 @@ import type { Hyperparameters } from '../../schemas/experiment.ts';
 import type { LossSpec } from '../../training/losses.ts';
 import type { EpochScorer, EvaluationItemInput, InferenceOutputs, TaskDataset, TaskDefinition, TaskEvaluation } from '../types.ts';
 import { histogram, meanDefined, scatter, targetMetrics, type TargetMetrics } from './metrics.ts';
+import { regressionResults } from './results.ts';
 
 /**
  * Regression: one or a few numbers per image (a size, a count, an age), named by the dataset's
@@ -247,6 +248,7 @@ const regression: TaskDefinition<RegressionState, RegressionAggregate, Regressio
   hyperparameters: ['huber_delta'],
   minTrainClasses: 0,
   evaluationMetrics: TOP_LEVEL,
+  results: regressionResults,
 
   outputNames(ds: TaskDataset): string[] {
     return [...(ds.target_names ?? [])];
