@@ -83,6 +83,9 @@ export const EarlyStoppingSchema = z.strictObject({
   patience: int(1, 1000).default(5),
 });
 
+/** 'auto' recalibrates batch norm for training subsets up to this many images (and a pass reads at most this many). */
+export const BN_RECALIBRATION_AUTO_MAX = 5000;
+
 /** Defaults that depend on the optimizer: SGD wants a larger step and a smaller decay than AdamW. */
 export const OPTIMIZER_DEFAULTS = {
   sgd: { lr: 0.01, weight_decay: 1e-4 },
@@ -113,6 +116,13 @@ export const HyperparametersSchema = z
     /** Multi-label: weight each class's positives by negatives/positives of the training subset ('balanced'). */
     pos_weight: z.enum(['none', 'balanced'], { error: 'must be "none" or "balanced"' }).default('none'),
     early_stopping: EarlyStoppingSchema.nullable().default(null),
+    /**
+     * "Precise BN": before each validation, batch-norm running statistics recomputed over a pass of
+     * un-augmented training images. 'auto': when the model has batch norm and the training subset
+     * is small (≤ BN_RECALIBRATION_AUTO_MAX images), where an exponential average over few steps
+     * can leave statistics that no longer describe the weights.
+     */
+    bn_recalibration: z.enum(['auto', 'on', 'off'], { error: 'must be "auto", "on" or "off"' }).default('auto'),
     seed: int(0, 2 ** 31 - 1).default(0),
   })
   .superRefine((h, ctx) => {
@@ -229,7 +239,8 @@ export const ExperimentSettingsSchema = z.strictObject({
   dataset_id: DatasetIdSchema,
   split_name: SplitNameSchema,
   model: ResolvedModelChoiceSchema,
-  task: StoredTaskNameSchema,
+  /** Settings written before tasks were classification's. */
+  task: StoredTaskNameSchema.default('classification'),
   ...settingsFields,
   augmentation: ResolvedAugmentationSchema.prefault({ normalize: { mean: IMAGENET_MEAN, std: IMAGENET_STD } }),
 });
@@ -370,6 +381,8 @@ export const RunConfigFileSchema = z.object({
   class_weights: z.array(z.number().nonnegative()).nullable(),
   /** What the task fitted on the training targets (its own schema: src/tasks/<task>/). */
   task_state: z.unknown().optional(),
+  /** Whether batch-norm statistics are recalibrated before each validation, and over how many training images. */
+  bn_recalibration: z.object({ enabled: z.boolean(), images: z.number().int().min(0) }).optional(),
   steps_per_epoch: z.number().int().min(1),
   created_at: TimestampSchema,
 });

@@ -84,6 +84,11 @@ export interface RunLoopOptions {
   stepsPerEpoch: number;
   /** Validation batches (no augmentation, fixed order); null when the split has no val images. */
   val: EpochBatches | null;
+  /**
+   * Un-augmented training batches over which batch-norm statistics are recomputed before each
+   * validation ("precise BN", Trainer.recalibrateBatchNorm); absent: the running averages stay.
+   */
+  recalibrate?: EpochBatches;
   threads: number;
   signal: AbortSignal;
   sink: RunSink;
@@ -287,6 +292,18 @@ async function loop(trainer: Trainer, o: RunLoopOptions, size: number, task: Loo
     if (seen === 0) throw new AppError('BAD_INPUT', `epoch ${epoch + 1} had no readable training images`);
     const trainSeconds = (performance.now() - t0) / 1000;
 
+    if (o.recalibrate) {
+      try {
+        const used = await trainer.recalibrateBatchNorm(asTensors(o.recalibrate(epoch, o.signal), size));
+        if (used > 0 && epoch === first) o.sink.log(`batch-norm statistics are recomputed over the training images before each validation (${used} batches)`);
+      } catch (e) {
+        if (!o.signal.aborted) throw e;
+      }
+      if (o.signal.aborted) {
+        o.sink.log(`cancelled during epoch ${epoch + 1}; the last checkpoint (epoch ${epoch}) is kept`);
+        return { epochsDone: epoch, stopReason: 'cancelled', best };
+      }
+    }
     const val = o.val ? await evaluate(trainer, o.val(epoch, o.signal), size, task) : null;
     if (o.signal.aborted) {
       o.sink.log(`cancelled during validation of epoch ${epoch + 1}; the last checkpoint (epoch ${epoch}) is kept`);
@@ -349,6 +366,13 @@ async function loop(trainer: Trainer, o: RunLoopOptions, size: number, task: Loo
     }
   }
   return { epochsDone: h.epochs, stopReason: 'completed', best };
+}
+
+async function* asTensors(batches: AsyncIterable<Batch>, size: number): AsyncIterable<TensorData> {
+  for await (const b of batches) {
+    const n = b.ids.length || b.target.length;
+    if (n > 0) yield { dtype: 'float32', dims: [n, 3, size, size], data: b.input };
+  }
 }
 
 function finiteOrNull(v: number | null): number | null {

@@ -37,6 +37,7 @@ const TEXT = new Set([
   'hyperparameters.class_weights',
   'hyperparameters.pos_weight',
   'hyperparameters.loss',
+  'hyperparameters.bn_recalibration',
   'hyperparameters.early_stopping.metric',
 ]);
 
@@ -133,6 +134,7 @@ const LABELS: Record<string, string> = {
   'hyperparameters.pos_weight': 'Positive weights',
   'hyperparameters.loss': 'Loss',
   'hyperparameters.huber_delta': 'Huber delta',
+  'hyperparameters.bn_recalibration': 'Batch-norm statistics',
   'hyperparameters.early_stopping.metric': 'Early-stopping metric',
   'hyperparameters.early_stopping.patience': 'Patience',
   'hyperparameters.seed': 'Seed',

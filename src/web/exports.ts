@@ -2,11 +2,13 @@ import { existsSync } from 'node:fs';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { AppError, notFound } from '../core/errors.ts';
+import type { Experiment } from '../core/experiments.ts';
 import type { ExportView } from '../core/exports.ts';
 import type { RunSummary } from '../core/runs.ts';
 import { idOf } from '../schemas/common.ts';
 import { ExperimentIdSchema } from '../schemas/experiment.ts';
 import { StoredTaskNameSchema } from '../schemas/task.ts';
+import { getTask, hasTask } from '../tasks/index.ts';
 import { VariantNameSchema } from '../storage/exports.ts';
 import { isHtmx } from './errors.ts';
 import {
@@ -80,6 +82,27 @@ function swapTarget(req: FastifyRequest): 'board' | 'page' {
   return req.headers['hx-target'] === 'exports' ? 'board' : 'page';
 }
 
+/** How the compare table shows an export's headline metric: its title, format and direction (from the task's epoch metric of that name). */
+function metricOfExport(taskName: string, x: ExportView | null): { name: string; title: string; percent: boolean; higher: boolean; reference: number | null } {
+  const name = x?.reference_metric?.name ?? 'accuracy';
+  const info = hasTask(taskName) ? getTask(taskName).epochMetrics.find((m) => m.key === `val_${name}`) : undefined;
+  const title = info ? info.label.replace(/^(validation|val)\s+/i, '') : name;
+  return {
+    name,
+    title: title.charAt(0).toUpperCase() + title.slice(1),
+    percent: info ? info.format === 'percent' : true,
+    higher: info ? info.higher_is_better : true,
+    reference: x?.reference_metric?.value ?? x?.reference_accuracy ?? null,
+  };
+}
+
+/** "+0.0123" / "−0.0042" for a metric in the target's units. */
+function valueDelta(v: number | null | undefined, reference: number | null): string | null {
+  if (v === null || v === undefined || reference === null) return null;
+  const d = v - reference;
+  return `${d > 0 ? '+' : d < 0 ? '−' : '±'}${Math.abs(d).toFixed(4)}`;
+}
+
 export default async function exportPages(app: FastifyInstance): Promise<void> {
   const { projects, experiments, runs, jobs, evaluation, exports } = app.studio;
 
@@ -107,7 +130,8 @@ export default async function exportPages(app: FastifyInstance): Promise<void> {
     };
   }
 
-  function compareRow(projectId: string, experimentId: string, x: ExportView, labels: Map<string, string>, selected: boolean) {
+  function compareRow(projectId: string, exp: Experiment, x: ExportView, labels: Map<string, string>, selected: boolean) {
+    const experimentId = exp.id;
     return {
       id: x.id,
       href: exportsUrl(projectId, experimentId, x.id),
@@ -119,7 +143,10 @@ export default async function exportPages(app: FastifyInstance): Promise<void> {
       variants: x.requested.join(' + '),
       rows: x.variants.map((v) => {
         const run = mainRun(v.benchmark);
-        const delta = v.name === 'fp32' ? null : accuracyDelta(v.accuracy, x.reference_accuracy);
+        // The task's headline metric (accuracy, mAP, MAE, …), formatted as its epoch metric is.
+        const m = metricOfExport(exp.task, x);
+        const value = v.metric?.value ?? (m.name === 'accuracy' ? v.accuracy : null);
+        const delta = v.name === 'fp32' ? null : m.percent ? accuracyDelta(value, m.reference) : valueDelta(value, m.reference);
         return {
           variant: v.name,
           size: formatBytes(v.size_bytes),
@@ -129,9 +156,10 @@ export default async function exportPages(app: FastifyInstance): Promise<void> {
           p99: formatMs(run?.latency_b1.p99_ms),
           t8: formatRate(throughputAt(run, 8)),
           t32: formatRate(throughputAt(run, 32)),
-          accuracy: pct(v.accuracy),
+          accuracy: m.percent ? pct(value) : value === null || value === undefined ? '—' : value.toFixed(4),
           delta,
-          delta_down: delta !== null && delta.startsWith('−'),
+          // "down" is worse: a lower accuracy or mAP, a higher error
+          delta_down: delta !== null && (m.higher ? delta.startsWith('−') : delta.startsWith('+')),
           validation: validationView(v.validation),
         };
       }),
@@ -250,7 +278,8 @@ export default async function exportPages(app: FastifyInstance): Promise<void> {
         benchmark: last?.benchmark ?? true,
       },
       live: running ? liveOf(running, labels, boardUrl) : null,
-      compare: selected.list.map((x) => compareRow(projectId, exp.id, x, labels, x.id === chosen?.id)),
+      compare: selected.list.map((x) => compareRow(projectId, exp, x, labels, x.id === chosen?.id)),
+      metric_title: metricOfExport(exp.task, selected.list.find((x) => x.reference_metric) ?? null).title,
       detail: chosen ? detailOf(projectId, exp.id, chosen, labels) : null,
     };
   }

@@ -186,6 +186,14 @@ export function configRows(run: RunDetail, exp: Experiment): { group: string; ro
         ['Label smoothing', String(h.label_smoothing)],
         ['Class weights', h.class_weights],
         ['Early stopping', h.early_stopping ? `${h.early_stopping.metric}, patience ${h.early_stopping.patience}` : 'off'],
+        [
+          'Batch-norm statistics',
+          c?.bn_recalibration
+            ? c.bn_recalibration.enabled
+              ? `recomputed before each validation (${c.bn_recalibration.images.toLocaleString('en-US')} images)`
+              : 'running averages'
+            : h.bn_recalibration,
+        ],
         ['Seed', String(h.seed)],
       ],
     },

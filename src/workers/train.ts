@@ -4,7 +4,7 @@ import { AppError } from '../core/errors.ts';
 import type { WorkerTask } from '../jobs/pool.ts';
 import { countParams, trainableSet, type ModelSpec, type Trainable } from '../models/index.ts';
 import { DatasetDoc, type DatasetFile } from '../schemas/dataset.ts';
-import type { Best, ExperimentSettings, MetricsLine, RunConfigFile } from '../schemas/experiment.ts';
+import { BN_RECALIBRATION_AUTO_MAX, type Best, type ExperimentSettings, type MetricsLine, type RunConfigFile } from '../schemas/experiment.ts';
 import { readModelRecord } from '../storage/models.ts';
 import {
   appendMetrics,
@@ -141,6 +141,11 @@ export default async function trainWorker(task: WorkerTask<TrainWorkerPayload>):
             batches.batches({ items: p.val, batchSize: h.batch_size, transform: { kind: 'eval', size }, normalization: norm, seed: h.seed, epoch: 0, shuffle: false, dropLast: false, signal, onWarning })
         : null;
 
+      const recal = cfg.bn_recalibration?.enabled ? recalibrationItems(p.train) : [];
+      const recalibrate: EpochBatches | undefined = recal.length
+        ? (_epoch, signal) =>
+            batches.batches({ items: recal, batchSize: h.batch_size, transform: { kind: 'eval', size }, normalization: norm, seed: h.seed, epoch: 0, shuffle: false, dropLast: false, signal, onWarning })
+        : undefined;
       const result = await runTrainingLoop(
         {
           model: p.spec.model,
@@ -148,6 +153,7 @@ export default async function trainWorker(task: WorkerTask<TrainWorkerPayload>):
           hyperparameters: h,
           classWeights: cfg.class_weights,
           task: loopTask(p, h),
+          ...(recalibrate ? { recalibrate } : {}),
           train,
           stepsPerEpoch: cfg.steps_per_epoch,
           val,
@@ -263,10 +269,25 @@ async function prepare(store: Workspace, payload: TrainWorkerPayload, existing: 
     augmentation: payload.settings.augmentation,
     class_weights: classWeights,
     task_state: state,
+    bn_recalibration: bnRecalibration(spec, h.bn_recalibration, train.length),
     steps_per_epoch: batchCount(train.length, h.batch_size, train.length >= h.batch_size),
     created_at: new Date().toISOString(),
   };
   return { ...prepared, state, config };
+}
+
+/** Whether the run recalibrates batch norm (the model must have some) and over how many training images. */
+function bnRecalibration(spec: ModelSpec, choice: RunConfigFile['hyperparameters']['bn_recalibration'], trainCount: number): { enabled: boolean; images: number } {
+  const hasBn = spec.model.graph.nodes.some((n) => n.opType === 'BatchNormalization');
+  const enabled = hasBn && (choice === 'on' || (choice === 'auto' && trainCount <= BN_RECALIBRATION_AUTO_MAX));
+  return { enabled, images: enabled ? Math.min(trainCount, BN_RECALIBRATION_AUTO_MAX) : 0 };
+}
+
+/** The training images a recalibration pass reads: all of them, or an even spread of at most BN_RECALIBRATION_AUTO_MAX. */
+function recalibrationItems(train: LoaderItem[]): LoaderItem[] {
+  if (train.length <= BN_RECALIBRATION_AUTO_MAX) return train;
+  const step = train.length / BN_RECALIBRATION_AUTO_MAX;
+  return Array.from({ length: BN_RECALIBRATION_AUTO_MAX }, (_, i) => train[Math.floor(i * step)]);
 }
 
 function isClassWeights(state: unknown): state is { class_weights: number[] | null } {

@@ -77,6 +77,8 @@ describe('a multi-label run', () => {
     expect(last.train_accuracy).toBeNull();
     expect(run.best?.metric).toBe('val_map');
     expect(run.config?.task).toBe('multilabel');
+    // small_cnn has batch norm and the training subset is small: 'auto' recomputes its statistics
+    expect(run.config?.bn_recalibration).toEqual({ enabled: true, images: (run.config as unknown as { split: { train_count: number } }).split.train_count });
     expect(run.config?.dataset.classes).toEqual(['circle', 'square', 'triangle']);
     const pw = (run.config?.task_state as { pos_weight: number[] }).pos_weight;
     expect(pw).toHaveLength(3);
