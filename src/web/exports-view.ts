@@ -162,6 +162,8 @@ export interface ValidationLike {
   rmse: number | null;
   cosine: number | null;
   argmax_agreement: number | null;
+  /** What was compared (absent before tasks: class probabilities); argmax agreement means something only for those. */
+  kind?: 'probabilities' | 'scores' | 'values';
   passed: boolean;
   failures?: string[];
 }
@@ -171,7 +173,8 @@ export interface ValidationView {
   max_abs: string;
   rmse: string;
   cosine: string;
-  agreement: string;
+  /** null: not measured for this kind of output (scores, values). */
+  agreement: string | null;
   failures: string[];
 }
 
@@ -182,7 +185,7 @@ export function validationView(v: ValidationLike | null | undefined): Validation
     max_abs: formatError(v.max_abs_error),
     rmse: formatError(v.rmse),
     cosine: v.cosine === null || Number.isNaN(v.cosine) ? 'NaN' : v.cosine.toFixed(5),
-    agreement: v.argmax_agreement === null ? 'NaN' : pct(v.argmax_agreement),
+    agreement: (v.kind ?? 'probabilities') !== 'probabilities' ? null : v.argmax_agreement === null ? 'NaN' : pct(v.argmax_agreement),
     failures: v.failures ?? [],
   };
 }

@@ -89,7 +89,7 @@ function metricOfExport(taskName: string, x: ExportView | null): { name: string;
   const title = info ? info.label.replace(/^(validation|val)\s+/i, '') : name;
   return {
     name,
-    title: title.charAt(0).toUpperCase() + title.slice(1),
+    title: title === title.toLowerCase() ? title.charAt(0).toUpperCase() + title.slice(1) : title,
     percent: info ? info.format === 'percent' : true,
     higher: info ? info.higher_is_better : true,
     reference: x?.reference_metric?.value ?? x?.reference_accuracy ?? null,

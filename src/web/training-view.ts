@@ -81,7 +81,9 @@ export interface PageMetric {
 
 export function pageMetric(m: EpochMetricInfo): PageMetric {
   const title = m.label.replace(/^(validation|val)\s+/i, '');
-  return { key: m.key.replace(/^val_/, ''), title: title.charAt(0).toUpperCase() + title.slice(1), format: m.format, higher_is_better: m.higher_is_better };
+  // "accuracy" → "Accuracy"; a name with capitals of its own ("mAP", "MAE", "R²") stays as written
+  const shown = title === title.toLowerCase() ? title.charAt(0).toUpperCase() + title.slice(1) : title;
+  return { key: m.key.replace(/^val_/, ''), title: shown, format: m.format, higher_is_better: m.higher_is_better };
 }
 
 /** A metric's value in a line: the task's `metrics` map, else the line's own field (lines written before tasks). */
