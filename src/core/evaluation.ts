@@ -8,7 +8,7 @@ import type { JobView } from '../jobs/registry.ts';
 import { FINISHED, type JobOutcome, type JobsService } from '../jobs/service.ts';
 import { createDedicatedPool, type DedicatedPools } from '../jobs/pool.ts';
 import { DatasetDoc } from '../schemas/dataset.ts';
-import { CheckpointNameSchema, RunIdSchema } from '../schemas/experiment.ts';
+import { CheckpointNameSchema, RunIdSchema, type Warning } from '../schemas/experiment.ts';
 import {
   clearStagedResults,
   MAX_STORED_PROBLEMS,
@@ -29,7 +29,7 @@ import {
 import { readExperiment } from '../storage/experiments.ts';
 import { checkpointExists, listRunIds, readRun, readRunConfig } from '../storage/runs.ts';
 import type { Workspace } from '../storage/workspace.ts';
-import type { AnyTask } from '../tasks/index.ts';
+import { getTask, hasTask, type AnyTask } from '../tasks/index.ts';
 import type { EvaluateWorkerPayload, EvaluateWorkerResult } from '../workers/evaluate.ts';
 import { AppError, conflict, fromErrorData, notFound, validation } from './errors.ts';
 
@@ -78,6 +78,8 @@ export interface EvaluationView<A = AggregateMetrics> {
   config: EvaluationConfig | null;
   /** Present once the evaluation succeeded: the task's aggregate. */
   aggregate: A | null;
+  /** What makes the aggregate not what it seems (the task's `evaluationWarnings`), each with what to try. */
+  warnings: Warning[];
   job_id: string | null;
   error?: { code: string; message: string };
   /**
@@ -192,11 +194,14 @@ export function createEvaluationService({ store, jobs, threads, pool: givenPool 
   }
 
   function view(f: EvaluationFile, aggregate: unknown): EvaluationView<unknown> {
+    const task = f.task ?? 'classification';
+    const warn = aggregate !== null && hasTask(task) ? getTask(task).evaluationWarnings : undefined;
     return {
-      task: f.task ?? 'classification',
+      task,
       status: f.status,
       config: f.config,
       aggregate,
+      warnings: warn ? warn(aggregate, f.config.classes) : [],
       job_id: f.job_id,
       ...(f.error ? { error: f.error } : {}),
       ...(f.last_attempt ? { last_attempt: f.last_attempt } : {}),
@@ -417,7 +422,7 @@ export function createEvaluationService({ store, jobs, threads, pool: givenPool 
       const cur = await readEvaluation(store, r);
       if (staged) return { ...view(staged, null), ...(cur?.status === 'succeeded' ? { previous: { config: cur.config, finished_at: cur.finished_at } } : {}) } as EvaluationView<A>;
       if (!cur) {
-        return { task: 'classification', status: 'none', config: null, aggregate: null, job_id: null, problems: [], problems_total: 0, evaluated: 0, created_at: null, finished_at: null };
+        return { task: 'classification', status: 'none', config: null, aggregate: null, warnings: [], job_id: null, problems: [], problems_total: 0, evaluated: 0, created_at: null, finished_at: null };
       }
       return view(cur, cur.status === 'succeeded' ? await aggregateOf(r, cur) : null) as EvaluationView<A>;
     },

@@ -5,7 +5,8 @@ import { createDedicatedPool, type DedicatedPools } from '../jobs/pool.ts';
 import { createJobsService, type JobOutcome, type JobScope, type JobsService } from '../jobs/service.ts';
 import type { JobView } from '../jobs/registry.ts';
 import { submitWorkerJob } from '../jobs/submit.ts';
-import type { CheckpointInfo, ExperimentSettings, MetricsLine, RunConfigFile, RunFile, RunStatus } from '../schemas/experiment.ts';
+import type { CheckpointInfo, ExperimentSettings, MetricsLine, RunConfigFile, RunFile, RunStatus, Warning } from '../schemas/experiment.ts';
+import { getTask, hasTask } from '../tasks/index.ts';
 import { DatasetDoc } from '../schemas/dataset.ts';
 import { newId } from '../storage/ids.ts';
 import { readModelRecord } from '../storage/models.ts';
@@ -30,6 +31,8 @@ export type TrainingPool = DedicatedPools['train'];
 export type RunSummary = Omit<RunFile, 'schema_version'> & {
   /** The last epoch's metrics line, for lists; null before the first epoch ends. */
   last_metrics: MetricsLine | null;
+  /** What makes the result not what it seems (the task's `runWarnings`): code, message with what to try. */
+  warnings: Warning[];
 };
 
 export interface RunDetail extends RunSummary {
@@ -88,7 +91,7 @@ export interface RunsDeps {
 const ACTIVE: ReadonlySet<RunStatus> = new Set(['queued', 'running']);
 const RESUMABLE: ReadonlySet<RunStatus> = new Set(['cancelled', 'interrupted', 'failed']);
 
-const summary = ({ schema_version: _v, ...rest }: RunFile, metrics: MetricsLine[]): RunSummary => ({ ...rest, last_metrics: metrics.at(-1) ?? null });
+const summary = ({ schema_version: _v, ...rest }: RunFile, metrics: MetricsLine[], warnings: Warning[]): RunSummary => ({ ...rest, last_metrics: metrics.at(-1) ?? null, warnings });
 
 export function createRunsService({ store, jobs, experiments, threads, pool: givenPool }: RunsDeps): RunsService {
   const trainingJobs = createJobsService(createJobRegistry(store), { maxConcurrent: 1 });
@@ -98,7 +101,19 @@ export function createRunsService({ store, jobs, experiments, threads, pool: giv
   const ref = (projectId: string, experimentId: string, runId: string): RunRef => ({ projectId, experimentId, runId });
 
   async function toSummary(run: RunFile): Promise<RunSummary> {
-    return summary(run, await readMetrics(store, ref(run.project_id, run.experiment_id, run.id)));
+    const metrics = await readMetrics(store, ref(run.project_id, run.experiment_id, run.id));
+    return summary(run, metrics, await warningsOf(run, metrics));
+  }
+
+  /** The task's warnings about the run's validation history; the output names are the run's (config.json), else the dataset's. */
+  async function warningsOf(run: RunFile, metrics: MetricsLine[]): Promise<Warning[]> {
+    if (metrics.length === 0) return [];
+    const exp = await readExperiment(store, run.project_id, run.experiment_id).catch(() => null);
+    if (!exp || !hasTask(exp.task)) return [];
+    const task = getTask(exp.task);
+    if (!task.runWarnings) return [];
+    const cfg = await readRunConfig(store, ref(run.project_id, run.experiment_id, run.id)).catch(() => null);
+    return task.runWarnings(metrics, cfg?.dataset.classes ?? []);
   }
 
   /** Copies the training job's events into the studio's log (same order; ids are the log's own). */
@@ -251,7 +266,7 @@ export function createRunsService({ store, jobs, experiments, threads, pool: giv
         const { schema_version: _v, ...rest } = cfg;
         config = rest;
       }
-      return { ...summary(run, metrics), config, metrics, checkpoints: run.checkpoints };
+      return { ...summary(run, metrics, await warningsOf(run, metrics)), config, metrics, checkpoints: run.checkpoints };
     },
 
     async cancel(projectId, experimentId, runId) {

@@ -403,6 +403,12 @@ export const MetricsLineSchema = z.object({
   val_accuracy: z.number().min(0).max(1).nullable(),
   /** The task's metrics, `train_<m>` and `val_<m>` (null where undefined, e.g. R² of a constant target). */
   metrics: z.record(z.string(), z.number().nullable()).default({}),
+  /**
+   * What the validation predictions looked like, for the run's warnings (a model that answers one
+   * class, a metric no better than a trivial baseline): classification's `distinct_predictions` and
+   * `majority_baseline`. Absent without validation images and in lines written before it.
+   */
+  diagnostics: z.record(z.string(), z.number().nullable()).optional(),
   /** The learning rate at the epoch's last step. */
   lr: z.number().min(0),
   images_per_s: z.number().min(0),
@@ -410,3 +416,7 @@ export const MetricsLineSchema = z.object({
   time: TimestampSchema,
 });
 export type MetricsLine = z.infer<typeof MetricsLineSchema>;
+
+/** A result that is not what it seems (constant predictions, no better than a baseline), with what to try. */
+export const WarningSchema = z.object({ code: z.string(), message: z.string() });
+export type Warning = z.infer<typeof WarningSchema>;

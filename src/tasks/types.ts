@@ -2,7 +2,7 @@ import type { z } from 'zod';
 import type { GraphBuilder } from '../onnx/builder.ts';
 import type { TensorData } from '../onnx/ir.ts';
 import type { ImageRecord } from '../schemas/dataset.ts';
-import type { Hyperparameters } from '../schemas/experiment.ts';
+import type { Hyperparameters, MetricsLine, Warning } from '../schemas/experiment.ts';
 import type { LossSpec } from '../training/losses.ts';
 
 /**
@@ -41,8 +41,11 @@ export interface EpochMetricInfo {
 export interface EpochScorer {
   /** `outputs` are the model's raw outputs [n, K] (logits); `targets` the n images' targets. */
   add(outputs: Float32Array, targets: readonly (readonly number[])[]): void;
-  /** Mean loss over the images added (null when none) and the task's metrics (null where undefined). */
-  result(): { loss: number | null; metrics: Record<string, number | null> };
+  /**
+   * Mean loss over the images added (null when none), the task's metrics (null where undefined),
+   * and optional diagnostics of the predictions (stored with validation's line, read by `runWarnings`).
+   */
+  result(): { loss: number | null; metrics: Record<string, number | null>; diagnostics?: Record<string, number | null> };
 }
 
 /** The inference graph's outputs a task appends after the raw outputs. */
@@ -140,6 +143,13 @@ export interface TaskDefinition<State = unknown, Aggregate = unknown, Item = unk
    * the export's validation images and their targets (multi-label picks its thresholds there).
    */
   manifestPostprocessing(state: State, names: readonly string[], primary: string, reference: { outputs: Float32Array; targets: readonly (readonly number[])[] }): Record<string, unknown>;
+  /**
+   * What makes a run's result not what it seems, from its metrics lines (e.g. every validation
+   * image predicted as one class, a metric no better than a trivial baseline), each with what to try.
+   */
+  runWarnings?(lines: readonly MetricsLine[], names: readonly string[]): Warning[];
+  /** The same for an evaluation's aggregate. */
+  evaluationWarnings?(aggregate: Aggregate, names: readonly string[]): Warning[];
   /** Predict's answer for one image's primary output row. */
   predict(row: Float32Array, names: readonly string[], postprocessing: Record<string, unknown>, opts: { topK: number }): unknown;
 

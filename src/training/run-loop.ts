@@ -53,7 +53,7 @@ export interface ResumePoint {
 /** Scores an epoch's raw outputs against their targets (a task's `scorer`, src/tasks/types.ts). */
 export interface LoopScorer {
   add(outputs: Float32Array, targets: readonly (readonly number[])[]): void;
-  result(): { loss: number | null; metrics: Record<string, number | null> };
+  result(): { loss: number | null; metrics: Record<string, number | null>; diagnostics?: Record<string, number | null> };
 }
 
 /**
@@ -143,20 +143,36 @@ function classIndexTask(h: Hyperparameters, classWeights: number[] | null): Loop
   };
 }
 
-/** Plain cross-entropy and accuracy of logits [n, C] against class indices. */
+/**
+ * Plain cross-entropy and accuracy of logits [n, C] against class indices; its diagnostics are how
+ * many classes the predictions used and the accuracy of always answering the most frequent class.
+ */
 export function classIndexScorer(): LoopScorer {
   let lossSum = 0;
   let correct = 0;
   let count = 0;
+  const predicted = new Map<number, number>();
+  const truth = new Map<number, number>();
   return {
     add(outputs, targets) {
       const n = targets.length;
-      const s = scoreLogits({ dtype: 'float32', dims: [n, outputs.length / Math.max(1, n)], data: outputs }, BigInt64Array.from(targets, (t) => BigInt(t[0])));
+      if (n === 0) return;
+      const c = outputs.length / n;
+      const s = scoreLogits({ dtype: 'float32', dims: [n, c], data: outputs }, BigInt64Array.from(targets, (t) => BigInt(t[0])));
       lossSum += s.lossSum;
       correct += s.correct;
       count += n;
+      for (let i = 0; i < n; i++) {
+        let arg = 0;
+        for (let j = 1; j < c; j++) if (outputs[i * c + j] > outputs[i * c + arg]) arg = j;
+        predicted.set(arg, (predicted.get(arg) ?? 0) + 1);
+        truth.set(targets[i][0], (truth.get(targets[i][0]) ?? 0) + 1);
+      }
     },
-    result: () => ({ loss: count ? lossSum / count : null, metrics: { accuracy: count ? correct / count : null } }),
+    result: () => {
+      const diagnostics: Record<string, number | null> = count ? { distinct_predictions: predicted.size, majority_baseline: Math.max(...truth.values()) / count } : {};
+      return { loss: count ? lossSum / count : null, metrics: { accuracy: count ? correct / count : null }, diagnostics };
+    },
   };
 }
 
@@ -186,7 +202,12 @@ export function scoreLogits(logits: TensorData, target: BigInt64Array): { lossSu
 }
 
 /** Validation: the eval graph's outputs over `batches`, scored by the task's scorer. */
-export async function evaluate(trainer: Trainer, batches: AsyncIterable<Batch>, size: number, task?: LoopTask): Promise<EvalResult & { metrics: Record<string, number | null> }> {
+export async function evaluate(
+  trainer: Trainer,
+  batches: AsyncIterable<Batch>,
+  size: number,
+  task?: LoopTask,
+): Promise<EvalResult & { metrics: Record<string, number | null>; diagnostics?: Record<string, number | null> }> {
   const t = task ?? classIndexTask({ label_smoothing: 0 } as Hyperparameters, null);
   const scorer = t.scorer();
   let count = 0;
@@ -200,7 +221,7 @@ export async function evaluate(trainer: Trainer, batches: AsyncIterable<Batch>, 
   }
   const r = scorer.result();
   const accuracy = r.metrics.accuracy;
-  return { loss: r.loss ?? NaN, accuracy: typeof accuracy === 'number' ? accuracy : 0, count, metrics: r.metrics };
+  return { loss: r.loss ?? NaN, accuracy: typeof accuracy === 'number' ? accuracy : 0, count, metrics: r.metrics, ...(r.diagnostics ? { diagnostics: r.diagnostics } : {}) };
 }
 
 export async function runTrainingLoop(o: RunLoopOptions, inputSize: number): Promise<RunLoopResult> {
@@ -323,6 +344,7 @@ async function loop(trainer: Trainer, o: RunLoopOptions, size: number, task: Loo
       val_loss: val && val.count > 0 ? val.loss : null,
       val_accuracy: hasAccuracy && val && val.count > 0 ? (metrics.val_accuracy ?? null) : null,
       metrics,
+      ...(val && val.count > 0 && val.diagnostics && Object.keys(val.diagnostics).length ? { diagnostics: val.diagnostics } : {}),
       lr,
       images_per_s: seen / trainSeconds,
       seconds: (performance.now() - t0) / 1000,

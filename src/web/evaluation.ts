@@ -253,6 +253,7 @@ export default async function evaluationPages(app: FastifyInstance): Promise<voi
     function common() {
     return {
       task,
+      warnings: state.status === 'succeeded' ? state.warnings : [],
       project_id: projectId,
       board_url: evaluationUrl(projectId, exp.id, filters, q.page),
       training_url,

@@ -28,6 +28,14 @@ const SplitCheckQuery = z.object({
   split_name: z.preprocess((v) => (v === '' ? undefined : v), SplitNameSchema.optional()),
 });
 
+/** An image's truth in a caption: its class, its labels, or its target values; null when it has none. */
+function truthLabel(img: { label: string | null; labels?: string[]; targets?: Record<string, number> }): string | null {
+  if (img.label !== null) return img.label;
+  if (img.labels) return img.labels.length ? img.labels.join(', ') : 'no label';
+  if (img.targets) return Object.entries(img.targets).map(([k, v]) => `${k} ${v}`).join(', ');
+  return null;
+}
+
 export default async function experimentPages(app: FastifyInstance): Promise<void> {
   const { projects, datasets, models, experiments, runs, store } = app.studio;
 
@@ -140,7 +148,7 @@ export default async function experimentPages(app: FastifyInstance): Promise<voi
     const pngs = await renderAugmentationPreview(bytes, { size, augmentation: aug.data, count: PREVIEW_COUNT, seed });
     return {
       error: null,
-      image: { label: image.label, file: image.file },
+      image: { label: truthLabel(image), file: image.file },
       samples: pngs.map((b) => `data:image/png;base64,${b.toString('base64')}`),
       inputSize,
     };

@@ -22,6 +22,7 @@ import {
   mergeMetrics,
   metricOf,
   pageMetric,
+  pct,
   progressOf,
   type PageMetric,
   queuePositions,
@@ -117,6 +118,9 @@ export default async function trainingPages(app: FastifyInstance): Promise<void>
         .slice(-LOG_TAIL)
         .map((e) => String((e.data as { message?: unknown } | null)?.message ?? '')),
       error: run.error,
+      warnings: run.warnings,
+      // The trivial baseline beside the metric: always answering the most frequent class.
+      baseline: typeof last?.diagnostics?.majority_baseline === 'number' ? pct(last.diagnostics.majority_baseline) : null,
       stop_reason: run.stop_reason,
       resumes: run.resumes,
       checkpoints: run.checkpoints.map((c) => ({ name: c.name, epoch: c.epoch, bytes: c.bytes, sha: c.sha256.slice(0, 12) })),

@@ -69,6 +69,12 @@ describe('training through the API', () => {
     });
     expect(config.split.train_count + config.split.val_count).toBe(400);
     expect(config.steps_per_epoch).toBe(Math.floor(config.split.train_count / 16));
+    // what the validation predictions looked like: every class used, the trivial baseline a quarter; nothing to warn of
+    const last = run.metrics.at(-1) as unknown as { diagnostics: { distinct_predictions: number; majority_baseline: number } };
+    expect(last.diagnostics.distinct_predictions).toBe(4);
+    expect(last.diagnostics.majority_baseline).toBeGreaterThan(0.2);
+    expect(last.diagnostics.majority_baseline).toBeLessThan(0.3);
+    expect((run as unknown as { warnings: unknown[] }).warnings).toEqual([]);
 
     // The run's event stream: progress, one `metric` per epoch, log lines, and `done` last.
     const sse = parseSse((await s.app.inject({ method: 'GET', url: `${run0.url}/events` })).body);

@@ -95,6 +95,7 @@ describe('a regression run', () => {
     // radii span 3–12 px: an MAE under a pixel is in the target's own units
     expect(last.metrics.val_mae).toBeLessThan(1);
     expect(run.best?.metric).toBe('val_mae');
+    expect((run as unknown as { warnings: unknown[] }).warnings).toEqual([]);
     expect(run.config?.dataset.classes).toEqual(['radius']);
     const st = run.config?.task_state as { mean: number[]; std: number[] };
     expect(st.mean[0]).toBeGreaterThan(5);

@@ -7,6 +7,7 @@ import { classIndexScorer } from '../../training/run-loop.ts';
 import { softmaxPostprocess } from '../../training/step-graph.ts';
 import type { TaskDefinition } from '../types.ts';
 import { classificationResults } from './results.ts';
+import { classificationEvaluationWarnings, classificationRunWarnings } from './warnings.ts';
 
 /**
  * Single-label classification: one class per image (`label`), softmax cross-entropy, accuracy per
@@ -94,6 +95,8 @@ const classification: TaskDefinition<State, AggregateMetrics, ResultRecord> = {
     return { name: 'accuracy', value: targets.length ? correct / targets.length : null };
   },
   manifestPostprocessing: (_state, _names, primary) => ({ type: 'softmax', scores_output: primary, activation: 'softmax', axis: 1, labels: 'labels' }),
+  runWarnings: classificationRunWarnings,
+  evaluationWarnings: (aggregate) => classificationEvaluationWarnings(aggregate),
   predict: (row, names, _post, opts) => ({ top: topK(row, names, opts.topK) }),
 };
 

@@ -9,6 +9,7 @@ import type { LossSpec } from '../../training/losses.ts';
 import type { EpochScorer, EvaluationItemInput, InferenceOutputs, TaskDataset, TaskDefinition, TaskEvaluation } from '../types.ts';
 import { histogram, meanDefined, scatter, targetMetrics, type TargetMetrics } from './metrics.ts';
 import { regressionResults } from './results.ts';
+import { regressionEvaluationWarnings, regressionRunWarnings } from './warnings.ts';
 
 /**
  * Regression: one or a few numbers per image (a size, a count, an age), named by the dataset's
@@ -248,6 +249,8 @@ const regression: TaskDefinition<RegressionState, RegressionAggregate, Regressio
   hyperparameters: ['huber_delta'],
   minTrainClasses: 0,
   evaluationMetrics: TOP_LEVEL,
+  runWarnings: (lines) => regressionRunWarnings(lines),
+  evaluationWarnings: (aggregate) => regressionEvaluationWarnings(aggregate.r2),
   results: regressionResults,
 
   outputNames(ds: TaskDataset): string[] {
