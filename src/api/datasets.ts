@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { ok } from './envelope.ts';
+import { ok } from '../http/envelope.ts';
 import { parse, parseParams } from './parse.ts';
 import { DatasetUpdateSchema } from '../schemas/index.ts';
 import { CreateDatasetBody, DatasetParams, ProjectParams } from './schemas.ts';

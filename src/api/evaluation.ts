@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { ImageIdSchema } from '../schemas/common.ts';
-import { ok } from './envelope.ts';
+import { ok } from '../http/envelope.ts';
 import { parseParams } from './parse.ts';
 import { ExperimentParams } from './experiments.ts';
 

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { deleteExperiment } from '../core/experiments.ts';
 import { ExperimentCreateSchema, ExperimentIdSchema, ExperimentPatchSchema } from '../schemas/experiment.ts';
-import { ok } from './envelope.ts';
+import { ok } from '../http/envelope.ts';
 import { parse, parseParams } from './parse.ts';
 import { ProjectParams } from './schemas.ts';
 

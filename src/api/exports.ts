@@ -1,10 +1,10 @@
 import multipart from '@fastify/multipart';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { AppError } from '../core/errors.ts';
+import { AppError } from '../kernel/errors.ts';
 import { PREDICT_MAX_IMAGES } from '../core/exports.ts';
 import { ExportIdSchema, VariantNameSchema } from '../storage/exports.ts';
-import { ok } from './envelope.ts';
+import { ok } from '../http/envelope.ts';
 import { parse, parseParams } from './parse.ts';
 import { ExperimentParams } from './experiments.ts';
 

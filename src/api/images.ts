@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { ok } from './envelope.ts';
+import { ok } from '../http/envelope.ts';
 import { parse, parseParams } from './parse.ts';
 import { ImageQuerySchema, ImageUpdateSchema } from '../schemas/index.ts';
 import { DatasetParams, ImageParams } from './schemas.ts';

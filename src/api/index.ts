@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
-import { fail } from './envelope.ts';
-import { mapError } from './errors.ts';
+import { fail } from '../http/envelope.ts';
+import { mapError } from '../http/errors.ts';
 import projectsRoutes from './projects.ts';
 import datasetsRoutes from './datasets.ts';
 import uploadRoutes from './upload.ts';

@@ -1,9 +1,9 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { ok } from './envelope.ts';
+import { ok } from '../http/envelope.ts';
 import { parse, parseParams } from './parse.ts';
 import { JobParams } from './schemas.ts';
-import { streamJobEvents } from './sse.ts';
+import { streamJobEvents } from '../http/sse.ts';
 
 const EventsQuery = z.strictObject({ last_event_id: z.coerce.number().int().min(0).optional() });
 

@@ -1,11 +1,11 @@
 import multipart from '@fastify/multipart';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { AppError } from '../core/errors.ts';
+import { AppError } from '../kernel/errors.ts';
 import { MAX_MODEL_BYTES } from '../core/models.ts';
 import { BackboneIdSchema } from '../schemas/common.ts';
 import { DisplayNameSchema } from '../schemas/common.ts';
-import { ok } from './envelope.ts';
+import { ok } from '../http/envelope.ts';
 import { parse, parseParams } from './parse.ts';
 
 const ModelParams = z.strictObject({ model_id: BackboneIdSchema });

@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { AppError, notFound } from '../core/errors.ts';
-import { zodMessage } from './errors.ts';
+import { AppError, notFound } from '../kernel/errors.ts';
+import { zodMessage } from '../http/errors.ts';
 
 /** Parses a request part with zod; a failure is a VALIDATION_ERROR naming the bad fields. */
 export function parse<S extends z.ZodType>(schema: S, value: unknown, where: string): z.output<S> {

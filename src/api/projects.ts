@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { ok } from './envelope.ts';
+import { ok } from '../http/envelope.ts';
 import { parse, parseParams } from './parse.ts';
 import { ProjectCreateSchema, ProjectUpdateSchema } from '../schemas/index.ts';
 import { ProjectParams } from './schemas.ts';

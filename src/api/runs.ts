@@ -1,11 +1,11 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { RunIdSchema } from '../schemas/experiment.ts';
-import { notFound } from '../core/errors.ts';
-import { ok } from './envelope.ts';
+import { notFound } from '../kernel/errors.ts';
+import { ok } from '../http/envelope.ts';
 import { parse, parseParams } from './parse.ts';
 import { ExperimentParams } from './experiments.ts';
-import { streamJobEvents } from './sse.ts';
+import { streamJobEvents } from '../http/sse.ts';
 
 const RunParams = ExperimentParams.extend({ run_id: RunIdSchema });
 const EventsQuery = z.strictObject({ last_event_id: z.coerce.number().int().min(0).optional() });

@@ -1,5 +1,5 @@
 import type { FastifyReply } from 'fastify';
-import { AppError } from '../core/errors.ts';
+import { AppError } from '../kernel/errors.ts';
 import { sniffImage, toBrowserImage } from '../datasets/image.ts';
 
 const SNIFF_BYTES = 64;

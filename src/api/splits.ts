@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { ok } from './envelope.ts';
+import { ok } from '../http/envelope.ts';
 import { parse, parseParams } from './parse.ts';
 import { SplitRequestSchema } from '../schemas/index.ts';
 import { DatasetParams, SplitParams } from './schemas.ts';

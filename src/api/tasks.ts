@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { getTask, listTasks, taskInfo } from '../tasks/index.ts';
-import { ok } from './envelope.ts';
+import { ok } from '../http/envelope.ts';
 import { parseParams } from './parse.ts';
 
 const TaskParams = z.strictObject({ task: z.string().regex(/^[a-z][a-z0-9_]{0,39}$/, 'a task name') });

@@ -1,8 +1,8 @@
 import multipart from '@fastify/multipart';
 import type { FastifyInstance } from 'fastify';
-import { AppError } from '../core/errors.ts';
+import { AppError } from '../kernel/errors.ts';
 import type { Workspace } from '../storage/workspace.ts';
-import { ok } from './envelope.ts';
+import { ok } from '../http/envelope.ts';
 import { parse, parseParams } from './parse.ts';
 import { ProjectParams, UploadFields } from './schemas.ts';
 

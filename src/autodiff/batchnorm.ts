@@ -1,4 +1,4 @@
-import { AppError } from '../core/errors.ts';
+import { AppError } from '../kernel/errors.ts';
 import type { GraphBuilder } from '../onnx/builder.ts';
 import { type DataType, type Node, attr, getFloat, getInt, tensor } from '../onnx/ir.ts';
 import { typesOf } from './types.ts';

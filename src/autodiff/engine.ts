@@ -1,4 +1,4 @@
-import { AppError } from '../core/errors.ts';
+import { AppError } from '../kernel/errors.ts';
 import type { GraphBuilder } from '../onnx/builder.ts';
 import { topoSort } from '../onnx/graph-utils.ts';
 import type { Node } from '../onnx/ir.ts';

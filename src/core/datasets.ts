@@ -33,7 +33,7 @@ import { labelShape, type LabelShape } from '../datasets/types.ts';
 import { newId } from '../storage/ids.ts';
 import { applyImportReport, normalizeLabels } from '../storage/import-sink.ts';
 import type { Workspace } from '../storage/workspace.ts';
-import { conflict, notFound, validation } from './errors.ts';
+import { conflict, notFound, validation } from '../kernel/errors.ts';
 import { parseInput } from './projects.ts';
 
 const SUBSETS: Subset[] = ['train', 'val', 'test', 'none'];

@@ -31,7 +31,7 @@ import { checkpointExists, listRunIds, readRun, readRunConfig } from '../storage
 import type { Workspace } from '../storage/workspace.ts';
 import { getTask, hasTask, type AnyTask } from '../tasks/index.ts';
 import type { EvaluateWorkerPayload, EvaluateWorkerResult } from '../workers/evaluate.ts';
-import { AppError, conflict, fromErrorData, notFound, validation } from './errors.ts';
+import { AppError, conflict, fromErrorData, notFound, validation } from '../kernel/errors.ts';
 
 /**
  * An experiment's evaluation (one per experiment, no ids of its own): which checkpoints can be

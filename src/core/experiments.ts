@@ -24,7 +24,7 @@ import { listRunIds, readRun } from '../storage/runs.ts';
 import type { Workspace } from '../storage/workspace.ts';
 import type { JobsService } from '../jobs/service.ts';
 import type { DatasetsService } from './datasets.ts';
-import { conflict, notFound, validation } from './errors.ts';
+import { conflict, notFound, validation } from '../kernel/errors.ts';
 import type { ModelEntry, ModelsService } from './models.ts';
 import { announceDeleted, parseInput } from './projects.ts';
 

@@ -36,7 +36,7 @@ import { newId } from '../storage/ids.ts';
 import { checkpointExists, readRun, readRunConfig } from '../storage/runs.ts';
 import type { Workspace } from '../storage/workspace.ts';
 import type { ExportWorkerPayload, ExportWorkerResult } from '../workers/export.ts';
-import { AppError, conflict, fromErrorData, notFound, validation } from './errors.ts';
+import { AppError, conflict, fromErrorData, notFound, validation } from '../kernel/errors.ts';
 import { onDeleted, type DeletedScope } from './projects.ts';
 
 /**

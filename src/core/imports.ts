@@ -1,7 +1,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { Settings } from '../config.ts';
-import { AppError, fromErrorData } from './errors.ts';
+import { AppError, fromErrorData } from '../kernel/errors.ts';
 import type { Workspace } from '../storage/workspace.ts';
 import { DatasetDoc, type DatasetSummary, type ImportReport, type Task } from '../schemas/index.ts';
 import { applyImportReport } from '../storage/import-sink.ts';

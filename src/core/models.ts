@@ -14,7 +14,7 @@ import {
 import { listExperimentIds, readExperiment } from '../storage/experiments.ts';
 import { newId } from '../storage/ids.ts';
 import type { Workspace } from '../storage/workspace.ts';
-import { AppError, badInput, conflict, validation } from './errors.ts';
+import { AppError, badInput, conflict, validation } from '../kernel/errors.ts';
 
 /**
  * The "Models" list: the catalog's architectures and the ONNX backbones imported into this

@@ -2,7 +2,7 @@ import type { z } from 'zod';
 import { ProjectCreateSchema, ProjectDoc, ProjectUpdateSchema, type Project, type ProjectCreate, type ProjectFile, type ProjectUpdate } from '../schemas/project.ts';
 import { newId } from '../storage/ids.ts';
 import type { Workspace } from '../storage/workspace.ts';
-import { notFound, validation } from './errors.ts';
+import { notFound, validation } from '../kernel/errors.ts';
 import type { JobsService } from '../jobs/service.ts';
 import type { RunsService } from './runs.ts';
 

@@ -14,7 +14,7 @@ import { listExperimentIds, readExperiment } from '../storage/experiments.ts';
 import { listRunIds, modifyRun, readMetrics, readRun, readRunConfig, writeRun, type RunRef } from '../storage/runs.ts';
 import type { Workspace } from '../storage/workspace.ts';
 import type { TrainWorkerMessage, TrainWorkerPayload, TrainWorkerResult } from '../workers/train.ts';
-import { AppError, conflict, validation } from './errors.ts';
+import { AppError, conflict, validation } from '../kernel/errors.ts';
 import type { ExperimentsService } from './experiments.ts';
 
 /**

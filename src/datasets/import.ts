@@ -1,4 +1,4 @@
-import { AppError } from '../core/errors.ts';
+import { AppError } from '../kernel/errors.ts';
 import { contentHash } from './hash.ts';
 import { probeImage, type ProbeResult } from './image.ts';
 import { scanSource } from './sources/index.ts';

@@ -1,4 +1,4 @@
-import { validation } from '../core/errors.ts';
+import { validation } from '../kernel/errors.ts';
 import { labelShape, type DatasetTask, type ImportSource } from './types.ts';
 
 /** How the messages name a source kind. */

@@ -1,5 +1,5 @@
 import os from 'node:os';
-import { badInput } from '../core/errors.ts';
+import { badInput } from '../kernel/errors.ts';
 import type { Model, TensorData } from '../onnx/ir.ts';
 import { createSession, type Session } from '../runtime/session.ts';
 import type { DatasetFile } from '../schemas/dataset.ts';

@@ -1,5 +1,5 @@
 import os from 'node:os';
-import { AppError } from '../core/errors.ts';
+import { AppError } from '../kernel/errors.ts';
 import type { Model, TensorData } from '../onnx/ir.ts';
 import { createSession } from '../runtime/session.ts';
 

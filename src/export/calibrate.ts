@@ -1,4 +1,4 @@
-import { badInput } from '../core/errors.ts';
+import { badInput } from '../kernel/errors.ts';
 import type { Model, TensorData } from '../onnx/ir.ts';
 import { inferShapes } from '../onnx/shape-inference.ts';
 import { createSession } from '../runtime/session.ts';

@@ -1,4 +1,4 @@
-import { badInput } from '../core/errors.ts';
+import { badInput } from '../kernel/errors.ts';
 import type { Dim, Model, TensorData, ValueInfo } from '../onnx/ir.ts';
 import { buildInferenceModel, softmaxPostprocess, type InferencePostprocess } from '../training/step-graph.ts';
 import type { Preprocessing } from './manifest.ts';

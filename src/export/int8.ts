@@ -1,4 +1,4 @@
-import { badInput } from '../core/errors.ts';
+import { badInput } from '../kernel/errors.ts';
 import { consumers, eliminateDeadNodes, topoSort, valueNames } from '../onnx/graph-utils.ts';
 import { attr, getInt, type Graph, type Model, type Node, type TensorData } from '../onnx/ir.ts';
 import type { ActivationRanges } from './calibrate.ts';

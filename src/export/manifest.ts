@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { validation } from '../core/errors.ts';
+import { validation } from '../kernel/errors.ts';
 import { StoredTaskNameSchema, TaskNameSchema } from '../schemas/task.ts';
 import type { EvalPreprocessing } from '../training/data/eval-transform.ts';
 import { FORMAT_NAMES } from './formats/index.ts';

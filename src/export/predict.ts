@@ -1,4 +1,4 @@
-import { AppError, badInput } from '../core/errors.ts';
+import { AppError, badInput } from '../kernel/errors.ts';
 import { sniffImage } from '../datasets/image.ts';
 import { ImageDecodeError } from '../training/data/decode.ts';
 import { evalImage } from '../training/data/eval-transform.ts';

@@ -1,4 +1,4 @@
-import { badInput } from '../core/errors.ts';
+import { badInput } from '../kernel/errors.ts';
 import type { Model, TensorData } from '../onnx/ir.ts';
 import { profileModel } from '../runtime/profile.ts';
 import { evalPreprocessing } from '../training/data/eval-transform.ts';

@@ -1,4 +1,4 @@
-import { badInput } from '../core/errors.ts';
+import { badInput } from '../kernel/errors.ts';
 import { GraphBuilder } from '../onnx/builder.ts';
 import { encodeModel } from '../onnx/codec.ts';
 import type { Model, TensorData } from '../onnx/ir.ts';

@@ -1,6 +1,6 @@
 import type { Workspace } from '../storage/workspace.ts';
 import { newId } from '../storage/ids.ts';
-import { notFound } from '../core/errors.ts';
+import { notFound } from '../kernel/errors.ts';
 import type { JobFile } from '../schemas/index.ts';
 
 /** What the API returns for a job: its record without the version stamp. */

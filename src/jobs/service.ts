@@ -1,4 +1,4 @@
-import { AppError } from '../core/errors.ts';
+import { AppError } from '../kernel/errors.ts';
 import type { JobStatus } from '../schemas/index.ts';
 import { createJobEvents, type JobEvents } from './events.ts';
 import { createWorkerPool, type WorkerPool } from './pool.ts';

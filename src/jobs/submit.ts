@@ -1,4 +1,4 @@
-import { AppError, fromErrorData, type ErrorData } from '../core/errors.ts';
+import { AppError, fromErrorData, type ErrorData } from '../kernel/errors.ts';
 import type { JobView } from './registry.ts';
 import type { JobHandle, JobOutcome, JobsService } from './service.ts';
 

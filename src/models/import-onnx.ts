@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { badInput } from '../core/errors.ts';
+import { badInput } from '../kernel/errors.ts';
 import { GraphBuilder } from '../onnx/builder.ts';
 import { decodeModel } from '../onnx/codec.ts';
 import { attr, getInt, type Graph, type Model, type Node, WRITE_IR_VERSION, WRITE_OPSET } from '../onnx/ir.ts';

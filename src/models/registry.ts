@@ -1,4 +1,4 @@
-import { notFound, validation } from '../core/errors.ts';
+import { notFound, validation } from '../kernel/errors.ts';
 import { CreateOptionsSchema, type CreateOptions, type ModelSpec } from './spec.ts';
 
 /** What a factory receives: the caller's options with every default filled in. */

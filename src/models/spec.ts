@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { Model } from '../onnx/ir.ts';
-import { validation } from '../core/errors.ts';
+import { validation } from '../kernel/errors.ts';
 
 /**
  * A model ready for the training engine: the ONNX graph plus what the engine needs to know about

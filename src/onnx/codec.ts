@@ -1,6 +1,6 @@
 import os from 'node:os';
 import protobuf from 'protobufjs';
-import { AppError, badInput } from '../core/errors.ts';
+import { AppError, badInput } from '../kernel/errors.ts';
 import { BYTES_PER_ELEMENT, ONNX_DTYPE, allocTyped, dtypeFromOnnx, typedView } from './dtypes.ts';
 import type { Attr, DataType, Dim, Graph, Model, Node, TensorData, TypedArray, ValueInfo } from './ir.ts';
 import { ONNX_PROTO } from './onnx-proto.ts';

@@ -1,4 +1,4 @@
-import { AppError } from '../core/errors.ts';
+import { AppError } from '../kernel/errors.ts';
 import { topoSort } from './graph-utils.ts';
 import type { Dim, Graph } from './ir.ts';
 import { constantRules } from './shapes/constants.ts';

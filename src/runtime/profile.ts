@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { z } from 'zod';
-import { AppError } from '../core/errors.ts';
+import { AppError } from '../kernel/errors.ts';
 import { encodeModel } from '../onnx/codec.ts';
 import type { Model, TensorData, TypedArray } from '../onnx/ir.ts';
 

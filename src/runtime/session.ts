@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { AppError } from '../core/errors.ts';
+import { AppError } from '../kernel/errors.ts';
 import { encodeModel } from '../onnx/codec.ts';
 import type { DataType, Dim, Model, TensorData, TypedArray, ValueInfo } from '../onnx/ir.ts';
 

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
-import { AppError } from '../core/errors.ts';
+import { AppError } from '../kernel/errors.ts';
 import { AggregateMetricsSchema, type AggregateMetrics } from '../evaluation/metrics/schema.ts';
 import { EvaluatedSubsetSchema, ResultRecordSchema, type ResultRecord } from '../evaluation/results.ts';
 import type { DocType } from '../schemas/common.ts';

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { ExperimentDoc, ExperimentIdSchema, type ExperimentFile } from '../schemas/experiment.ts';
-import { notFound } from '../core/errors.ts';
+import { notFound } from '../kernel/errors.ts';
 import type { Workspace } from './workspace.ts';
 
 /**

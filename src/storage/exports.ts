@@ -1,7 +1,7 @@
 import { createReadStream, promises as fs, type ReadStream } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
-import { AppError, notFound } from '../core/errors.ts';
+import { AppError, notFound } from '../kernel/errors.ts';
 import { FORMAT_FILES, FORMAT_NAMES } from '../export/formats/index.ts';
 import { parseManifest, type Manifest } from '../export/manifest.ts';
 import type { DocType } from '../schemas/common.ts';

@@ -1,7 +1,7 @@
 import { createReadStream, createWriteStream, promises as fs } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { notFound } from '../core/errors.ts';
+import { notFound } from '../kernel/errors.ts';
 
 /**
  * Raw byte I/O on files the workspace already resolved and checked (see the `Workspace` methods

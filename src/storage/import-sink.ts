@@ -1,5 +1,5 @@
 import { DatasetDoc, type Annotation, type DatasetFile, type ImageRecord, type ImportReport } from '../schemas/dataset.ts';
-import { AppError, notFound } from '../core/errors.ts';
+import { AppError, notFound } from '../kernel/errors.ts';
 import { newId } from './ids.ts';
 import type { Workspace } from './workspace.ts';
 import { openUpload } from './uploads.ts';

@@ -1,7 +1,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { DocType } from '../schemas/common.ts';
-import { AppError } from '../core/errors.ts';
+import { AppError } from '../kernel/errors.ts';
 import { writeFileAtomic, type FileIdentity } from './atomic.ts';
 
 /**

@@ -3,7 +3,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { BackboneIdSchema } from '../schemas/common.ts';
 import { ModelDoc, ModelFileSchema, type ModelFile } from '../schemas/model.ts';
-import { notFound } from '../core/errors.ts';
+import { notFound } from '../kernel/errors.ts';
 import { writeFileAtomic } from './atomic.ts';
 import type { Workspace } from './workspace.ts';
 

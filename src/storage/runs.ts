@@ -11,7 +11,7 @@ import {
   type RunConfigFile,
   type RunFile,
 } from '../schemas/experiment.ts';
-import { notFound } from '../core/errors.ts';
+import { notFound } from '../kernel/errors.ts';
 import { writeFileAtomic } from './atomic.ts';
 import { experimentDir } from './experiments.ts';
 import { workspacePath } from './safe-path.ts';

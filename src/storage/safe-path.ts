@@ -1,6 +1,6 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { AppError } from '../core/errors.ts';
+import { AppError } from '../kernel/errors.ts';
 
 /** True when `child` is `root` itself or lies below it (both absolute, normalized). */
 export function isInside(root: string, child: string): boolean {

@@ -2,7 +2,7 @@ import { close, constants, open } from 'node:fs';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { AppError } from '../core/errors.ts';
+import { AppError } from '../kernel/errors.ts';
 import { isInside } from './safe-path.ts';
 import type { Workspace } from './workspace.ts';
 

@@ -7,7 +7,7 @@ import type { DocType } from '../schemas/common.ts';
 import { DatasetIdSchema, JobIdSchema, ProjectIdSchema } from '../schemas/common.ts';
 import { StudioDoc, type StudioFile } from '../schemas/studio.ts';
 import { JobDoc, type JobFile } from '../schemas/job.ts';
-import { AppError, notFound } from '../core/errors.ts';
+import { AppError, notFound } from '../kernel/errors.ts';
 import { writeFileAtomic } from './atomic.ts';
 import { removeOrphanTemps } from './cleanup.ts';
 import { openRead, readHead, readWhole, writeNewFrom } from './files.ts';

@@ -1,4 +1,4 @@
-import { notFound, validation } from '../core/errors.ts';
+import { notFound, validation } from '../kernel/errors.ts';
 import { declareTaskName } from '../schemas/task.ts';
 import type { AnyTask, TaskInfo } from './types.ts';
 

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { endianness } from 'node:os';
 import { z } from 'zod';
-import { AppError } from '../core/errors.ts';
+import { AppError } from '../kernel/errors.ts';
 import { allocTyped, BYTES_PER_ELEMENT } from '../onnx/dtypes.ts';
 import type { DataType, TensorData } from '../onnx/ir.ts';
 

@@ -1,4 +1,4 @@
-import { badInput } from '../core/errors.ts';
+import { badInput } from '../kernel/errors.ts';
 import type { GraphBuilder } from '../onnx/builder.ts';
 import { type Graph, type Model, WRITE_OPSET } from '../onnx/ir.ts';
 

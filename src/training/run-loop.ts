@@ -1,4 +1,4 @@
-import { AppError } from '../core/errors.ts';
+import { AppError } from '../kernel/errors.ts';
 import type { Model, TensorData } from '../onnx/ir.ts';
 import { BestSchema, type Best, type Hyperparameters, type MetricsLine } from '../schemas/experiment.ts';
 import type { CheckpointContent } from './checkpoint.ts';

@@ -1,5 +1,5 @@
 import { backward, decomposeBatchNormForTraining, lowerBatchNormTraining } from '../autodiff/index.ts';
-import { badInput } from '../core/errors.ts';
+import { badInput } from '../kernel/errors.ts';
 import { GraphBuilder } from '../onnx/builder.ts';
 import { batchNormToInference, foldBatchNorm } from '../onnx/fold-batchnorm.ts';
 import { eliminateDeadNodes, renameValues } from '../onnx/graph-utils.ts';

@@ -1,4 +1,4 @@
-import { badInput } from '../core/errors.ts';
+import { badInput } from '../kernel/errors.ts';
 import { allocTyped } from '../onnx/dtypes.ts';
 import { f32, type Model, type TensorData } from '../onnx/ir.ts';
 import {

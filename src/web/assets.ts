@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
-import { notFound } from '../core/errors.ts';
+import { notFound } from '../kernel/errors.ts';
 
 /**
  * Static files: our own `public/` under /static, and the browser libraries straight from

@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { mapError, type MappedError } from '../api/errors.ts';
+import { mapError, type MappedError } from '../http/errors.ts';
 import { layoutData } from './layout.ts';
 
 /**

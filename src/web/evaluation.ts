@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { AppError, isAppError, notFound } from '../core/errors.ts';
+import { AppError, isAppError, notFound } from '../kernel/errors.ts';
 import type { Experiment } from '../core/experiments.ts';
 import type { RunSummary } from '../core/runs.ts';
 import { ImageIdSchema } from '../schemas/common.ts';

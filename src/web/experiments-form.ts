@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { validation } from '../core/errors.ts';
+import { validation } from '../kernel/errors.ts';
 
 /**
  * The new-experiment form. Its inputs are named by the path of the value in the API's create body

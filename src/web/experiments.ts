@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { z } from 'zod';
-import { isAppError } from '../core/errors.ts';
+import { isAppError } from '../kernel/errors.ts';
 import { DatasetIdSchema } from '../schemas/common.ts';
 import { SplitNameSchema } from '../schemas/dataset.ts';
 import { AugmentationSchema, HyperparametersSchema, IMAGENET_MEAN, IMAGENET_STD, ResolvedAugmentationSchema } from '../schemas/experiment.ts';

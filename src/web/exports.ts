@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { AppError, notFound } from '../core/errors.ts';
+import { AppError, notFound } from '../kernel/errors.ts';
 import type { Experiment } from '../core/experiments.ts';
 import type { ExportView } from '../core/exports.ts';
 import type { RunSummary } from '../core/runs.ts';

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { AppError, notFound } from '../core/errors.ts';
+import { AppError, notFound } from '../kernel/errors.ts';
 import { DatasetIdSchema, ImageIdSchema, JobIdSchema, ProjectIdSchema } from '../schemas/common.ts';
 import { SplitNameSchema, SubsetSchema } from '../schemas/dataset.ts';
 import { DatasetTaskSchema } from '../schemas/task.ts';

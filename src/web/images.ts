@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { validation } from '../core/errors.ts';
+import { validation } from '../kernel/errors.ts';
 import { labelShape } from '../datasets/types.ts';
 import type { DatasetSummary, ImageDetail, ImageUpdate } from '../schemas/dataset.ts';
 import { ImageIds, RelabelForm, parseForm, parseIds } from './forms.ts';

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { isAppError, notFound } from '../core/errors.ts';
+import { isAppError, notFound } from '../kernel/errors.ts';
 import { FINISHED } from '../jobs/service.ts';
 import type { JobView } from '../jobs/registry.ts';
 import { ImportReportSchema, type ImportReport } from '../schemas/dataset.ts';

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { isAppError } from '../core/errors.ts';
+import { isAppError } from '../kernel/errors.ts';
 import type { DatasetSummary, SplitSummary } from '../schemas/dataset.ts';
 import { labelShape } from '../datasets/types.ts';
 import { DatasetIds, SplitForm, SplitIds, parseForm, parseIds, type GridQuery } from './forms.ts';

@@ -1,7 +1,7 @@
 import { randomInt } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { notFound } from '../core/errors.ts';
+import { notFound } from '../kernel/errors.ts';
 import { deleteExperiment, type Experiment } from '../core/experiments.ts';
 import type { RunDetail, RunSummary } from '../core/runs.ts';
 import type { JobEvent } from '../jobs/events.ts';

@@ -1,4 +1,4 @@
-import { isAppError } from '../core/errors.ts';
+import { isAppError } from '../kernel/errors.ts';
 import { runTaskEvaluation, selectItems, type EvalItem, type EvalProblem } from '../evaluation/run-evaluation.ts';
 import { evalTaskOf } from '../evaluation/tasks.ts';
 import type { WorkerTask } from '../jobs/pool.ts';

@@ -1,4 +1,4 @@
-import { AppError, isAppError } from '../core/errors.ts';
+import { AppError, isAppError } from '../kernel/errors.ts';
 import { DEFAULT_BENCHMARK, runExport, type BenchmarkSizes, type ExportImage } from '../export/run-export.ts';
 import type { WorkerTask } from '../jobs/pool.ts';
 import { DatasetDoc, type DatasetFile } from '../schemas/dataset.ts';

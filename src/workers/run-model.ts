@@ -1,4 +1,4 @@
-import { AppError } from '../core/errors.ts';
+import { AppError } from '../kernel/errors.ts';
 import type { ModelSpec } from '../models/index.ts';
 import type { TensorData } from '../onnx/ir.ts';
 import type { RunConfigFile } from '../schemas/experiment.ts';

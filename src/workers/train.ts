@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import os from 'node:os';
-import { AppError } from '../core/errors.ts';
+import { AppError } from '../kernel/errors.ts';
 import type { WorkerTask } from '../jobs/pool.ts';
 import { countParams, trainableSet, type ModelSpec, type Trainable } from '../models/index.ts';
 import { DatasetDoc, type DatasetFile } from '../schemas/dataset.ts';

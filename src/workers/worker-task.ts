@@ -1,4 +1,4 @@
-import { toErrorData, type ErrorData } from '../core/errors.ts';
+import { toErrorData, type ErrorData } from '../kernel/errors.ts';
 import type { WorkerControl, WorkerTask } from '../jobs/pool.ts';
 import { Workspace } from '../storage/workspace.ts';
 

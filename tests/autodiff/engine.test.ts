@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { backward, decomposeBatchNormForTraining } from '../../src/autodiff/index.ts';
-import { AppError } from '../../src/core/errors.ts';
+import { AppError } from '../../src/kernel/errors.ts';
 import { GraphBuilder } from '../../src/onnx/builder.ts';
 import { inferShapes } from '../../src/onnx/shape-inference.ts';
 import { type TensorData, attr, f32 } from '../../src/onnx/ir.ts';

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { AppError } from '../../src/core/errors.ts';
+import { AppError } from '../../src/kernel/errors.ts';
 import { createModelsService, MAX_MODEL_BYTES } from '../../src/core/models.ts';
 import { openWorkspace, type Workspace } from '../../src/storage/workspace.ts';
 import { tempRoot } from '../storage/helpers.ts';

@@ -2,7 +2,7 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { AppError } from '../../src/core/errors.ts';
+import { AppError } from '../../src/kernel/errors.ts';
 import { createJobRegistry } from '../../src/jobs/registry.ts';
 import { createJobsService, type JobsService } from '../../src/jobs/service.ts';
 import type { WorkerPool } from '../../src/jobs/pool.ts';

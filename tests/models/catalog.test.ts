@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { countParams, createModel, listModels, modelMeta, trainableSet, type ModelSpec } from '../../src/models/index.ts';
-import { isAppError } from '../../src/core/errors.ts';
+import { isAppError } from '../../src/kernel/errors.ts';
 import { inferShapes } from '../../src/onnx/shape-inference.ts';
 import { floats } from './helpers.ts';
 

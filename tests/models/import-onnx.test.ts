@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isAppError } from '../../src/core/errors.ts';
+import { isAppError } from '../../src/kernel/errors.ts';
 import { countParams, createModel, importOnnxBackbone, importOnnxBytes, type ModelSpec } from '../../src/models/index.ts';
 import { GraphBuilder } from '../../src/onnx/builder.ts';
 import { decodeModel } from '../../src/onnx/codec.ts';

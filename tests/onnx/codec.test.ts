@@ -1,6 +1,6 @@
 import protobuf from 'protobufjs';
 import { describe, expect, it } from 'vitest';
-import { AppError } from '../../src/core/errors.ts';
+import { AppError } from '../../src/kernel/errors.ts';
 import { GraphBuilder } from '../../src/onnx/builder.ts';
 import { decodeModel, encodeModel } from '../../src/onnx/codec.ts';
 import { attr, f32, i64, tensor, type Model } from '../../src/onnx/ir.ts';

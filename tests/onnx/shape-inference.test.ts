@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { AppError } from '../../src/core/errors.ts';
+import { AppError } from '../../src/kernel/errors.ts';
 import { GraphBuilder } from '../../src/onnx/builder.ts';
 import { decodeModel } from '../../src/onnx/codec.ts';
 import { attr, f32, i64, type Dim } from '../../src/onnx/ir.ts';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { AppError } from '../../src/core/errors.ts';
+import { AppError } from '../../src/kernel/errors.ts';
 import { f32, i64, tensor, type TensorData } from '../../src/onnx/ir.ts';
 import { type CheckpointContent, decodeCheckpoint, encodeCheckpoint } from '../../src/training/checkpoint.ts';
 

@@ -1,6 +1,6 @@
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
-import { AppError } from '../../src/core/errors.ts';
+import { AppError } from '../../src/kernel/errors.ts';
 import { cancelledFailure, runWorkerTask, type WorkerLog, type WorkerScope } from '../../src/workers/worker-task.ts';
 
 /** The helper on a plain MessageChannel: the main thread's side is `main`, the worker's is `port`. */

@@ -1,4 +1,4 @@
-import { AppError } from '../../core/errors.ts';
+import { AppError } from '../../kernel/errors.ts';
 import { attr, getInt, getInts, getString } from '../../onnx/ir.ts';
 import { type GradContext, type RuleTable, kernelTaps, range, rule } from '../context.ts';
 import { phaseGeometry, stridePhases, tapWindow } from '../phases.ts';

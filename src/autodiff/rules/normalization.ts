@@ -1,4 +1,4 @@
-import { AppError } from '../../core/errors.ts';
+import { AppError } from '../../kernel/errors.ts';
 import { attr, getFloat, getInt } from '../../onnx/ir.ts';
 import { BN_BATCH_VAR, BN_CENTERED, BN_TRAINING_DOMAIN, isTrainingBatchNorm } from '../batchnorm.ts';
 import { type GradContext, type RuleTable, range, rule } from '../context.ts';

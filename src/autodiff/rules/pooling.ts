@@ -1,4 +1,4 @@
-import { AppError } from '../../core/errors.ts';
+import { AppError } from '../../kernel/errors.ts';
 import { attr, getInt, getInts, getString } from '../../onnx/ir.ts';
 import { type GradContext, type RuleTable, kernelTaps, masked, range, rule } from '../context.ts';
 import { interleavePhases, phaseGeometry, shifted, stridePhases, tapWindow } from '../phases.ts';

@@ -1,4 +1,4 @@
-import { AppError } from '../../core/errors.ts';
+import { AppError } from '../../kernel/errors.ts';
 import { getInt, getInts } from '../../onnx/ir.ts';
 import { type GradContext, type RuleTable, axisOf, rule } from '../context.ts';
 

@@ -1,4 +1,4 @@
-import { AppError } from '../../core/errors.ts';
+import { AppError } from '../../kernel/errors.ts';
 import { attr, getInt, getInts, getString } from '../../onnx/ir.ts';
 import { type GradContext, type RuleTable, axisOf, masked, range, rule } from '../context.ts';
 import { scatterBack } from './scatter.ts';

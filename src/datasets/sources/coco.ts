@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { AppError } from '../../core/errors.ts';
+import { AppError } from '../../kernel/errors.ts';
 import { SkipError, type Annotation, type ImportSource, type ScanItem, type Scanner, type SkippedFile } from '../types.ts';
 import { readBounded, readIndexFile, realDirectory, realFile, resolveInside } from './fsutil.ts';
 import { truthFromAnnotations } from './labels.ts';

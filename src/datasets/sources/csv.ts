@@ -1,6 +1,6 @@
 import fs from 'node:fs/promises';
 import { parse } from 'csv-parse/sync';
-import { AppError, validation } from '../../core/errors.ts';
+import { AppError, validation } from '../../kernel/errors.ts';
 import { SkipError, labelShape, type ImportSource, type LabelShape, type ScanItem, type Scanner, type SkippedFile } from '../types.ts';
 import { readBounded, readIndexFile, realDirectory, realFile, resolveInside } from './fsutil.ts';
 

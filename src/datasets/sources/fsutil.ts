@@ -1,6 +1,6 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { AppError } from '../../core/errors.ts';
+import { AppError } from '../../kernel/errors.ts';
 import { SkipError } from '../types.ts';
 
 /** True when `child` is `root` or lies below it (both already resolved). */

@@ -1,6 +1,6 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { AppError } from '../../core/errors.ts';
+import { AppError } from '../../kernel/errors.ts';
 import { SkipError, type Annotation, type ImportSource, type ScanItem, type Scanner, type SkippedFile } from '../types.ts';
 import { isInside, readBounded, readIndexFile, realDirectory } from './fsutil.ts';
 import { truthFromAnnotations } from './labels.ts';

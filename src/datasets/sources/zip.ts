@@ -1,5 +1,5 @@
 import yauzl from 'yauzl';
-import { AppError } from '../../core/errors.ts';
+import { AppError } from '../../kernel/errors.ts';
 import { SkipError, type ImportSource, type ScanContext, type ScanItem, type Scanner, type SkippedFile } from '../types.ts';
 import { isHiddenName } from './fsutil.ts';
 import { labelFromRelativePath } from './folder.ts';

@@ -1,4 +1,4 @@
-import { badInput } from '../../core/errors.ts';
+import { badInput } from '../../kernel/errors.ts';
 import { balancedAccuracy, cohenKappa } from './agreement.ts';
 import { calibration } from './calibration.ts';
 import { accuracyOf, confusionMatrix } from './confusion.ts';

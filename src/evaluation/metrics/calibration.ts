@@ -1,4 +1,4 @@
-import { badInput } from '../../core/errors.ts';
+import { badInput } from '../../kernel/errors.ts';
 import { argmaxRows, checkInputs, type Targets } from './inputs.ts';
 
 export const ECE_BINS = 15;

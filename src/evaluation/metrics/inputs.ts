@@ -1,4 +1,4 @@
-import { badInput } from '../../core/errors.ts';
+import { badInput } from '../../kernel/errors.ts';
 
 /**
  * The shared input of every metric: `probs` is row-major `N × C` (one row of class probabilities per

@@ -1,4 +1,4 @@
-import { badInput } from '../../core/errors.ts';
+import { badInput } from '../../kernel/errors.ts';
 import { checkInputs, type Targets } from './inputs.ts';
 
 /**

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { validation } from '../../core/errors.ts';
+import { validation } from '../../kernel/errors.ts';
 import { PrCurveSchema } from '../../evaluation/metrics/schema.ts';
 import { f32 } from '../../onnx/ir.ts';
 import type { ImageRecord } from '../../schemas/dataset.ts';

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { badInput, validation } from '../../core/errors.ts';
+import { badInput, validation } from '../../kernel/errors.ts';
 import type { GraphBuilder } from '../../onnx/builder.ts';
 import { f32, type TensorData } from '../../onnx/ir.ts';
 import { constant } from '../../onnx/ops.ts';

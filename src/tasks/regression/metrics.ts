@@ -1,4 +1,4 @@
-import { badInput } from '../../core/errors.ts';
+import { badInput } from '../../kernel/errors.ts';
 
 /**
  * Regression metrics for one target: pure functions over the true and predicted values (same

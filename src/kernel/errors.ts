@@ -1,6 +1,6 @@
 /**
  * The one catalogue of domain errors. Every error the API answers with carries one of these codes;
- * the Fastify error handlers (src/api/errors.ts with src/api/index.ts, and src/web/errors.ts) map
+ * the Fastify error handlers (src/http/errors.ts with src/api/index.ts, and src/web/errors.ts) map
  * them to the JSON envelope or an error fragment. CANCELLED and INTERRUPTED are job outcomes
  * (stored on the job record and sent as SSE `error` events), not HTTP answers. Add a code here, with its HTTP status, before using it.
  */

@@ -1,6 +1,6 @@
 import type { FastifyError } from 'fastify';
 import { ZodError } from 'zod';
-import { ERROR_CODES, isAppError, type ErrorCode } from '../core/errors.ts';
+import { ERROR_CODES, isAppError, type ErrorCode } from '../kernel/errors.ts';
 
 /**
  * Turns anything thrown inside a request into one of our stable codes. Fastify's and

@@ -1,4 +1,4 @@
-import type { ErrorCode } from '../core/errors.ts';
+import type { ErrorCode } from '../kernel/errors.ts';
 
 /** The one response shape of /api: `data` is the resource itself (or a list). */
 export interface OkEnvelope<T> {

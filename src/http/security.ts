@@ -2,7 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import fp from 'fastify-plugin';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Settings } from '../config.ts';
-import { AppError } from '../core/errors.ts';
+import { AppError } from '../kernel/errors.ts';
 import { mapError } from './errors.ts';
 import { fail } from './envelope.ts';
 
