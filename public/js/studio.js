@@ -133,55 +133,12 @@
     htmx.ajax('GET', url, { target: '#jobs', swap: 'afterbegin' });
   }
 
-  // ---- live job widgets: progress from SSE, the final state re-rendered by the server ----------
-  var streams = {};
+  // ---- live job widgets: htmx's SSE extension swaps the fragments the server renders per event
+  // (views/fragments/job.eta); at `end` the widget fetches its final state, whose answer triggers
+  // `job-finished` for the lists that follow it.
   function initJobs(root) {
-    var els = root.matches && root.matches('[data-live]') ? [root] : [];
-    if (root.querySelectorAll) els = els.concat(Array.prototype.slice.call(root.querySelectorAll('[data-live]')));
-    els.forEach(function (el) {
-      var id = el.dataset.job;
-      var empty = document.getElementById('jobs-empty');
-      if (empty) empty.remove();
-      if (streams[id]) return;
-      var es = new EventSource(el.dataset.events);
-      streams[id] = es;
-      var finish = function () {
-        es.close();
-        delete streams[id];
-        var current = document.getElementById('job-' + id);
-        if (!current) return;
-        htmx.ajax('GET', current.dataset.refresh, { target: current, swap: 'outerHTML' }).then(function () {
-          document.body.dispatchEvent(new CustomEvent('job-finished', { detail: { id: id } }));
-        });
-      };
-      es.addEventListener('progress', function (ev) {
-        var p;
-        try { p = JSON.parse(ev.data); } catch (_) { return; }
-        var current = document.getElementById('job-' + id);
-        if (!current) return;
-        var set = function (sel, v) { var n = current.querySelector(sel); if (n && v !== undefined) n.textContent = String(v); };
-        var bar = current.querySelector('[data-job-bar]');
-        if (p.total) {
-          bar.classList.remove('indeterminate');
-          bar.firstElementChild.style.width = Math.round((p.done / p.total) * 100) + '%';
-        } else if (typeof p.progress === 'number' && p.progress > 0) {
-          bar.classList.remove('indeterminate');
-          bar.firstElementChild.style.width = Math.round(p.progress * 100) + '%';
-        }
-        set('[data-job-done]', p.done);
-        set('[data-job-total]', p.total);
-        set('[data-job-imported]', p.imported);
-        set('[data-job-skipped]', p.skipped);
-        var status = current.querySelector('[data-job-status]');
-        if (status && status.textContent === 'queued') { status.textContent = 'running'; status.className = 'badge running'; }
-      });
-      es.addEventListener('done', finish);
-      es.addEventListener('error', function (ev) {
-        // A named `error` event carries data; a transport error does not (EventSource reconnects
-        // by itself with Last-Event-ID, unless the server closed the stream for good).
-        if (ev.data !== undefined || es.readyState === EventSource.CLOSED) finish();
-      });
-    });
+    var empty = document.getElementById('jobs-empty');
+    if (empty && root.querySelector && root.querySelector('[data-live]')) empty.remove();
   }
 
   // ---- a page's running job: its progress box follows the SSE stream, then the board comes again --

@@ -24,6 +24,8 @@ const require = createRequire(import.meta.url);
 // chart.js exports no subpaths, so its UMD build is found beside its resolved main file.
 const VENDOR: Record<string, string> = {
   'htmx.min.js': require.resolve('htmx.org/dist/htmx.min.js'),
+  // htmx 2's SSE extension: live widgets whose fragments the server renders per job event.
+  'htmx-sse.js': require.resolve('htmx-ext-sse/sse.js'),
   'chart.umd.min.js': path.join(path.dirname(require.resolve('chart.js')), 'chart.umd.min.js'),
   'alpine.min.js': require.resolve('alpinejs/dist/cdn.min.js'),
 };

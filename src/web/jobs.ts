@@ -3,7 +3,8 @@ import { isAppError, notFound } from '../kernel/errors.ts';
 import { FINISHED } from '../jobs/service.ts';
 import type { JobView } from '../jobs/registry.ts';
 import { ImportReportSchema, type ImportReport } from '../schemas/dataset.ts';
-import { JobIds, parseIds } from './forms.ts';
+import { streamRenderedJobEvents } from '../http/sse.ts';
+import { JobIds, lastEventIdOf, parseIds } from './forms.ts';
 
 /**
  * The import job widget (views/fragments/job.eta). It renders in the project page when an import
@@ -70,7 +71,38 @@ export default async function jobPages(app: FastifyInstance): Promise<void> {
 
   app.get('/projects/:project_id/jobs/:job_id', async (req, reply) => {
     const { projectId, job } = await jobOf(req.params);
-    return reply.view('fragments/job', { job: await jobWidget(app, projectId, job) });
+    const widget = await jobWidget(app, projectId, job);
+    // Fetched again at the end of its stream: the page's lists that show its dataset follow.
+    if (!widget.live) reply.header('HX-Trigger', 'job-finished');
+    return reply.view('fragments/job', { job: widget });
+  });
+
+  /**
+   * The widget's live stream for htmx's SSE extension (views/fragments/job.eta): each progress
+   * event rendered as the widget's bar and counts, then `end`, on which the widget fetches its
+   * final state.
+   */
+  app.get('/projects/:project_id/jobs/:job_id/live', async (req, reply) => {
+    const { projectId, job } = await jobOf(req.params);
+    const base = await jobWidget(app, projectId, job);
+    let first = true;
+    return streamRenderedJobEvents(req, reply, {
+      job,
+      events: jobs.events,
+      lastEventId: lastEventIdOf(req),
+      render: async (e) => {
+        if (e.type !== 'progress') return [];
+        const d = (e.data ?? {}) as Record<string, unknown>;
+        const n = (k: string, fallback: number) => (typeof d[k] === 'number' && Number.isFinite(d[k]) ? (d[k] as number) : fallback);
+        const total = n('total', base.total);
+        const done = n('done', base.done);
+        const progress = n('progress', total > 0 ? done / total : base.percent / 100);
+        const widget = { ...base, total, done, imported: n('imported', base.imported), skipped: n('skipped', base.skipped), percent: Math.round(progress * 100) };
+        const html = await app.view('fragments/job-progress', { job: widget, oob: first });
+        first = false;
+        return [{ event: 'progress', html }];
+      },
+    });
   });
 
   app.post('/projects/:project_id/jobs/:job_id/cancel', async (req, reply) => {

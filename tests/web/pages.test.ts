@@ -152,20 +152,45 @@ describe('imports from the pages', () => {
     expect(res.headers['hx-trigger']).toBe('datasets-changed');
     const jobId = /data-job="(job-[0-9a-z]{8})"/.exec(res.body)?.[1];
     expect(jobId).toBeDefined();
-    expect(res.body).toContain(`data-events="/api/jobs/${jobId}/events"`);
+    // live through htmx's SSE extension: the server renders each progress event's fragment
+    expect(res.body).toContain(`hx-ext="sse" sse-connect="/projects/${evilId}/jobs/${jobId}/live" sse-close="end"`);
     expect(res.body).toContain('Folder &lt;import&gt;');
 
     await s.app.studio.jobs.wait(jobId as string);
     const done = await hx(s.app, 'GET', `/projects/${evilId}/jobs/${jobId}`);
     expect(done.statusCode).toBe(200);
     expect(done.body).not.toContain('data-live');
-    expect(done.body).toContain('<span class="badge succeeded" data-job-status>succeeded</span>');
+    expect(done.body).toMatch(/<span class="badge succeeded" data-job-status id="job-status-job-[0-9a-z]{8}">succeeded<\/span>/);
+    expect(done.headers['hx-trigger']).toBe('job-finished');
     expect(done.body).toContain('<div class="n" data-report-imported>6</div>');
     expect(done.body).toContain('notes.txt');
     expect(done.body).toContain('unsupported');
     expect(done.body).toMatch(/href="\/projects\/proj-[0-9a-z]{8}\/datasets\/ds-[0-9a-z]{8}">Open dataset/);
     // A job is shown only under its own project.
     expect((await hx(s.app, 'GET', `/projects/${exampleId}/jobs/${jobId}`)).statusCode).toBe(404);
+  });
+
+  it('streams a live widget as server-rendered fragments, then `end`', async () => {
+    const src = path.join(s.dir, 'stream-src');
+    await writeSyntheticFolder(src, { classes: ['circle', 'square'], perClass: 2, size: 32, format: 'png', seed: 4 });
+    const res = await hx(s.app, 'POST', `/projects/${evilId}/datasets`, { kind: 'folder', name: 'Streamed', task: 'classification', path: src });
+    const jobId = /data-job="(job-[0-9a-z]{8})"/.exec(res.body)?.[1] as string;
+    await s.app.studio.jobs.wait(jobId);
+    const stream = await s.app.inject({ method: 'GET', url: `/projects/${evilId}/jobs/${jobId}/live` });
+    expect(stream.statusCode).toBe(200);
+    expect(stream.headers['content-type']).toContain('text/event-stream');
+    const events = [...stream.body.matchAll(/event: (\w+)\n((?:data: .*\n)+)/g)].map((m) => ({ event: m[1], html: m[2].replace(/^data: /gm, '') }));
+    const progress = events.filter((e) => e.event === 'progress');
+    expect(progress.length).toBeGreaterThan(0);
+    expect(progress.at(-1)?.html).toContain('data-job-bar');
+    expect(progress.at(-1)?.html).toMatch(/<b data-job-done>4<\/b>/);
+    // the first one also turns the badge to running, out of band
+    expect(progress[0].html).toContain('hx-swap-oob="true"');
+    expect(events.at(-1)?.event).toBe('end');
+    // resumed after the last event: only `end`
+    const lastId = Math.max(...[...stream.body.matchAll(/^id: (\d+)$/gm)].map((m) => Number(m[1])));
+    const again = await s.app.inject({ method: 'GET', url: `/projects/${evilId}/jobs/${jobId}/live`, headers: { 'last-event-id': String(lastId) } });
+    expect([...again.body.matchAll(/event: (\w+)/g)].map((m) => m[1])).toEqual(['end']);
   });
 
   it('cancels a running import from its widget; a finished one cannot be cancelled', async () => {
@@ -175,7 +200,7 @@ describe('imports from the pages', () => {
     const res = await hx(s.app, 'POST', `/projects/${evilId}/jobs/${started.job.id}/cancel`);
     expect(res.statusCode).toBe(200);
     expect(res.headers['hx-trigger']).toBe('job-finished');
-    expect(res.body).toContain('<span class="badge cancelled" data-job-status>cancelled</span>');
+    expect(res.body).toMatch(/<span class="badge cancelled" data-job-status id="job-status-job-[0-9a-z]{8}">cancelled<\/span>/);
     expect(res.body).not.toContain('data-live');
     expect((await s.app.studio.datasets.get(evilId, started.dataset.id)).status).toBe('failed');
 
