@@ -216,38 +216,9 @@
     });
   }
 
-  // ---- a running evaluation: progress over SSE (studio.js follows the job), then the board again -
-  function initProgress(root) {
-    each(root, '#eval-progress', function (box) {
-      var set = function (sel, v) { var n = box.querySelector(sel); if (n && v !== undefined && v !== null) n.textContent = String(v); };
-      // The job reports images done of total; the rate and ETA are measured here from the first report.
-      var first = null;
-      window.studioFollowJob(box, {
-        board: '#evaluation',
-        bar: '[data-eval-bar]',
-        // The box's own figure and the note over the previous metrics, kept on view meanwhile.
-        percent: '[data-eval-pct]',
-        status: '[data-eval-status]',
-        running: 'evaluating',
-        progress: function (p) {
-          // The experiment's head badge was rendered with the box; it follows the box's.
-          var head = document.getElementById('eval-status');
-          if (head && head.textContent === 'queued') { head.textContent = 'evaluating'; head.className = 'badge running'; }
-          set('[data-eval-done]', p.done);
-          set('[data-eval-total]', p.total);
-          if (typeof p.done !== 'number' || typeof p.total !== 'number') return;
-          var now = Date.now();
-          if (!first) first = { t: now, done: p.done };
-          var dt = (now - first.t) / 1000;
-          if (dt > 0.5 && p.done > first.done) {
-            var ips = (p.done - first.done) / dt;
-            set('[data-eval-ips]', ips.toFixed(1));
-            set('[data-eval-eta]', fmtDuration((p.total - p.done) / ips));
-          }
-        },
-      });
-    });
-  }
+  // A running evaluation's box follows its job through htmx's SSE extension: the server renders
+  // each progress event's fragment (views/fragments/evaluation-progress.eta) and, at `end`, the
+  // board comes again (views/fragments/evaluation-config.eta). Nothing to do here.
 
   // ---- confusion matrix ↔ results grid ------------------------------------------------------------
   /** The cell of the pair the grid is filtered to is outlined; other filters clear it. */
@@ -274,7 +245,6 @@
 
   function init(root) {
     initCharts(root);
-    initProgress(root);
     each(root, '#eval-results', function () {
       markCell();
       if (revealGrid) {

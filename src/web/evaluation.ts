@@ -32,10 +32,11 @@ import {
   type EvalSubset,
   type ResultFilters,
 } from './evaluation-view.ts';
-import { ProjectIds, parseForm, parseIds } from './forms.ts';
+import { ProjectIds, lastEventIdOf, parseForm, parseIds } from './forms.ts';
 import { pager, timeAgo } from './format.ts';
 import { projectCrumbs, projectLayout } from './layout.ts';
-import { fixed, pct } from './training-view.ts';
+import { fixed, formatDuration, pct } from './training-view.ts';
+import { streamRenderedJobEvents } from '../http/sse.ts';
 
 /**
  * The evaluation page: experiments with a finished run on the left; on the right the selected
@@ -141,6 +142,50 @@ export default async function evaluationPages(app: FastifyInstance): Promise<voi
       total: n('total'),
     };
   }
+
+  /**
+   * The evaluation's live stream for htmx's SSE extension: each progress event rendered as the
+   * box's bar and figures (the rate and ETA measured from the stream's first report), the badges
+   * and the previous evaluation's note out of band; then `end`, on which the board comes again.
+   */
+  app.get('/projects/:project_id/experiments/:experiment_id/evaluation/live', async (req, reply) => {
+    const { project_id, experiment_id } = parseIds(ExperimentIds, req.params);
+    const state = await evaluation.get(project_id, experiment_id);
+    if (!state.job_id) throw notFound('running evaluation of experiment', experiment_id);
+    const job = await jobs.get(state.job_id);
+    let first: { t: number; done: number } | null = null;
+    let oob = true;
+    return streamRenderedJobEvents(req, reply, {
+      job,
+      events: jobs.events,
+      lastEventId: lastEventIdOf(req),
+      render: async (e) => {
+        if (e.type !== 'progress') return [];
+        const d = (e.data ?? {}) as Record<string, unknown>;
+        const n = (k: string): number | null => (typeof d[k] === 'number' && Number.isFinite(d[k]) ? (d[k] as number) : null);
+        const done = n('done');
+        const total = n('total');
+        const fraction = Math.min(1, Math.max(0, n('progress') ?? (done !== null && total ? done / total : 0)));
+        let ips: number | null = null;
+        if (done !== null) {
+          const now = Date.now();
+          if (!first) first = { t: now, done };
+          const dt = (now - first.t) / 1000;
+          if (dt > 0.5 && done > first.done) ips = (done - first.done) / dt;
+        }
+        const p = {
+          percent: Math.round(fraction * 1000) / 10,
+          done,
+          total,
+          ips_label: ips === null ? null : ips.toFixed(1),
+          eta_label: ips === null || done === null || total === null ? null : formatDuration((total - done) / ips),
+        };
+        const html = await app.view('fragments/evaluation-progress', { p, oob, previous: state.previous !== undefined });
+        oob = false;
+        return [{ event: 'progress', html }];
+      },
+    });
+  });
 
   /** The succeeded evaluation a running one is to replace, if there is one. */
   async function previousAggregate(projectId: string, experimentId: string) {
@@ -298,6 +343,8 @@ export default async function evaluationPages(app: FastifyInstance): Promise<voi
             }
           : null,
         ...liveOf(live ? state.job_id : null),
+        // htmx's SSE extension follows the job from the event the page was rendered up to.
+        live_url: live && state.job_id ? `${base}/live?last_event_id=${liveOf(state.job_id).last_event_id}` : null,
       },
       form: {
         start_url: base,

@@ -193,7 +193,7 @@ describe('starting and resetting from the page', () => {
     const state = await s.app.studio.evaluation.get(t.projectId, t.experimentId);
     if (state.status === 'queued' || state.status === 'running') {
       expect(running.body).toContain('id="eval-progress"');
-      expect(running.body).toContain(`data-events="/api/jobs/${state.job_id}/events"`);
+      expect(running.body).toMatch(/hx-ext="sse" sse-connect="\/projects\/proj-[0-9a-z]{8}\/experiments\/exp-[0-9a-z]{8}\/evaluation\/live\?last_event_id=\d+" sse-close="end"/);
       expect(running.body).toMatch(/id="eval-start" disabled/);
     }
     const done = await s.app.studio.evaluation.wait(t.projectId, t.experimentId);
