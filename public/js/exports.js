@@ -1,4 +1,4 @@
-// AI Studio deploy page: a running export's progress over SSE, and "Try it" — an image dropped or
+// AI Studio deploy page: "Try it" — an image dropped or
 // chosen is posted to the export's predict route and the answer drawn by the export's task's partial. Wired by
 // data- attributes, no eval; server strings land through textContent, or as HTML the server rendered (and escaped).
 (function () {
@@ -18,26 +18,8 @@
     return n;
   }
 
-  // ---- a running export: progress over SSE (studio.js follows the job), then the board again ----
-  function initProgress(root) {
-    each(root, '#export-progress', function (box) {
-      var stepEl = box.querySelector('[data-export-step]');
-      window.studioFollowJob(box, {
-        board: '#exports',
-        bar: '[data-export-bar]',
-        percent: '[data-export-pct]',
-        status: '[data-export-status]',
-        running: 'running',
-        on: {
-          // The worker names what it is doing in its log lines; the latest one is the step shown.
-          log: function (ev) {
-            var m = parse(ev.data, null);
-            if (m && typeof m.message === 'string' && stepEl) stepEl.textContent = m.message.charAt(0).toUpperCase() + m.message.slice(1);
-          },
-        },
-      });
-    });
-  }
+  // A running export's box follows its job through htmx's SSE extension: the server renders each
+  // progress and log event (views/fragments/export-progress.eta) and, at `end`, the board comes again.
 
   // ---- Try it -----------------------------------------------------------------------------------
   function showError(box, message, code) {
@@ -122,7 +104,6 @@
   }
 
   function init(root) {
-    initProgress(root);
     initTry(root);
   }
 

@@ -29,7 +29,8 @@ import {
   throughputAt,
   validationView,
 } from './exports-view.ts';
-import { ProjectIds, parseForm, parseIds } from './forms.ts';
+import { ProjectIds, lastEventIdOf, parseForm, parseIds } from './forms.ts';
+import { streamRenderedJobEvents } from '../http/sse.ts';
 import { formatBytes, timeAgo } from './format.ts';
 import { projectCrumbs, projectLayout } from './layout.ts';
 import { fixed, pct } from './training-view.ts';
@@ -109,7 +110,7 @@ export default async function exportPages(app: FastifyInstance): Promise<void> {
   /** Run labels as the training page numbers them: Run 1 is the oldest. */
   const runLabels = (list: RunSummary[]) => new Map(list.map((r, i) => [r.id, `Run ${list.length - i}`]));
 
-  function liveOf(x: ExportView, labels: Map<string, string>, refreshUrl: string) {
+  function liveOf(projectId: string, experimentId: string, x: ExportView, labels: Map<string, string>, refreshUrl: string) {
     const jobId = x.job_id;
     const events = jobId && jobs.events.has(jobId) ? jobs.events.since(jobId, 0) : [];
     const last = [...events].reverse().find((e) => e.type === 'progress');
@@ -124,6 +125,8 @@ export default async function exportPages(app: FastifyInstance): Promise<void> {
       variants: x.requested.join(' + '),
       events_url: jobId ? `/api/jobs/${jobId}/events` : null,
       last_event_id: events.at(-1)?.id ?? 0,
+      // htmx's SSE extension follows the job from the event the page was rendered up to.
+      live_url: jobId ? `/projects/${projectId}/experiments/${experimentId}/exports/${x.id}/live?last_event_id=${events.at(-1)?.id ?? 0}` : null,
       refresh_url: refreshUrl,
       percent: Math.round(Math.min(1, Math.max(0, n('progress') ?? 0)) * 1000) / 10,
       step: typeof message === 'string' && message ? message.charAt(0).toUpperCase() + message.slice(1) : x.status === 'queued' ? 'Waiting for the export thread' : 'Starting',
@@ -277,7 +280,7 @@ export default async function exportPages(app: FastifyInstance): Promise<void> {
         variants: EXPORT_VARIANTS.map((name) => ({ name, note: VARIANT_NOTES[name], checked: requested.includes(name) })),
         benchmark: last?.benchmark ?? true,
       },
-      live: running ? liveOf(running, labels, boardUrl) : null,
+      live: running ? liveOf(projectId, exp.id, running, labels, boardUrl) : null,
       compare: selected.list.map((x) => compareRow(projectId, exp, x, labels, x.id === chosen?.id)),
       metric_title: metricOfExport(exp.task, selected.list.find((x) => x.reference_metric) ?? null).title,
       detail: chosen ? detailOf(projectId, exp.id, chosen, labels) : null,
@@ -331,6 +334,35 @@ export default async function exportPages(app: FastifyInstance): Promise<void> {
       postprocessing: x.manifest.postprocessing,
       bar: answerBar,
       value: formatValue,
+    });
+  });
+
+  /**
+   * The export's live stream for htmx's SSE extension: each progress or log event rendered as the
+   * box's bar, step and percentage (the badge out of band once); then `end`, on which the board
+   * comes again with the export.
+   */
+  app.get('/projects/:project_id/experiments/:experiment_id/exports/:export_id/live', async (req, reply) => {
+    const { project_id, experiment_id, export_id } = parseIds(ExportIds, req.params);
+    const x = await exports.get(project_id, experiment_id, export_id);
+    if (!x.job_id) throw notFound('running export', export_id);
+    const job = await jobs.get(x.job_id);
+    let percent = 0;
+    let step = 'Starting';
+    let oob = true;
+    return streamRenderedJobEvents(req, reply, {
+      job,
+      events: jobs.events,
+      lastEventId: lastEventIdOf(req),
+      render: async (e) => {
+        const d = (e.data ?? {}) as Record<string, unknown>;
+        if (e.type === 'progress' && typeof d.progress === 'number' && Number.isFinite(d.progress)) percent = Math.round(Math.min(1, Math.max(0, d.progress)) * 1000) / 10;
+        else if (e.type === 'log' && typeof d.message === 'string' && d.message) step = d.message.charAt(0).toUpperCase() + d.message.slice(1);
+        else return [];
+        const html = await app.view('fragments/export-progress', { l: { percent, step }, oob });
+        oob = false;
+        return [{ event: e.type, html }];
+      },
     });
   });
 

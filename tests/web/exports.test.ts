@@ -182,7 +182,7 @@ describe('exporting and deleting from the page', () => {
     const x = await s.app.studio.exports.get(t.projectId, t.experimentId, newId!);
     if (x.status === 'queued' || x.status === 'running') {
       expect(running.body).toContain('id="export-progress"');
-      expect(running.body).toContain(`data-events="/api/jobs/${x.job_id}/events"`);
+      expect(running.body).toMatch(new RegExp(`hx-ext="sse" sse-connect="/projects/proj-[0-9a-z]{8}/experiments/exp-[0-9a-z]{8}/exports/${x.id}/live\\?last_event_id=\\d+" sse-close="end"`));
       expect(running.body).toMatch(/id="export-start" disabled/);
     }
     const done = await s.app.studio.exports.wait(t.projectId, t.experimentId, newId!);
