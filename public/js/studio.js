@@ -152,12 +152,6 @@
       return Math.floor(s / 3600) + ' h ' + String(Math.floor((s % 3600) / 60)).padStart(2, '0') + ' min';
     },
   };
-  // A board swap replaces the progress box: its stream goes with it.
-  document.addEventListener('htmx:beforeSwap', function (e) {
-    var target = e.detail.target;
-    if (target && target.id) unfollow('#' + target.id);
-  });
-
   // ---- class histogram -----------------------------------------------------------------------
   var chart = null;
   function initChart(root) {

@@ -216,7 +216,6 @@
 
   function stop() {
     if (!current) return;
-    if (current.es) current.es.close();
     Object.keys(current.charts).forEach(function (k) { current.charts[k].destroy(); });
     current = null;
   }
@@ -250,7 +249,6 @@
       var fmtMetric = percent ? fmtPct : fmtLoss;
       var state = {
         panel: panel,
-        es: null,
         epochs: epochs,
         series: parse(panel.dataset.series, []),
         charts: {
@@ -265,7 +263,7 @@
       };
       current = state;
       drawRun(state);
-      if (panel.dataset.events) follow(state);
+      if (panel.hasAttribute('sse-connect')) follow(state);
     });
   }
 
@@ -299,95 +297,56 @@
   /** "running for …" ticks once a second while the run trains. */
   var ticker = null;
   function tick() {
-    var el = current && current.es ? current.panel.querySelector('[data-run-elapsed]') : null;
+    var el = current && current.panel.hasAttribute('sse-connect') ? current.panel.querySelector('[data-run-elapsed]') : null;
     if (!el || !el.dataset.since) return;
     el.textContent = 'running for ' + fmtDuration((Date.now() - Date.parse(el.dataset.since)) / 1000);
   }
 
+  /**
+   * A live run: htmx's SSE extension swaps the fragments the server renders per job event
+   * (views/fragments/training-progress.eta, training-stats.eta, log lines) and fetches the board
+   * at `end`. Here only what is drawn, not rendered: each epoch's point for the charts (a
+   * [data-metric-point] in the swapped stats), the log's tail and scroll, the elapsed time.
+   */
   function follow(state) {
     if (!ticker) ticker = setInterval(tick, 1000);
-    var panel = state.panel;
-    var url = panel.dataset.events;
-    // The page was rendered up to this event; the stream continues after it. A reconnect sends
-    // Last-Event-ID itself, which the server prefers to the query.
-    var after = Number(panel.dataset.lastEventId || 0);
-    var es = new EventSource(url + (after > 0 ? '?last_event_id=' + after : ''));
-    state.es = es;
-    var set = function (sel, v) { var n = panel.querySelector(sel); if (n && v !== undefined && v !== null) n.textContent = String(v); };
-    var log = panel.querySelector('[data-run-log]');
-
-    es.addEventListener('progress', function (ev) {
-      var p = parse(ev.data, null);
-      if (!p || current !== state) return;
-      var bar = panel.querySelector('[data-run-bar]');
-      var fraction = typeof p.progress === 'number' ? p.progress : p.fraction;
-      if (typeof fraction === 'number' && p.epoch) {
-        bar.classList.remove('indeterminate');
-        bar.firstElementChild.style.width = (Math.round(fraction * 1000) / 10) + '%';
-      }
-      if (p.epoch) set('[data-run-epoch]', p.epoch);
-      if (p.epochs) { set('[data-run-epochs]', p.epochs); state.epochs = p.epochs; }
-      if (p.steps) { set('[data-run-step]', p.step); set('[data-run-steps]', p.steps); }
-      if (typeof p.eta_s === 'number') set('[data-run-eta]', fmtDuration(p.eta_s));
-      if (typeof p.images_per_s === 'number') set('[data-run-ips]', p.images_per_s.toFixed(1));
-      var badge = panel.querySelector('[data-run-status]');
-      if (badge && badge.textContent === 'queued' && p.epoch) {
-        badge.textContent = 'running';
-        badge.className = 'badge running';
-        // The left column polls too, but need not lag behind the panel.
-        var row = document.querySelector('#row-' + panel.dataset.run + ' .badge');
-        if (row) { row.textContent = 'running'; row.className = 'badge running'; }
-        var elapsed = panel.querySelector('[data-run-elapsed]');
-        if (elapsed && !elapsed.dataset.since) elapsed.dataset.since = new Date().toISOString();
-      }
-    });
-
-    es.addEventListener('metric', function (ev) {
-      var m = parse(ev.data, null);
-      if (!m || typeof m.epoch !== 'number' || current !== state) return;
-      var s = state.series.filter(function (x) { return x.epoch !== m.epoch; });
-      var mk = panel.dataset.metric || 'accuracy';
-      var fmtM = panel.dataset.metricFormat === 'number' ? fmtLoss : fmtPct;
-      s.push({ epoch: m.epoch, train_loss: m.train_loss, val_loss: m.val_loss, train_metric: metricOf(m, 'train_' + mk), val_metric: metricOf(m, 'val_' + mk), lr: m.lr });
-      s.sort(function (a, b) { return a.epoch - b.epoch; });
-      state.series = s;
-      drawRun(state);
-      set('[data-last="val_metric"]', fmtM(metricOf(m, 'val_' + mk)));
-      set('[data-last="train_metric"]', fmtM(metricOf(m, 'train_' + mk)));
-      set('[data-last="val_loss"]', fmtLoss(m.val_loss));
-      set('[data-last="train_loss"]', fmtLoss(m.train_loss));
-      showBest(state);
-    });
-
-    es.addEventListener('log', function (ev) {
-      var d = parse(ev.data, null);
-      if (!d || !log || current !== state) return;
-      var empty = log.querySelector('[data-log-empty]');
-      if (empty) empty.remove();
-      var stick = log.scrollTop + log.clientHeight >= log.scrollHeight - 4;
-      log.append(document.createTextNode(String(d.message) + '\n'));
-      // Keep the tail bounded, as the server does.
-      while (log.childNodes.length > 400) log.removeChild(log.firstChild);
-      if (stick) log.scrollTop = log.scrollHeight;
-    });
-
-    var settled = false;
-    var settle = function () {
-      if (settled) return;
-      settled = true;
-      es.close();
-      if (current !== state || !document.body.contains(panel)) return;
-      document.body.dispatchEvent(new CustomEvent('run-settled', { detail: { run: panel.dataset.run } }));
-      htmx.ajax('GET', panel.dataset.refresh, { target: '#training', swap: 'outerHTML' });
-    };
-    es.addEventListener('done', settle);
-    es.addEventListener('error', function (ev) {
-      // A named `error` event carries data; a transport error does not (EventSource reconnects by
-      // itself with Last-Event-ID unless the stream was closed for good, e.g. answered 204).
-      if (ev.data !== undefined || es.readyState === EventSource.CLOSED) settle();
-    });
+    var log = state.panel.querySelector('[data-run-log]');
     if (log) log.scrollTop = log.scrollHeight;
   }
+
+  /** An epoch's point arrived with the stats: add it to the series (once per epoch) and redraw. */
+  function takePoints(root) {
+    if (!current || !root.querySelectorAll) return;
+    var found = Array.prototype.slice.call(root.querySelectorAll('[data-metric-point]'));
+    found.forEach(function (t) {
+      var m = parse(t.dataset.metricPoint, null);
+      t.remove();
+      if (!m || typeof m.epoch !== 'number' || !current.panel.contains(root)) return;
+      var s = current.series.filter(function (x) { return x.epoch !== m.epoch; });
+      s.push(m);
+      s.sort(function (a, b) { return a.epoch - b.epoch; });
+      current.series = s;
+      var epochs = Number((current.panel.querySelector('[data-run-epochs]') || {}).textContent) || current.epochs;
+      current.epochs = epochs;
+      drawRun(current);
+      showBest(current);
+    });
+  }
+
+  // The log: stay at the bottom when it was there before the line came; keep its tail bounded, as the server does.
+  var stick = false;
+  document.addEventListener('htmx:sseBeforeMessage', function (e) {
+    var log = e.target;
+    if (log && log.matches && log.matches('[data-run-log]')) stick = log.scrollTop + log.clientHeight >= log.scrollHeight - 4;
+  });
+  document.addEventListener('htmx:sseMessage', function (e) {
+    // the stats of a new epoch carry its point for the charts
+    if (e.target && e.target.matches && e.target.matches('.run-stats')) takePoints(e.target);
+    var log = e.target;
+    if (!log || !log.matches || !log.matches('[data-run-log]')) return;
+    while (log.childNodes.length > 400) log.removeChild(log.firstChild);
+    if (stick) log.scrollTop = log.scrollHeight;
+  });
 
   // ---- compare runs of an experiment ------------------------------------------------------------
   var compare = null;

@@ -8,7 +8,9 @@ import type { JobEvent } from '../jobs/events.ts';
 import { ExperimentIdSchema, RunIdSchema } from '../schemas/experiment.ts';
 import { getTask } from '../tasks/index.ts';
 import { isHtmx } from './errors.ts';
-import { ProjectIds, parseForm, parseIds } from './forms.ts';
+import { ProjectIds, lastEventIdOf, parseForm, parseIds } from './forms.ts';
+import { streamRenderedJobEvents } from '../http/sse.ts';
+import type { MetricsLine } from '../schemas/experiment.ts';
 import { timeAgo } from './format.ts';
 import { projectCrumbs, projectLayout } from './layout.ts';
 import {
@@ -54,6 +56,11 @@ function wantsBoardOnly(req: FastifyRequest): boolean {
   return isHtmx(req) && req.headers['hx-target'] === 'training' && req.headers['hx-history-restore-request'] !== 'true';
 }
 
+/** Text for an HTML fragment the server writes by hand (the log lines of a live stream). */
+function escapeHtml(s: string): string {
+  return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] ?? c);
+}
+
 /** The experiment's task's first per-epoch metric: what the run panel, its chart and the run list show. */
 function headlineMetric(exp: Experiment): PageMetric {
   const m = getTask(exp.task).epochMetrics[0];
@@ -94,6 +101,8 @@ export default async function trainingPages(app: FastifyInstance): Promise<void>
       best_metric: run.best?.metric ?? exp.hyperparameters.early_stopping?.metric ?? task.bestMetric,
       metric,
       events_url: live ? `/api/jobs/${run.job_id}/events` : null,
+      // htmx's SSE extension follows the run's job from the event the page was rendered up to.
+      live_url: live ? `${base}/live?last_event_id=${events.at(-1)?.id ?? 0}` : null,
       // The page is a snapshot up to this event; the stream continues after it.
       last_event_id: events.at(-1)?.id ?? 0,
       refresh_url: trainingUrl(projectId, exp.id, run.id),
@@ -235,6 +244,63 @@ export default async function trainingPages(app: FastifyInstance): Promise<void>
     const form = parseForm(StartForm, req.body ?? {});
     const { run } = await runs.start(project_id, experiment_id, form.seed === undefined ? {} : { seed: form.seed });
     return relocate(reply, trainingUrl(project_id, experiment_id, run.id), 202);
+  });
+
+  /**
+   * The run panel's live stream for htmx's SSE extension: each `progress` event rendered as the
+   * panel's bar and figures (the badges to running out of band, once), each `metric` event as its
+   * stats with the epoch's point for the charts (public/js/training.js draws it), each `log` event
+   * as one escaped line appended to the log; then `end`, on which the board comes again.
+   */
+  app.get('/projects/:project_id/experiments/:experiment_id/runs/:run_id/live', async (req, reply) => {
+    const { project_id, experiment_id, run_id } = parseIds(RunIds, req.params);
+    const exp = await experiments.get(project_id, experiment_id);
+    const run = await runs.get(project_id, experiment_id, run_id);
+    if (!run.job_id) throw notFound('job of run', run_id);
+    const job = await jobs.get(run.job_id);
+    const metric = headlineMetric(exp);
+    let startedAt: string | null = job.started_at ?? null;
+    let badges = true;
+    let firstLog = true;
+    return streamRenderedJobEvents(req, reply, {
+      job,
+      events: jobs.events,
+      lastEventId: lastEventIdOf(req),
+      render: async (e) => {
+        if (e.type === 'progress') {
+          const detail = (e.data ?? {}) as Record<string, unknown>;
+          const progress = progressOf({ ...run, status: 'running' }, detail);
+          if (startedAt === null) startedAt = (await jobs.get(job.id)).started_at ?? new Date().toISOString();
+          const r = {
+            id: run.id,
+            status: 'running',
+            live: true,
+            progress,
+            percent: Math.round(progress.fraction * 1000) / 10,
+            eta_label: progress.eta_s === null ? '—' : formatDuration(progress.eta_s),
+            ips_label: progress.images_per_s === null ? '—' : progress.images_per_s.toFixed(1),
+            started_at: startedAt,
+            duration_label: formatDuration((Date.now() - Date.parse(startedAt)) / 1000),
+          };
+          const html = await app.view('fragments/training-progress', { r, oob: badges });
+          badges = false;
+          return [{ event: 'progress', html }];
+        }
+        if (e.type === 'metric') {
+          const line = e.data as MetricsLine;
+          const panel = await runPanel(project_id, exp, await runs.get(project_id, experiment_id, run_id));
+          const html = await app.view('fragments/training-stats', { r: panel, point: chartSeries([line], metric.key)[0] });
+          return [{ event: 'metric', html }];
+        }
+        if (e.type === 'log') {
+          const message = String((e.data as { message?: unknown } | null)?.message ?? '');
+          const placeholder = firstLog ? `<span id="log-empty-${run.id}" hx-swap-oob="delete"></span>` : '';
+          firstLog = false;
+          return [{ event: 'log', html: `${escapeHtml(message)}\n${placeholder}` }];
+        }
+        return [];
+      },
+    });
   });
 
   app.post('/projects/:project_id/experiments/:experiment_id/runs/:run_id/cancel', async (req, reply) => {

@@ -279,15 +279,15 @@ describe('training board', () => {
     expect(live.body).toContain('id="run-panel"');
     const settled = (await s.app.studio.runs.get(projectId, expId, run.id)).status;
     if (settled === 'queued' || settled === 'running') {
-      expect(live.body).toMatch(/data-events="\/api\/jobs\/job-[^"]+\/events" data-last-event-id="\d+"/);
+      expect(live.body).toMatch(/hx-ext="sse" sse-connect="\/projects\/proj-[0-9a-z]{8}\/experiments\/exp-[0-9a-z]{8}\/runs\/run-[0-9a-z]{8}\/live\?last_event_id=\d+" sse-close="end"/);
       expect(live.body).toContain('id="cancel-run"');
     }
 
     const done = await s.app.studio.runs.wait(projectId, expId, run.id);
     expect(done.status).toBe('succeeded');
     const page = await get(s.app, `/projects/${projectId}/training?experiment=${expId}&run=${run.id}`);
-    expect(page.body).toContain('<span class="badge succeeded" data-run-status>succeeded</span>');
-    expect(page.body).not.toContain('data-events=');
+    expect(page.body).toMatch(/<span class="badge succeeded" data-run-status id="run-status-run-[0-9a-z]{8}">succeeded<\/span>/);
+    expect(page.body).not.toContain('sse-connect=');
     expect(page.body).not.toContain('id="cancel-run"');
     expect(page.body).not.toContain('id="resume-run"');
     const series = JSON.parse(/data-series="([^"]*)"/.exec(page.body)![1].replaceAll('&quot;', '"'));
@@ -314,7 +314,7 @@ describe('training board', () => {
     const second = await s.app.studio.runs.start(projectId, long.id);
     const board = await get(s.app, `/projects/${projectId}/training?experiment=${long.id}&run=${second.run.id}`);
     expect(board.body).toContain('<h2>Queue</h2>');
-    expect(board.body).toMatch(new RegExp(`id="row-${second.run.id}"[\\s\\S]*?<span class="badge queued">queued · #2</span>`));
+    expect(board.body).toMatch(new RegExp(`id="row-${second.run.id}"[\\s\\S]*?<span class="badge queued" id="row-status-${second.run.id}">queued · #2</span>`));
     expect(board.body).toContain('waiting</span>');
     // The left column polls itself while something is queued or training.
     expect(board.body).toMatch(/id="training-list" hx-get="[^"]+" hx-trigger="every 3s, run-settled from:body"/);
@@ -327,7 +327,7 @@ describe('training board', () => {
     expect(c1.statusCode).toBe(200);
     const after = await get(s.app, `/projects/${projectId}/training?experiment=${long.id}&run=${second.run.id}`);
     expect(after.body).not.toContain('<h2>Queue</h2>');
-    expect(after.body).toContain('<span class="badge cancelled" data-run-status>cancelled</span>');
+    expect(after.body).toMatch(/<span class="badge cancelled" data-run-status id="run-status-run-[0-9a-z]{8}">cancelled<\/span>/);
     expect(after.body).toContain('id="resume-run"');
     expect(after.body).not.toContain('hx-trigger="every 3s');
     await hx(s.app, 'DELETE', `/projects/${projectId}/experiments/${long.id}`);
