@@ -6,6 +6,7 @@ import { evalTaskOf, evaluationTask, resultsOf } from '../evaluation/tasks.ts';
 import type { AggregateMetrics } from '../evaluation/metrics/schema.ts';
 import type { JobView } from '../jobs/registry.ts';
 import { FINISHED, type JobOutcome, type JobsService } from '../jobs/service.ts';
+import { submitWorkerJob } from '../jobs/submit.ts';
 import { createDedicatedPool, type DedicatedPools } from '../jobs/pool.ts';
 import { DatasetDoc } from '../schemas/dataset.ts';
 import { CheckpointNameSchema, RunIdSchema, type Warning } from '../schemas/experiment.ts';
@@ -30,8 +31,8 @@ import { readExperiment } from '../storage/experiments.ts';
 import { checkpointExists, listRunIds, readRun, readRunConfig } from '../storage/runs.ts';
 import type { Workspace } from '../storage/workspace.ts';
 import { getTask, hasTask, type AnyTask } from '../tasks/index.ts';
-import type { EvaluateWorkerPayload, EvaluateWorkerResult } from '../workers/evaluate.ts';
-import { AppError, conflict, fromErrorData, notFound, validation } from '../kernel/errors.ts';
+import type { EvaluateWorkerMessage, EvaluateWorkerPayload, EvaluateWorkerResult } from '../workers/evaluate.ts';
+import { AppError, conflict, notFound, validation } from '../kernel/errors.ts';
 
 /**
  * An experiment's evaluation (one per experiment, no ids of its own): which checkpoints can be
@@ -288,23 +289,18 @@ export function createEvaluationService({ store, jobs, threads, pool: givenPool 
       config,
       threads: threads ?? os.availableParallelism(),
     };
-    const job = await jobs.submit<EvaluateWorkerResult & { ok: true }>({
+    const job = await submitWorkerJob<EvaluateWorkerMessage, EvaluateWorkerResult & { ok: true }>(jobs, {
       kind: 'evaluate',
       project_id: r.projectId,
       experiment_id: r.experimentId,
       dataset_id: config.dataset_id,
-      run: async (handle) => {
+      work: (o) => pool.run(payload, o),
+      onStart: async (handle) => {
         await modifyEvaluation(store, r, 'staging', (cur) => ({ ...cur, status: 'running', job_id: handle.id }));
-        const out = await pool.run(payload, {
-          signal: handle.signal,
-          onMessage: (m) => {
-            if (m.type === 'progress') handle.progress(m.total > 0 ? m.done / m.total : 0, { done: m.done, total: m.total });
-            else handle.log(m.message);
-          },
-        });
-        if (handle.signal.aborted) throw new AppError('CONFLICT', 'cancelled');
-        if (!out.ok) throw fromErrorData(out.error);
-        return out;
+      },
+      onMessage: (m, handle) => {
+        if (m.type === 'progress') handle.progress(m.total > 0 ? m.done / m.total : 0, { done: m.done, total: m.total });
+        else handle.log(m.message);
       },
       onSettled: async (outcome) => {
         try {

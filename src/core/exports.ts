@@ -7,6 +7,7 @@ import { predictImages, type Prediction } from '../export/predict.ts';
 import { createPredictCache, type PredictCache } from '../export/predict-cache.ts';
 import type { JobView } from '../jobs/registry.ts';
 import { FINISHED, type JobOutcome, type JobsService } from '../jobs/service.ts';
+import { submitWorkerJob } from '../jobs/submit.ts';
 import { createDedicatedPool, type DedicatedPools } from '../jobs/pool.ts';
 import { DatasetDoc } from '../schemas/dataset.ts';
 import { CheckpointNameSchema, RunIdSchema } from '../schemas/experiment.ts';
@@ -35,8 +36,8 @@ import { readExperiment } from '../storage/experiments.ts';
 import { newId } from '../storage/ids.ts';
 import { checkpointExists, readRun, readRunConfig } from '../storage/runs.ts';
 import type { Workspace } from '../storage/workspace.ts';
-import type { ExportWorkerPayload, ExportWorkerResult } from '../workers/export.ts';
-import { AppError, conflict, fromErrorData, notFound, validation } from '../kernel/errors.ts';
+import type { ExportWorkerMessage, ExportWorkerPayload, ExportWorkerResult } from '../workers/export.ts';
+import { AppError, conflict, notFound, validation } from '../kernel/errors.ts';
 import { onDeleted, type DeletedScope } from './projects.ts';
 
 /**
@@ -256,39 +257,32 @@ export function createExportsService(deps: ExportsDeps): ExportsService {
     const entry = { jobId: '', done: new Promise<void>((resolve) => (resolveDone = resolve)) };
     // Registered before the job exists: a job that settles at once must not leave an entry behind.
     live.set(r.exportId, entry);
-    const job = await jobs
-      .submit<ExportWorkerResult & { ok: true }>({
-        kind: 'export',
-        project_id: r.projectId,
-        experiment_id: r.experimentId,
-        dataset_id: datasetId,
-        run: async (handle) => {
-          await modifyExport(store, r, (cur) => ({ ...cur, status: 'running', job_id: handle.id }));
-          const out = await pool.run(payload, {
-            signal: handle.signal,
-            onMessage: (m) => {
-              if (m.type === 'progress') handle.progress(m.fraction, { step: m.step_index, steps: m.steps });
-              else handle.log(m.message);
-            },
-          });
-          if (handle.signal.aborted) throw new AppError('CONFLICT', 'cancelled');
-          if (!out.ok) throw fromErrorData(out.error);
-          return out;
-        },
-        onSettled: async (outcome) => {
-          try {
-            await record(r, outcome);
-          } finally {
-            live.delete(r.exportId);
-            resolveDone();
-          }
-        },
-      })
-      .catch((e: unknown) => {
-        live.delete(r.exportId);
-        resolveDone();
-        throw e;
-      });
+    const job = await submitWorkerJob<ExportWorkerMessage, ExportWorkerResult & { ok: true }>(jobs, {
+      kind: 'export',
+      project_id: r.projectId,
+      experiment_id: r.experimentId,
+      dataset_id: datasetId,
+      work: (o) => pool.run(payload, o),
+      onStart: async (handle) => {
+        await modifyExport(store, r, (cur) => ({ ...cur, status: 'running', job_id: handle.id }));
+      },
+      onMessage: (m, handle) => {
+        if (m.type === 'progress') handle.progress(m.fraction, { step: m.step_index, steps: m.steps });
+        else handle.log(m.message);
+      },
+      onSettled: async (outcome) => {
+        try {
+          await record(r, outcome);
+        } finally {
+          live.delete(r.exportId);
+          resolveDone();
+        }
+      },
+    }).catch((e: unknown) => {
+      live.delete(r.exportId);
+      resolveDone();
+      throw e;
+    });
     entry.jobId = job.id;
     return job;
   }

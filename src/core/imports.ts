@@ -1,7 +1,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { Settings } from '../config.ts';
-import { AppError, fromErrorData } from '../kernel/errors.ts';
+import { AppError } from '../kernel/errors.ts';
 import type { Workspace } from '../storage/workspace.ts';
 import { DatasetDoc, type DatasetSummary, type ImportReport, type Task } from '../schemas/index.ts';
 import { applyImportReport } from '../storage/import-sink.ts';
@@ -14,6 +14,7 @@ import { checkSourceFitsTask } from '../datasets/task-fit.ts';
 import { labelShape } from '../datasets/types.ts';
 import { getTask, hasTask } from '../tasks/index.ts';
 import type { JobsService } from '../jobs/service.ts';
+import { submitWorkerJob } from '../jobs/submit.ts';
 import type { JobView } from '../jobs/registry.ts';
 import type { ImportWorkerMessage, ImportWorkerPayload, ImportWorkerResult } from '../workers/import.ts';
 import type { DatasetsService } from './datasets.ts';
@@ -105,21 +106,17 @@ export function createImportsService({ settings, store, datasets, jobs }: Import
         source: req.source,
         limits: importLimits(settings),
       };
-      const job = await jobs.submit<ImportReport>({
+      const job = await submitWorkerJob<ImportWorkerMessage, ImportReport>(jobs, {
         kind: 'import',
         project_id: projectId,
         dataset_id: dataset.id,
-        run: async (handle) => {
-          const out = await jobs.pool.run<ImportWorkerResult>('import', payload, {
-            signal: handle.signal,
-            onMessage: (msg) => {
-              const m = msg as ImportWorkerMessage;
-              if (m.type === 'progress') handle.progress(fraction(m.progress), { ...m.progress });
-              else if (m.type === 'log') handle.log(m.message);
-            },
-          });
-          if (!out.ok) throw fromErrorData(out.error);
-          return out.report;
+        work: async (o) => {
+          const out = await jobs.pool.run<ImportWorkerResult>('import', payload, { signal: o.signal, onMessage: (msg) => o.onMessage(msg as ImportWorkerMessage) });
+          return out.ok ? out.report : out;
+        },
+        onMessage: (m, handle) => {
+          if (m.type === 'progress') handle.progress(fraction(m.progress), { ...m.progress });
+          else if (m.type === 'log') handle.log(m.message);
         },
         onSettled: async (outcome) => {
           running.delete(key(projectId, dataset.id));
