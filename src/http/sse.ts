@@ -23,6 +23,33 @@ export function streamJobEvents(
   const replay = !hasLog && finished ? replayFromRecord(job).filter((e) => e.id > lastEventId) : null;
   if (finished && (replay ?? events.since(job.id, lastEventId)).length === 0) return reply.code(204).send();
 
+  const stream = openStream(reply);
+  const res = stream.res;
+  const send = (e: JobEvent): void => {
+    if (stream.ended) return;
+    res.write(`id: ${e.id}\nevent: ${e.type}\ndata: ${JSON.stringify(e.data)}\n\n`);
+    if (e.type === 'done' || e.type === 'error') stream.end();
+  };
+
+  if (replay) {
+    replay.forEach(send);
+    stream.end();
+    return undefined;
+  }
+  stream.follow(req, events, job.id, lastEventId, send);
+  return undefined;
+}
+
+interface OpenStream {
+  res: FastifyReply['raw'];
+  readonly ended: boolean;
+  end(): void;
+  /** Sends the backlog after `lastEventId` and every later event, until the stream ends. */
+  follow(req: FastifyRequest, events: JobEvents, jobId: string, lastEventId: number, send: (e: JobEvent) => void): void;
+}
+
+/** Takes the response over as an event stream: headers, the retry hint, heartbeats, one end. */
+function openStream(reply: FastifyReply): OpenStream {
   reply.hijack();
   const res = reply.raw;
   res.writeHead(200, {
@@ -33,7 +60,6 @@ export function streamJobEvents(
     'X-Accel-Buffering': 'no',
   });
   res.write('retry: 2000\n\n');
-
   let ended = false;
   let unsubscribe = (): void => {};
   let heartbeat: NodeJS.Timeout | undefined;
@@ -44,26 +70,23 @@ export function streamJobEvents(
     if (heartbeat) clearInterval(heartbeat);
     res.end();
   };
-  const send = (e: JobEvent): void => {
-    if (ended) return;
-    res.write(`id: ${e.id}\nevent: ${e.type}\ndata: ${JSON.stringify(e.data)}\n\n`);
-    if (e.type === 'done' || e.type === 'error') end();
+  return {
+    res,
+    get ended() {
+      return ended;
+    },
+    end,
+    follow(req, events, jobId, lastEventId, send) {
+      // Backlog and subscription in one synchronous step: no event can slip between them.
+      const backlog = events.since(jobId, lastEventId);
+      unsubscribe = events.subscribe(jobId, send);
+      backlog.forEach(send);
+      if (ended) return;
+      // Comments keep proxies and idle-socket timeouts from closing a quiet stream.
+      heartbeat = setInterval(() => res.write(': keep-alive\n\n'), HEARTBEAT_MS);
+      req.raw.on('close', end);
+    },
   };
-
-  if (replay) {
-    replay.forEach(send);
-    end();
-    return undefined;
-  }
-  // Backlog and subscription in one synchronous step: no event can slip between them.
-  const backlog = events.since(job.id, lastEventId);
-  unsubscribe = events.subscribe(job.id, send);
-  backlog.forEach(send);
-  if (ended) return undefined;
-  // Comments keep proxies and idle-socket timeouts from closing a quiet stream.
-  heartbeat = setInterval(() => res.write(': keep-alive\n\n'), HEARTBEAT_MS);
-  req.raw.on('close', end);
-  return undefined;
 }
 
 function replayFromRecord(job: JobView): JobEvent[] {
@@ -89,36 +112,18 @@ export interface RenderedMessage {
 export function streamRenderedJobEvents(
   req: FastifyRequest,
   reply: FastifyReply,
-  opts: { job: JobView; events: JobEvents; lastEventId: number; render: (e: JobEvent) => Promise<RenderedMessage[]> },
+  opts: { job: JobView; events: JobEvents; render: (e: JobEvent) => Promise<RenderedMessage[]> },
 ): FastifyReply | undefined {
-  const { job, events, lastEventId, render } = opts;
+  const { job, events, render } = opts;
+  const lastEventId = lastEventIdOf(req);
   const hasLog = events.has(job.id);
   const finished = hasLog ? events.isFinished(job.id) : FINISHED.has(job.status);
   const replay = !hasLog && finished ? replayFromRecord(job).filter((e) => e.id > lastEventId) : null;
 
-  reply.hijack();
-  const res = reply.raw;
-  res.writeHead(200, {
-    'Content-Type': 'text/event-stream; charset=utf-8',
-    'Cache-Control': 'no-cache, no-transform',
-    Connection: 'keep-alive',
-    'X-Content-Type-Options': 'nosniff',
-    'X-Accel-Buffering': 'no',
-  });
-  res.write('retry: 2000\n\n');
-
-  let ended = false;
-  let unsubscribe = (): void => {};
-  let heartbeat: NodeJS.Timeout | undefined;
-  const end = (): void => {
-    if (ended) return;
-    ended = true;
-    unsubscribe();
-    if (heartbeat) clearInterval(heartbeat);
-    res.end();
-  };
+  const stream = openStream(reply);
+  const res = stream.res;
   const write = (id: number | null, m: RenderedMessage): void => {
-    if (ended) return;
+    if (stream.ended) return;
     // SSE data is line-based: every line of the fragment gets its own `data:` field.
     const data = m.html.split(/\r?\n/).map((l) => `data: ${l}`).join('\n');
     res.write(`${id === null ? '' : `id: ${id}\n`}event: ${m.event}\n${data}\n\n`);
@@ -126,28 +131,43 @@ export function streamRenderedJobEvents(
   // Renders are asynchronous (templates): a chain keeps the events in their order.
   let chain = Promise.resolve();
   const send = (e: JobEvent): void => {
-    chain = chain.then(async () => {
-      if (ended) return;
-      for (const m of await render(e)) write(e.id, m);
-      if (e.type === 'done' || e.type === 'error') {
-        write(null, { event: 'end', html: '' });
-        end();
-      }
-    }).catch(() => end());
+    chain = chain
+      .then(async () => {
+        if (stream.ended) return;
+        for (const m of await render(e)) write(e.id, m);
+        if (e.type === 'done' || e.type === 'error') {
+          write(null, { event: 'end', html: '' });
+          stream.end();
+        }
+      })
+      .catch(() => stream.end());
   };
 
   if (replay !== null || (finished && events.since(job.id, lastEventId).length === 0)) {
     (replay ?? []).forEach(send);
     chain = chain.then(() => {
       write(null, { event: 'end', html: '' });
-      end();
+      stream.end();
     });
     return undefined;
   }
-  const backlog = events.since(job.id, lastEventId);
-  unsubscribe = events.subscribe(job.id, send);
-  backlog.forEach(send);
-  heartbeat = setInterval(() => res.write(': keep-alive\n\n'), HEARTBEAT_MS);
-  req.raw.on('close', end);
+  stream.follow(req, events, job.id, lastEventId, send);
   return undefined;
+}
+
+/**
+ * Where a reconnecting stream resumes: the `Last-Event-ID` header an EventSource sends by itself,
+ * else `?last_event_id=` (the event the page was rendered up to), else the beginning.
+ */
+export function lastEventIdOf(req: { headers: Record<string, string | string[] | undefined>; query: unknown }): number {
+  const header = req.headers['last-event-id'];
+  if (typeof header === 'string' && /^\d{1,12}$/.test(header.trim())) return Number(header.trim());
+  const q = (req.query ?? {}) as Record<string, unknown>;
+  return typeof q.last_event_id === 'string' && /^\d{1,12}$/.test(q.last_event_id) ? Number(q.last_event_id) : 0;
+}
+
+/** A finite number of an event's data by key, else null (event data is whatever the worker posted). */
+export function eventNumber(data: unknown, key: string): number | null {
+  const v = typeof data === 'object' && data !== null ? (data as Record<string, unknown>)[key] : undefined;
+  return typeof v === 'number' && Number.isFinite(v) ? v : null;
 }

@@ -32,11 +32,11 @@ import {
   type EvalSubset,
   type ResultFilters,
 } from './evaluation-view.ts';
-import { ProjectIds, lastEventIdOf, parseForm, parseIds } from './forms.ts';
+import { ProjectIds, parseForm, parseIds } from './forms.ts';
 import { pager, timeAgo } from './format.ts';
 import { projectCrumbs, projectLayout } from './layout.ts';
 import { fixed, formatDuration, pct } from './training-view.ts';
-import { streamRenderedJobEvents } from '../http/sse.ts';
+import { eventNumber, streamRenderedJobEvents } from '../http/sse.ts';
 
 /**
  * The evaluation page: experiments with a finished run on the left; on the right the selected
@@ -158,11 +158,9 @@ export default async function evaluationPages(app: FastifyInstance): Promise<voi
     return streamRenderedJobEvents(req, reply, {
       job,
       events: jobs.events,
-      lastEventId: lastEventIdOf(req),
       render: async (e) => {
         if (e.type !== 'progress') return [];
-        const d = (e.data ?? {}) as Record<string, unknown>;
-        const n = (k: string): number | null => (typeof d[k] === 'number' && Number.isFinite(d[k]) ? (d[k] as number) : null);
+        const n = (k: string) => eventNumber(e.data, k);
         const done = n('done');
         const total = n('total');
         const fraction = Math.min(1, Math.max(0, n('progress') ?? (done !== null && total ? done / total : 0)));

@@ -29,7 +29,7 @@ import {
   throughputAt,
   validationView,
 } from './exports-view.ts';
-import { ProjectIds, lastEventIdOf, parseForm, parseIds } from './forms.ts';
+import { ProjectIds, parseForm, parseIds } from './forms.ts';
 import { streamRenderedJobEvents } from '../http/sse.ts';
 import { formatBytes, timeAgo } from './format.ts';
 import { projectCrumbs, projectLayout } from './layout.ts';
@@ -353,7 +353,6 @@ export default async function exportPages(app: FastifyInstance): Promise<void> {
     return streamRenderedJobEvents(req, reply, {
       job,
       events: jobs.events,
-      lastEventId: lastEventIdOf(req),
       render: async (e) => {
         const d = (e.data ?? {}) as Record<string, unknown>;
         if (e.type === 'progress' && typeof d.progress === 'number' && Number.isFinite(d.progress)) percent = Math.round(Math.min(1, Math.max(0, d.progress)) * 1000) / 10;

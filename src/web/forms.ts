@@ -112,14 +112,3 @@ export const SplitForm = z.strictObject({
 });
 export type SplitForm = z.infer<typeof SplitForm>;
 
-/**
- * Where a reconnecting stream resumes: the `Last-Event-ID` header an EventSource sends by itself,
- * else `?last_event_id=` (the event the page was rendered up to), else the beginning.
- */
-export function lastEventIdOf(req: { headers: Record<string, string | string[] | undefined>; query: unknown }): number {
-  const header = req.headers['last-event-id'];
-  if (typeof header === 'string' && /^\d{1,12}$/.test(header.trim())) return Number(header.trim());
-  const q = (req.query ?? {}) as Record<string, unknown>;
-  const v = typeof q.last_event_id === 'string' && /^\d{1,12}$/.test(q.last_event_id) ? Number(q.last_event_id) : 0;
-  return v;
-}

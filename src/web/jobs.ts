@@ -3,8 +3,8 @@ import { isAppError, notFound } from '../kernel/errors.ts';
 import { FINISHED } from '../jobs/service.ts';
 import type { JobView } from '../jobs/registry.ts';
 import { ImportReportSchema, type ImportReport } from '../schemas/dataset.ts';
-import { streamRenderedJobEvents } from '../http/sse.ts';
-import { JobIds, lastEventIdOf, parseIds } from './forms.ts';
+import { eventNumber, streamRenderedJobEvents } from '../http/sse.ts';
+import { JobIds, parseIds } from './forms.ts';
 
 /**
  * The import job widget (views/fragments/job.eta). It renders in the project page when an import
@@ -89,11 +89,9 @@ export default async function jobPages(app: FastifyInstance): Promise<void> {
     return streamRenderedJobEvents(req, reply, {
       job,
       events: jobs.events,
-      lastEventId: lastEventIdOf(req),
       render: async (e) => {
         if (e.type !== 'progress') return [];
-        const d = (e.data ?? {}) as Record<string, unknown>;
-        const n = (k: string, fallback: number) => (typeof d[k] === 'number' && Number.isFinite(d[k]) ? (d[k] as number) : fallback);
+        const n = (k: string, fallback: number) => eventNumber(e.data, k) ?? fallback;
         const total = n('total', base.total);
         const done = n('done', base.done);
         const progress = n('progress', total > 0 ? done / total : base.percent / 100);

@@ -8,7 +8,7 @@ import type { JobEvent } from '../jobs/events.ts';
 import { ExperimentIdSchema, RunIdSchema } from '../schemas/experiment.ts';
 import { getTask } from '../tasks/index.ts';
 import { isHtmx } from './errors.ts';
-import { ProjectIds, lastEventIdOf, parseForm, parseIds } from './forms.ts';
+import { ProjectIds, parseForm, parseIds } from './forms.ts';
 import { streamRenderedJobEvents } from '../http/sse.ts';
 import type { MetricsLine } from '../schemas/experiment.ts';
 import { timeAgo } from './format.ts';
@@ -265,7 +265,6 @@ export default async function trainingPages(app: FastifyInstance): Promise<void>
     return streamRenderedJobEvents(req, reply, {
       job,
       events: jobs.events,
-      lastEventId: lastEventIdOf(req),
       render: async (e) => {
         if (e.type === 'progress') {
           const detail = (e.data ?? {}) as Record<string, unknown>;

@@ -16,14 +16,16 @@ import { call, waitForJob } from './helpers.ts';
 export const MULTILABEL_CLASSES = ['circle', 'square', 'triangle'];
 export const SIZE = 32;
 
-function shape(kind: number, cx: number, cy: number, r: number): string {
+/** One grey shape (0 circle, 1 square, 2 triangle) at (cx, cy), of half-size r, as SVG. */
+export function shape(kind: number, cx: number, cy: number, r: number): string {
   const fill = 'fill="#c8c8c8"';
   if (kind === 0) return `<circle cx="${cx}" cy="${cy}" r="${r}" ${fill}/>`;
   if (kind === 1) return `<rect x="${cx - r}" y="${cy - r}" width="${2 * r}" height="${2 * r}" ${fill}/>`;
   return `<polygon points="${cx},${cy - r} ${cx + r},${cy + r} ${cx - r},${cy + r}" ${fill}/>`;
 }
 
-const svg = (body: string) => `<svg xmlns="http://www.w3.org/2000/svg" width="${SIZE}" height="${SIZE}"><rect width="${SIZE}" height="${SIZE}" fill="#000"/>${body}</svg>`;
+/** A 32×32 black SVG holding `body`. */
+export const svg = (body: string) => `<svg xmlns="http://www.w3.org/2000/svg" width="${SIZE}" height="${SIZE}"><rect width="${SIZE}" height="${SIZE}" fill="#000"/>${body}</svg>`;
 
 /** `<dir>/images/ml-N.png` and `<dir>/labels.csv` (`file,labels` with `;` between labels; an empty cell: no shape). */
 export async function writeMultilabelCsv(dir: string, n: number, seed = 1): Promise<{ csv: string; root: string; truth: string[][] }> {

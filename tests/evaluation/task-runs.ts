@@ -5,6 +5,7 @@ import sharp from 'sharp';
 import { mulberry32 } from '../../src/datasets/prng.ts';
 import { call, waitForJob } from '../api/helpers.ts';
 import { waitForRun } from '../api/runs-fixtures.ts';
+import { shape, svg } from '../api/task-fixtures.ts';
 
 /**
  * Small trained runs of the two CSV tasks, made through the API the way a person would: a CSV
@@ -18,13 +19,6 @@ export const ML_CLASSES = ['circle', 'square', 'triangle'];
 export const REG_TARGETS = ['radius', 'x'];
 const SIZE = 32;
 
-function shape(kind: number, cx: number, cy: number, r: number): string {
-  const fill = 'fill="#c8c8c8"';
-  if (kind === 0) return `<circle cx="${cx}" cy="${cy}" r="${r}" ${fill}/>`;
-  if (kind === 1) return `<rect x="${cx - r}" y="${cy - r}" width="${2 * r}" height="${2 * r}" ${fill}/>`;
-  return `<polygon points="${cx},${cy - r} ${cx + r},${cy + r} ${cx - r},${cy + r}" ${fill}/>`;
-}
-const svg = (body: string) => `<svg xmlns="http://www.w3.org/2000/svg" width="${SIZE}" height="${SIZE}"><rect width="${SIZE}" height="${SIZE}" fill="#000"/>${body}</svg>`;
 const png = (body: string) => sharp(Buffer.from(svg(body))).png().toBuffer();
 
 async function writeMultilabel(dir: string, n: number): Promise<{ csv: string; root: string }> {
