@@ -2,7 +2,6 @@ import os from 'node:os';
 import { z } from 'zod';
 import { selectItems } from '../evaluation/run-evaluation.ts';
 import { EvaluatedSubsetSchema, type ResultRecord } from '../evaluation/results.ts';
-import { evalTaskOf, evaluationTask, resultsOf } from '../evaluation/tasks.ts';
 import type { AggregateMetrics } from '../evaluation/metrics/schema.ts';
 import type { JobView } from '../jobs/registry.ts';
 import { FINISHED, type JobOutcome, type JobsService } from '../jobs/service.ts';
@@ -30,7 +29,12 @@ import {
 import { readExperiment } from '../storage/experiments.ts';
 import { checkpointExists, listRunIds, readRun, readRunConfig } from '../storage/runs.ts';
 import type { Workspace } from '../storage/workspace.ts';
-import { getTask, hasTask, type AnyTask } from '../tasks/index.ts';
+import { getTask, hasTask, runTaskOf, type AnyTask } from '../tasks/index.ts';
+
+/** A stored evaluation's task: evaluations written before tasks are classification's; an unknown name is NOT_FOUND. */
+function evaluationTask(name: string | undefined): AnyTask {
+  return getTask(name ?? 'classification');
+}
 import type { EvaluateWorkerMessage, EvaluateWorkerPayload, EvaluateWorkerResult } from '../workers/evaluate.ts';
 import { AppError, conflict, notFound, validation } from '../kernel/errors.ts';
 
@@ -360,7 +364,7 @@ export function createEvaluationService({ store, jobs, threads, pool: givenPool 
       const ds = await store.read(DatasetDoc, store.datasetFile(projectId, runConfig.dataset.id));
       if (!ds) throw validation(`the dataset '${runConfig.dataset.id}' the run trained on no longer exists`);
       if (!ds.split_names.includes(runConfig.split.name)) throw validation(`the dataset no longer has the split '${runConfig.split.name}'`);
-      const runTask = evalTaskOf(runConfig);
+      const runTask = runTaskOf(runConfig);
       const sel = selectItems(ds, runConfig.split.name, req.subsets, runTask);
       const empty = req.subsets.filter((s) => sel.counts[s] === 0);
       if (empty.length > 0) {
@@ -426,7 +430,7 @@ export function createEvaluationService({ store, jobs, threads, pool: givenPool 
     async results<I>(projectId: string, experimentId: string, query: Record<string, unknown>): Promise<{ items: I[]; total: number }> {
       const r = await requireExperiment(projectId, experimentId);
       const { task, records } = await succeededResults(r);
-      const results = resultsOf(task);
+      const results = task.results;
       const q = results.querySchema.safeParse(query);
       if (!q.success) throw validation(`invalid query: ${q.error.issues.slice(0, 5).map((i) => (i.path.length > 0 ? `${i.path.join('.')}: ${i.message}` : i.message)).join('; ')}`, q.error.issues);
       return results.query(records, q.data) as { items: I[]; total: number };
@@ -442,7 +446,7 @@ export function createEvaluationService({ store, jobs, threads, pool: givenPool 
     async resultsCsv(projectId, experimentId) {
       const r = await requireExperiment(projectId, experimentId);
       const { task, names, records } = await succeededResults(r);
-      const lines = resultsOf(task).csvLines(records, names);
+      const lines = task.results.csvLines(records, names);
       return (async function* () {
         yield* lines;
       })();

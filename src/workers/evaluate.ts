@@ -1,6 +1,6 @@
 import { isAppError } from '../kernel/errors.ts';
 import { runTaskEvaluation, selectItems, type EvalItem, type EvalProblem } from '../evaluation/run-evaluation.ts';
-import { evalTaskOf } from '../evaluation/tasks.ts';
+import { runTaskOf } from '../tasks/index.ts';
 import type { WorkerTask } from '../jobs/pool.ts';
 import { DatasetDoc } from '../schemas/dataset.ts';
 import { writeAggregate, writeResults, type EvaluationConfig } from '../storage/evaluation.ts';
@@ -40,7 +40,7 @@ export default async function evaluateWorker(task: WorkerTask<EvaluateWorkerPayl
     const { config: runConfig, spec, params } = await loadRunModel(store, r, cfg.checkpoint);
 
     const ds = await store.get(DatasetDoc, store.datasetFile(payload.project_id, cfg.dataset_id), 'dataset', cfg.dataset_id);
-    const run = evalTaskOf(runConfig);
+    const run = runTaskOf(runConfig);
     const sel = selectItems(ds, cfg.split_name, cfg.subsets, run);
     const problems: EvalProblem[] = [...sel.problems];
     const items: EvalItem[] = [];

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { evaluationTask, parseResultsQuery, resultsOf } from '../../src/evaluation/tasks.ts';
+import { getTask } from '../../src/tasks/index.ts';
 import type { MultiLabelItem } from '../../src/tasks/multilabel/index.ts';
 import { MultiLabelResultsQuerySchema, multiLabelResults } from '../../src/tasks/multilabel/results.ts';
 import type { RegressionItem } from '../../src/tasks/regression/index.ts';
@@ -47,7 +47,7 @@ describe('multi-label results', () => {
 
   it('refuses a filter of another task', () => {
     expect(MultiLabelResultsQuerySchema.safeParse({ min_conf: '0.5' }).success).toBe(false);
-    expect(parseResultsQuery(evaluationTask('multilabel'), { predicted: 'a' }).success).toBe(false);
+    expect(getTask('multilabel').results.querySchema.safeParse({ predicted: 'a' }).success).toBe(false);
   });
 
   it('writes the CSV with label lists and a score column per label, formulas defused', () => {
@@ -77,8 +77,7 @@ describe('regression results', () => {
 });
 
 describe('the evaluation view of the tasks', () => {
-  it('reads an evaluation without a task as classification, and finds every task its results', () => {
-    expect(evaluationTask(undefined).name).toBe('classification');
-    for (const t of ['classification', 'multilabel', 'regression']) expect(typeof resultsOf(evaluationTask(t)).query).toBe('function');
+  it('finds every task its results', () => {
+    for (const t of ['classification', 'multilabel', 'regression']) expect(typeof getTask(t).results.query).toBe('function');
   });
 });
