@@ -216,7 +216,7 @@ async function prepare(store: Workspace, payload: TrainWorkerPayload, existing: 
   const task = getTask(existing ? existing.task : payload.settings.task);
   if (ds.task !== task.name) throw new AppError('VALIDATION_ERROR', `the dataset is now a ${ds.task} dataset, the run trains ${task.name}`);
   const classes = existing ? existing.dataset.classes : task.outputNames(ds);
-  if (classes.length === 0) throw new AppError('VALIDATION_ERROR', `the dataset has no ${task.name === 'regression' ? 'targets' : 'classes'} to train`);
+  if (classes.length === 0) throw new AppError('VALIDATION_ERROR', `the dataset has nothing for the model to output (no classes or targets): the ${task.name} task needs some to train`);
   const train: LoaderItem[] = [];
   const val: LoaderItem[] = [];
   const trainTargets: number[][] = [];
@@ -226,10 +226,8 @@ async function prepare(store: Workspace, payload: TrainWorkerPayload, existing: 
     if (subset !== 'train' && subset !== 'val') continue;
     const target = task.target(img, classes);
     if (target === null) continue;
-    // The loader carries a class index for classification's batches; the run loop reads every
-    // task's targets by item index, so other tasks leave it 0.
-    const labelIndex = task.name === 'classification' ? target[0] : 0;
-    const item: LoaderItem = { path: await store.datasetFilePath(payload.project_id, datasetId, img.file), labelIndex, id: img.id, width: img.width, height: img.height };
+    // The run loop reads every task's targets by item index (loopTask), not the loader's class index.
+    const item: LoaderItem = { path: await store.datasetFilePath(payload.project_id, datasetId, img.file), labelIndex: 0, id: img.id, width: img.width, height: img.height };
     (subset === 'train' ? train : val).push(item);
     (subset === 'train' ? trainTargets : valTargets).push(target);
   }
