@@ -63,6 +63,9 @@
     if (trainable && last) last.hidden = trainable.value !== 'last';
     var sgd = field(form, 'hyperparameters.optimizer');
     form.querySelectorAll('[data-sgd-only]').forEach(function (el) { el.hidden = !sgd || sgd.value !== 'sgd'; });
+    // A field of one loss only (the Huber delta): shown while that loss is chosen.
+    var loss = field(form, 'hyperparameters.loss');
+    form.querySelectorAll('[data-loss-only]').forEach(function (el) { el.hidden = !loss || loss.value !== el.dataset.lossOnly; });
     var sched = field(form, 'hyperparameters.scheduler');
     form.querySelectorAll('[data-step-only]').forEach(function (el) { el.hidden = !sched || sched.value !== 'step'; });
     form.querySelectorAll('[data-toggle]').forEach(function (box) {
