@@ -133,6 +133,19 @@ export function createExperimentsService({ store, datasets, models }: Experiment
     if (h.loss !== undefined && !task.losses.includes(h.loss)) {
       throw validation(`hyperparameters.loss: '${h.loss}' is not a ${task.name} loss (one of: ${task.losses.join(', ')})`);
     }
+    // A task-specific setting given to a task that does not read it would be silently ignored.
+    const own = new Set(task.hyperparameters ?? []);
+    const unused: [keyof typeof h, unknown, string][] = [
+      ['class_weights', 'none', 'class weights (classification)'],
+      ['pos_weight', 'none', 'positive weights (multi-label)'],
+      ['huber_delta', 1, 'Huber delta (regression, loss "huber")'],
+      ['label_smoothing', 0, 'label smoothing (classification, multi-label)'],
+    ];
+    for (const [field, neutral, what] of unused) {
+      if (!own.has(field as 'class_weights') && h[field] !== neutral) {
+        throw validation(`hyperparameters.${String(field)}: a ${task.name} experiment takes no ${what}; leave it out`);
+      }
+    }
     const metrics = ['val_loss', ...task.epochMetrics.map((m) => m.key)];
     if (h.early_stopping && !metrics.includes(h.early_stopping.metric)) {
       throw validation(`hyperparameters.early_stopping.metric: must be one of ${metrics.map((m) => `"${m}"`).join(', ')} for ${task.name}`);

@@ -56,6 +56,10 @@ describe('experiments take the task of their dataset', () => {
       [ml, { hyperparameters: { loss: 'mse' } }, /^hyperparameters\.loss: 'mse' is not a multilabel loss \(one of: bce\)/],
       [reg, { hyperparameters: { loss: 'bce' } }, /^hyperparameters\.loss: 'bce' is not a regression loss \(one of: mse, l1, huber\)/],
       [reg, { hyperparameters: { early_stopping: { metric: 'val_accuracy' } } }, /^hyperparameters\.early_stopping\.metric: must be one of "val_loss", "val_mae", "val_r2"/],
+      // a setting of another task would be silently ignored
+      [ml, { hyperparameters: { class_weights: 'balanced' } }, /^hyperparameters\.class_weights: a multilabel experiment takes no class weights/],
+      [reg, { hyperparameters: { label_smoothing: 0.1 } }, /^hyperparameters\.label_smoothing: a regression experiment takes no label smoothing/],
+      [ml, { hyperparameters: { huber_delta: 2 } }, /^hyperparameters\.huber_delta: a multilabel experiment takes no Huber delta/],
     ];
     for (const [p, extra, message] of cases) {
       const res = await experiment(p, extra);
