@@ -1,7 +1,7 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Settings } from './config.ts';
 import { createServices, type StudioServices } from './core/services.ts';
-import securityPlugin from './http/security.ts';
+import securityPlugin, { requestLogSerializer } from './http/security.ts';
 import apiRoutes from './api/index.ts';
 import webRoutes from './web/index.ts';
 // Registers the built-in tasks before any request schema that names a task is used.
@@ -25,7 +25,7 @@ export interface BuildOptions {
  */
 export async function buildApp(settings: Settings, opts: BuildOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
-    logger: opts.logger ?? false,
+    logger: opts.logger ? { serializers: { req: requestLogSerializer } } : false,
     bodyLimit: settings.bodyLimitBytes,
     requestTimeout: settings.requestTimeoutMs,
     connectionTimeout: settings.requestTimeoutMs,

@@ -30,6 +30,11 @@ try {
   const url = `http://${shown.includes(':') ? `[${shown}]` : shown}:${settings.port}`;
   app.log.info(`AI Studio at ${url} (workspace ${settings.workspace})`);
   if (settings.token) app.log.info(`token auth on: open ${url}/login?token=… once in the browser`);
+  const loopback = ['127.0.0.1', '::1', 'localhost'].includes(settings.host) || settings.host.startsWith('127.');
+  if (!loopback && !settings.token) {
+    // Anyone who can reach this address can read the datasets and start jobs: say so loudly.
+    app.log.warn(`HOST=${settings.host} is reachable from the network and STUDIO_TOKEN is not set: anyone who can reach ${url} can read and change every project. Set STUDIO_TOKEN before exposing the studio.`);
+  }
 } catch (err) {
   app.log.error(err);
   process.exit(1);

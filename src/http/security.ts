@@ -111,7 +111,9 @@ function isLoginRoute(req: FastifyRequest): boolean {
 
 function hasToken(req: FastifyRequest, expected: Buffer): boolean {
   const auth = req.headers.authorization;
-  if (auth?.startsWith('Bearer ') && equalDigest(digest(auth.slice(7).trim()), expected)) return true;
+  // The scheme's name is case-insensitive (RFC 7235 §2.1): "bearer" and "BEARER" are Bearer too.
+  const bearer = auth ? /^bearer\s+(.+)$/i.exec(auth) : null;
+  if (bearer && equalDigest(digest(bearer[1].trim()), expected)) return true;
   const cookie = readCookie(req.headers.cookie, TOKEN_COOKIE);
   return cookie !== undefined && equalDigest(digest(cookie), expected);
 }
@@ -140,3 +142,20 @@ function wantsJson(req: FastifyRequest): boolean {
 }
 
 export default fp(security, { name: 'studio-security', fastify: '5.x' });
+
+/** A URL as logs may show it: the value of a `token` query parameter is never written out. */
+export function redactUrl(url: string): string {
+  return url.replace(/([?&]token=)[^&#]*/gi, '$1[redacted]');
+}
+
+/**
+ * The request log's view of a request (Fastify's default fields), with secrets left out: the
+ * token in `/login?token=…` is redacted, and headers (Authorization, cookies) are not logged.
+ */
+export const requestLogSerializer = (req: { method: string; url: string; hostname?: string; ip?: string; socket?: { remotePort?: number } }) => ({
+  method: req.method,
+  url: redactUrl(req.url),
+  host: req.hostname,
+  remoteAddress: req.ip,
+  remotePort: req.socket?.remotePort,
+});

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { redactUrl, requestLogSerializer } from '../../src/http/security.ts';
 import { body, makeStudio, type TestStudio } from './helpers.ts';
 
 let s: TestStudio;
@@ -82,9 +83,18 @@ describe('token auth (STUDIO_TOKEN)', () => {
     }
   });
 
-  it('accepts a Bearer token', async () => {
-    const res = await t.app.inject({ method: 'GET', url: '/api/projects', headers: { authorization: `Bearer ${token}` } });
-    expect(res.statusCode).toBe(200);
+  it('accepts a Bearer token, whatever the case of the scheme (RFC 7235)', async () => {
+    for (const scheme of ['Bearer', 'bearer', 'BEARER']) {
+      const res = await t.app.inject({ method: 'GET', url: '/api/projects', headers: { authorization: `${scheme} ${token}` } });
+      expect(res.statusCode, scheme).toBe(200);
+    }
+  });
+
+  it('never logs the token of /login?token=…', () => {
+    expect(redactUrl(`/login?token=${token}`)).toBe('/login?token=[redacted]');
+    expect(redactUrl(`/login?next=%2F&TOKEN=${token}&x=1`)).toBe('/login?next=%2F&TOKEN=[redacted]&x=1');
+    const logged = requestLogSerializer({ method: 'GET', url: `/login?token=${token}`, hostname: 'localhost', ip: '127.0.0.1' });
+    expect(JSON.stringify(logged)).not.toContain(token);
   });
 
   it('/login?token= sets an HttpOnly SameSite cookie that then works', async () => {
