@@ -91,8 +91,12 @@ export interface Headline {
 /** The tiles above the charts: the numbers a person reads first. */
 export function headlineMetrics(a: AggregateMetrics, images: number): Headline[] {
   const top = [a.top_k['3'] !== undefined ? `top-3 ${pct(a.top_k['3'])}` : null, a.top_k['5'] !== undefined ? `top-5 ${pct(a.top_k['5'])}` : null].filter(Boolean);
+  // The trivial baseline beside the accuracy: always answering the most frequent true class.
+  const total = a.confusion_matrix.matrix.reduce((s, row) => s + row.reduce((x, y) => x + y, 0), 0);
+  const majority = total > 0 ? Math.max(...a.confusion_matrix.matrix.map((row) => row.reduce((x, y) => x + y, 0))) / total : null;
   return [
     { label: 'Accuracy', value: pct(a.accuracy), hint: top.length ? top.join(' · ') : `${images.toLocaleString('en-US')} images` },
+    { label: 'Majority baseline', value: pct(majority), hint: 'always the most frequent class' },
     { label: 'Balanced accuracy', value: pct(a.balanced_accuracy), hint: 'mean recall per class' },
     { label: 'Macro F1', value: fixed(a.macro.f1, 3), hint: `weighted ${fixed(a.weighted.f1, 3)}` },
     { label: 'ROC AUC (macro)', value: fixed(a.roc_auc.macro, 3), hint: 'one-vs-rest' },

@@ -66,6 +66,9 @@ describe('evaluation page shaping', () => {
     expect(h['Accuracy']).toEqual({ label: 'Accuracy', value: '80.0%', hint: '10 images' });
     expect(headlineMetrics({ ...AGG, top_k: { '3': 0.9 } }, 10)[0].hint).toBe('top-3 90.0%');
     expect(h["Cohen's kappa"].value).toBe('0.690');
+    // beside the accuracy, the trivial baseline: the most frequent true class's share of the images
+    const rowsum = AGG.confusion_matrix.matrix.map((r) => r.reduce((x, y) => x + y, 0));
+    expect(h['Majority baseline'].value).toBe(`${((Math.max(...rowsum) / rowsum.reduce((x, y) => x + y, 0)) * 100).toFixed(1)}%`);
     expect(headlineMetrics({ ...AGG, kappa: null }, 10).find((x) => x.label === "Cohen's kappa")!.value).toBe('—');
     const rows = classRows(AGG);
     expect(rows.map((r) => r.label)).toEqual(['a', 'b', 'c&<d>']);
