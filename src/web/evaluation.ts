@@ -35,7 +35,8 @@ import {
 import { ProjectIds, parseForm, parseIds } from './forms.ts';
 import { pager, timeAgo } from './format.ts';
 import { projectCrumbs, projectLayout } from './layout.ts';
-import { fixed, formatDuration, pct } from './training-view.ts';
+import { checkpointMetricLabel, fixed, formatDuration, pct } from './training-view.ts';
+import { getTask, hasTask } from '../tasks/index.ts';
 import { eventNumber, streamRenderedJobEvents } from '../http/sse.ts';
 
 /**
@@ -275,7 +276,7 @@ export default async function evaluationPages(app: FastifyInstance): Promise<voi
     const chosen = config ? `${config.run_id}:${config.checkpoint}` : null;
     const options = checkpoints.map((c) => {
       const value = `${c.run_id}:${c.checkpoint}`;
-      const metric = c.metric === undefined || c.value === undefined ? '' : ` · ${c.metric.replace('_', ' ')} ${c.metric.endsWith('accuracy') ? pct(c.value) : fixed(c.value)}`;
+      const metric = c.metric === undefined || c.value === undefined ? '' : ` · ${checkpointMetricLabel(hasTask(exp.task) ? getTask(exp.task) : null, c.metric, c.value)}`;
       return { value, label: `${labels.get(c.run_id) ?? c.run_id} · ${c.checkpoint} (epoch ${c.epoch}${metric})`, selected: value === chosen };
     });
     if (options.length > 0 && !options.some((o) => o.selected)) options[0].selected = true;

@@ -33,7 +33,7 @@ import { ProjectIds, parseForm, parseIds } from './forms.ts';
 import { streamRenderedJobEvents } from '../http/sse.ts';
 import { formatBytes, timeAgo } from './format.ts';
 import { projectCrumbs, projectLayout } from './layout.ts';
-import { fixed, pct } from './training-view.ts';
+import { checkpointMetricLabel, fixed, pct } from './training-view.ts';
 
 /**
  * The deploy page: experiments with a finished run on the left; on the right the selected
@@ -257,7 +257,7 @@ export default async function exportPages(app: FastifyInstance): Promise<void> {
     const options = checkpoints.map((c) => {
       const value = `${c.run_id}:${c.checkpoint}`;
       // Short enough for the select: "Run 2 · best (epoch 9, val acc 91.3%)".
-      const metric = c.metric === undefined || c.value === undefined ? '' : `, ${c.metric.replace('_', ' ').replace('accuracy', 'acc')} ${c.metric.endsWith('accuracy') ? pct(c.value) : fixed(c.value)}`;
+      const metric = c.metric === undefined || c.value === undefined ? '' : `, ${checkpointMetricLabel(hasTask(exp.task) ? getTask(exp.task) : null, c.metric, c.value).replace('accuracy', 'acc')}`;
       return { value, label: `${labels.get(c.run_id) ?? c.run_id} · ${c.checkpoint} (epoch ${c.epoch}${metric})`, selected: value === lastChoice };
     });
     if (options.length > 0 && !options.some((o) => o.selected)) options[0].selected = true;

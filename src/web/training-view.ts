@@ -215,3 +215,14 @@ export function configRows(run: RunDetail, exp: Experiment): { group: string; ro
     },
   ];
 }
+
+/**
+ * A checkpoint's metric as the selects show it: "val accuracy 91.3%", "val mAP 92.1%",
+ * "val MAE 0.2897", "val loss 0.1234" — named and formatted as the task's epoch metric.
+ */
+export function checkpointMetricLabel(task: { epochMetrics: readonly EpochMetricInfo[] } | null, metric: string, value: number): string {
+  const info = task?.epochMetrics.find((m) => m.key === metric);
+  const name = info ? info.label.replace(/^(validation|val)\s+/i, 'val ') : metric.replace(/_/g, ' ');
+  const percent = info ? info.format === 'percent' : metric.endsWith('accuracy');
+  return `${name} ${percent ? pct(value) : fixed(value)}`;
+}
