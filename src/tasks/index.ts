@@ -13,4 +13,4 @@ registerTask(regression);
 
 export { runTaskOf, type RunTask } from './run.ts';
 export { getTask, hasTask, listTasks, registerTask, taskFor, taskInfo } from './registry.ts';
-export type { AnyTask, EpochMetricInfo, TaskDefinition, TaskInfo } from './types.ts';
+export type { AnyTask, EpochMetricInfo, TaskDefinition, TaskEvaluationPage, TaskInfo } from './types.ts';

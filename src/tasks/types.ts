@@ -150,6 +150,11 @@ export interface TaskDefinition<State = unknown, Aggregate = unknown, Item = unk
   runWarnings?(lines: readonly MetricsLine[], names: readonly string[]): Warning[];
   /** The same for an evaluation's aggregate. */
   evaluationWarnings?(aggregate: Aggregate, names: readonly string[]): Warning[];
+  /**
+   * How the evaluation page shows this task (its partials in views/tasks/<task>/); absent:
+   * classification's own board (views/fragments/evaluation-*.eta).
+   */
+  readonly evaluationPage?: TaskEvaluationPage<Aggregate, Item>;
   /** Predict's answer for one image's primary output row. */
   predict(row: Float32Array, names: readonly string[], postprocessing: Record<string, unknown>, opts: { topK: number }): unknown;
 
@@ -179,6 +184,23 @@ export interface TaskResults<Item = unknown, Query extends ResultsPage = any> { 
   query(items: readonly Item[], q: Query): { items: Item[]; total: number };
   /** The CSV export, one CRLF-ended line at a time, header first; `names` are the run's outputs. */
   csvLines(items: readonly Item[], names: readonly string[]): Generator<string>;
+}
+
+/** The evaluation page's view of a task's aggregate and records (src/tasks/<task>/page.ts). */
+export interface TaskEvaluationPage<Aggregate, Item> {
+  /** The experiment list's figure: "mAP 92.1%". */
+  headline(a: Aggregate): { value: string; title: string };
+  /** The metrics section (views/tasks/<task>/evaluation-metrics.eta); `names` lists the outputs. */
+  board(a: Aggregate, images: number): Record<string, unknown> & { names: string[] };
+  /** A grid tile's fields (views/tasks/<task>/evaluation-results.eta). */
+  tile(item: Item): Record<string, unknown>;
+  /** A result's detail (views/tasks/<task>/evaluation-detail.eta) and its title. */
+  detail(item: Item): Record<string, unknown> & { title: string };
+  /** The page's filters this task's results query takes, and its sorts (the first is its default). */
+  readonly filters: readonly string[];
+  readonly sorts: readonly { value: string; label: string }[];
+  /** What a click on a result shows ("its labels and scores"). */
+  readonly hint: string;
 }
 
 export type AnyTask = TaskDefinition<any, any, any>; // eslint-disable-line @typescript-eslint/no-explicit-any

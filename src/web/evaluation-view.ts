@@ -1,8 +1,5 @@
 import type { EvaluationView } from '../core/evaluation.ts';
-import type { MultiLabelAggregate, MultiLabelItem } from '../tasks/multilabel/index.ts';
-import type { RegressionAggregate, RegressionItem } from '../tasks/regression/index.ts';
-import { MULTILABEL_RESULT_SORTS } from '../tasks/multilabel/results.ts';
-import { REGRESSION_RESULT_SORTS } from '../tasks/regression/results.ts';
+import { listTasks } from '../tasks/index.ts';
 import { fixed, pct } from './training-view.ts';
 
 /** How the evaluation page names and shapes things; no I/O here. */
@@ -28,29 +25,21 @@ export interface ResultFilters {
   subset?: EvalSubset;
   min_pct?: number;
   max_pct?: number;
-  /** One of the task's sorts (RESULT_SORTS, MULTILABEL_RESULT_SORTS, REGRESSION_RESULT_SORTS). */
-  sort: ResultSortName | TaskSortName;
+  /** One of the task's sorts (classification's RESULT_SORTS, or its evaluation page's). */
+  sort: string;
+  /** A task page's own filters (multi-label's `missed`, …) ride along under their names. */
+  [filter: string]: string | number | undefined;
 }
 
-export type TaskSortName = (typeof MULTILABEL_RESULT_SORTS)[number] | (typeof REGRESSION_RESULT_SORTS)[number];
-/** Every sort the page accepts; the task's own list decides which apply. */
-export const ALL_SORTS = [...new Set<string>([...RESULT_SORTS, ...MULTILABEL_RESULT_SORTS, ...REGRESSION_RESULT_SORTS])] as [string, ...string[]];
+/** Every sort the page accepts (classification's and every registered task page's); the task's own list decides which apply. */
+export function allSorts(): [string, ...string[]] {
+  return [...new Set<string>([...RESULT_SORTS, ...listTasks().flatMap((t) => (t.evaluationPage?.sorts ?? []).map((x) => x.value))])] as [string, ...string[]];
+}
 
-/** Each task's grid: its sorts (the first is its default), labelled. */
-export const TASK_SORTS: Record<string, { value: string; label: string }[]> = {
-  multilabel: [
-    { value: 'mistakes_first', label: 'Most errors first' },
-    { value: 'file', label: 'File name' },
-  ],
-  regression: [
-    { value: 'abs_error_desc', label: 'Largest error first' },
-    { value: 'abs_error_asc', label: 'Smallest error first' },
-    { value: 'file', label: 'File name' },
-  ],
-};
-
-/** The task's default sort (omitted from URLs). */
-const DEFAULT_SORTS = new Set(['mistakes_first', 'abs_error_desc']);
+/** Each task's default sort, omitted from URLs: classification's, and the first of each task page's. */
+function defaultSorts(): Set<string> {
+  return new Set<string>([RESULT_SORTS[0], ...listTasks().flatMap((t) => (t.evaluationPage ? [t.evaluationPage.sorts[0]?.value ?? ''] : []))]);
+}
 
 export const SORT_LABELS: Record<ResultSortName, string> = {
   mistakes_first: 'Confident mistakes first',
@@ -68,7 +57,7 @@ export function evaluationUrl(projectId: string, experimentId?: string, filters?
       const v = filters[key];
       if (v !== undefined) q.set(key, String(v));
     }
-    if (filters.sort && !DEFAULT_SORTS.has(filters.sort)) q.set('sort', filters.sort);
+    if (filters.sort && !defaultSorts().has(filters.sort)) q.set('sort', filters.sort);
   }
   if (page && page > 1) q.set('page', String(page));
   const s = q.toString();
@@ -195,87 +184,3 @@ export function chartPayload(a: AggregateMetrics) {
 
 /** A confidence (0..1) as the grid shows it: a percentage with one decimal. */
 export const confidenceLabel = (v: number): string => `${(v * 100).toFixed(1)}%`;
-
-// ---- multi-label ----------------------------------------------------------------------------------
-
-/** The multi-label board: headline tiles, the per-class table and what the PR chart draws. */
-export function multiLabelView(a: MultiLabelAggregate, images: number) {
-  const labels = Object.keys(a.per_class);
-  const card = a.label_cardinality;
-  return {
-    headline: [
-      { label: 'mAP', value: pct(a.map), hint: 'mean AP over labels' },
-      { label: 'Micro F1', value: fixed(a.micro.f1, 3), hint: `P ${fixed(a.micro.precision, 3)} · R ${fixed(a.micro.recall, 3)}` },
-      { label: 'Macro F1', value: fixed(a.macro.f1, 3), hint: `P ${fixed(a.macro.precision, 3)} · R ${fixed(a.macro.recall, 3)}` },
-      { label: 'Exact match', value: pct(a.exact_match), hint: 'all labels right' },
-      { label: 'Hamming loss', value: fixed(a.hamming_loss, 4), hint: 'wrong decisions' },
-      { label: 'Labels / image', value: fixed(card.true, 2), hint: `predicted ${fixed(card.predicted, 2)}` },
-    ],
-    threshold: a.threshold,
-    classes: labels.map((label) => {
-      const c = a.per_class[label];
-      return { label, ap: fixed(c.ap, 3), precision: fixed(c.precision, 3), recall: fixed(c.recall, 3), f1: fixed(c.f1, 3), support: c.support, threshold: c.threshold.toFixed(2) };
-    }),
-    charts: {
-      task: 'multilabel',
-      pr: labels.flatMap((l) => {
-        const c = Object.hasOwn(a.curves.pr, l) ? a.curves.pr[l] : undefined;
-        return c ? [{ label: l, ap: c.average_precision, threshold: a.per_class[l].threshold, points: c.recall.map((x, i) => ({ x, y: c.precision[i] })) }] : [];
-      }),
-      per_class: { labels, ap: labels.map((l) => a.per_class[l].ap ?? 0), f1: labels.map((l) => a.per_class[l].f1) },
-    },
-  };
-}
-
-/** A result's labels for a tile and the detail: each label once, marked true/predicted/missed/extra, best score first. */
-export function multiLabelMarks(r: MultiLabelItem) {
-  const truth = new Set(r.labels);
-  const said = new Set(r.predicted_labels);
-  return Object.keys(r.scores)
-    .map((label) => {
-      const score = r.scores[label];
-      const state = truth.has(label) && said.has(label) ? 'hit' : truth.has(label) ? 'missed' : said.has(label) ? 'extra' : 'none';
-      return { label, score, percent: Math.round(score * 1000) / 10, state, is_true: truth.has(label), is_predicted: said.has(label) };
-    })
-    .sort((x, y) => y.score - x.score);
-}
-
-// ---- regression -----------------------------------------------------------------------------------
-
-/** A number as the regression board prints it: 4 significant digits, no exponent for everyday sizes. */
-export function num(v: number | null | undefined): string {
-  if (v === null || v === undefined || !Number.isFinite(v)) return '—';
-  const a = Math.abs(v);
-  if (a !== 0 && (a >= 1e6 || a < 1e-3)) return v.toExponential(2);
-  return Number(v.toPrecision(4)).toString();
-}
-
-export function regressionView(a: RegressionAggregate) {
-  const names = Object.keys(a.per_target);
-  return {
-    headline: [
-      { label: 'MAE', value: num(a.mae), hint: names.length > 1 ? 'mean of targets' : 'mean |error|' },
-      { label: 'RMSE', value: num(a.rmse), hint: 'root mean square' },
-      { label: 'R²', value: num(a.r2), hint: a.r2 === null ? 'constant target' : '1 = perfect' },
-      { label: 'Median AE', value: num(a.median_ae), hint: 'typical error' },
-      { label: 'Max error', value: num(a.max_error), hint: 'worst image' },
-    ],
-    targets: names.map((name) => {
-      const t = a.per_target[name];
-      return { name, mae: num(t.mae), rmse: num(t.rmse), r2: num(t.r2), median_ae: num(t.median_ae), max_error: num(t.max_error), mean_target: num(t.mean_target) };
-    }),
-    charts: {
-      task: 'regression',
-      targets: names.map((name) => ({
-        name,
-        points: a.scatter[name].true.map((x, i) => ({ x, y: a.scatter[name].predicted[i] })),
-        histogram: a.residual_histogram[name],
-      })),
-    },
-  };
-}
-
-/** A regression result's targets as rows: true, predicted, error. */
-export function regressionRows(r: RegressionItem) {
-  return Object.keys(r.target).map((name) => ({ name, target: num(r.target[name]), predicted: num(r.predicted[name]), error: num(r.error[name]), signed: r.error[name] > 0 ? `+${num(r.error[name])}` : num(r.error[name]) }));
-}

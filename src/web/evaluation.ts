@@ -9,18 +9,10 @@ import { thumbUrl } from './datasets.ts';
 import { isHtmx } from './errors.ts';
 import type { AggregateMetrics } from '../evaluation/metrics/schema.ts';
 import type { ResultRecord } from '../evaluation/results.ts';
-import type { MultiLabelAggregate, MultiLabelItem } from '../tasks/multilabel/index.ts';
-import type { RegressionAggregate, RegressionItem } from '../tasks/regression/index.ts';
 import {
-  ALL_SORTS,
+  allSorts,
   EVAL_SUBSETS,
   RESULT_SORTS,
-  TASK_SORTS,
-  multiLabelMarks,
-  multiLabelView,
-  num,
-  regressionRows,
-  regressionView,
   SORT_LABELS,
   chartPayload,
   classRows,
@@ -36,7 +28,7 @@ import { ProjectIds, parseForm, parseIds } from './forms.ts';
 import { pager, timeAgo } from './format.ts';
 import { projectCrumbs, projectLayout } from './layout.ts';
 import { checkpointMetricLabel, fixed, formatDuration, pct } from './training-view.ts';
-import { getTask, hasTask } from '../tasks/index.ts';
+import { getTask, hasTask, type TaskEvaluationPage } from '../tasks/index.ts';
 import { eventNumber, streamRenderedJobEvents } from '../http/sse.ts';
 
 /**
@@ -64,7 +56,7 @@ const BoardQuery = z.strictObject({
   min_pct: optional(percent),
   max_pct: optional(percent),
   // every task's sorts; one that is not the selected task's falls back to its default
-  sort: optional(z.enum(ALL_SORTS)),
+  sort: optional(z.enum(allSorts())),
 });
 type BoardQuery = z.infer<typeof BoardQuery>;
 
@@ -87,20 +79,29 @@ const ACTIVE = new Set(['queued', 'running']);
 /** Problems listed on the page (the API has them all). */
 const PROBLEMS_SHOWN = 50;
 
+/** The task's own evaluation page (multi-label, regression…); null: classification's board. */
+function pageOf(task: string): TaskEvaluationPage<unknown, unknown> | null {
+  return hasTask(task) ? (getTask(task).evaluationPage ?? null) : null;
+}
+
 /** The grid's filters that apply to `task` (another task's are dropped: a URL kept across experiments). */
 function filtersOf(q: BoardQuery, task = 'classification'): ResultFilters {
-  const sorts = task === 'classification' ? [...RESULT_SORTS] : (TASK_SORTS[task] ?? []).map((x) => x.value);
+  const page = pageOf(task);
+  const sorts = page ? page.sorts.map((x) => x.value) : [...RESULT_SORTS];
   const sort = (q.sort && sorts.includes(q.sort) ? q.sort : (sorts[0] ?? 'mistakes_first')) as ResultFilters['sort'];
-  if (task === 'multilabel') return { only: q.only, label: q.label, missed: q.missed, extra: q.extra, subset: q.subset, sort };
-  if (task === 'regression') return { subset: q.subset, sort };
+  if (page) {
+    const f: Record<string, unknown> = { sort };
+    for (const k of page.filters) if (k in q && q[k as keyof BoardQuery] !== undefined) f[k] = q[k as keyof BoardQuery];
+    return f as unknown as ResultFilters;
+  }
   return { only: q.only, label: q.label, predicted: q.predicted, subset: q.subset, min_pct: q.min_pct, max_pct: q.max_pct, sort };
 }
 
-/** The headline number of an evaluation in the experiment list: accuracy, mAP or MAE. */
+/** The headline number of an evaluation in the experiment list: accuracy, or the task's (mAP, MAE). */
 function listMetric(task: string, agg: unknown): { value: string; title: string } | null {
   if (!agg) return null;
-  if (task === 'multilabel') return { value: `mAP ${pct((agg as MultiLabelAggregate).map)}`, title: 'Mean average precision' };
-  if (task === 'regression') return { value: `MAE ${num((agg as RegressionAggregate).mae)}`, title: 'Mean absolute error' };
+  const page = pageOf(task);
+  if (page) return page.headline(agg);
   return { value: pct((agg as AggregateMetrics).accuracy), title: 'Accuracy' };
 }
 
@@ -196,25 +197,26 @@ export default async function evaluationPages(app: FastifyInstance): Promise<voi
     }
   }
 
-  /** The grid of a multi-label or regression evaluation: the task's query, its items with their display fields. */
-  async function taskResultsOf(task: string, projectId: string, experimentId: string, datasetId: string, filters: ResultFilters, page: number) {
-    const query: Record<string, unknown> = { page, page_size: PAGE_SIZE, sort: filters.sort };
-    const keys = task === 'multilabel' ? (['label', 'missed', 'extra', 'only', 'subset'] as const) : (['subset'] as const);
-    for (const k of keys) if (filters[k] !== undefined) query[k] = filters[k];
-    const res = await evaluation.results<MultiLabelItem | RegressionItem>(projectId, experimentId, query);
+  /** The grid of an evaluation with its task's own page: the task's query, its items with their display fields. */
+  async function taskResultsOf(page: TaskEvaluationPage<unknown, unknown>, projectId: string, experimentId: string, datasetId: string, filters: ResultFilters, pageNo: number) {
+    const query: Record<string, unknown> = { page: pageNo, page_size: PAGE_SIZE, sort: filters.sort };
+    for (const k of page.filters) {
+      const v = (filters as unknown as Record<string, unknown>)[k];
+      if (v !== undefined) query[k] = v;
+    }
+    const res = await evaluation.results<{ image_id: string; file: string; subset: string }>(projectId, experimentId, query);
     const base = `/projects/${projectId}/experiments/${experimentId}/evaluation/images`;
     return {
       total: res.total,
-      items: res.items.map((r) => {
-        const common = { image_id: r.image_id, file: r.file, subset: r.subset, thumb_url: thumbUrl(projectId, datasetId, r.image_id), detail_url: `${base}/${r.image_id}` };
-        if (task === 'multilabel') {
-          const m = r as MultiLabelItem;
-          return { ...common, correct: m.correct, errors: m.missed.length + m.extra.length, labels: m.labels, predicted_labels: m.predicted_labels, marks: multiLabelMarks(m).filter((x) => x.state !== 'none') };
-        }
-        const g = r as RegressionItem;
-        return { ...common, abs_error: num(g.abs_error), rows: regressionRows(g) };
-      }),
-      pager: pager(page, PAGE_SIZE, res.total, (n) => evaluationUrl(projectId, experimentId, filters, n)),
+      items: res.items.map((r) => ({
+        image_id: r.image_id,
+        file: r.file,
+        subset: r.subset,
+        thumb_url: thumbUrl(projectId, datasetId, r.image_id),
+        detail_url: `${base}/${r.image_id}`,
+        ...page.tile(r),
+      })),
+      pager: pager(pageNo, PAGE_SIZE, res.total, (n) => evaluationUrl(projectId, experimentId, filters, n)),
     };
   }
 
@@ -290,7 +292,8 @@ export default async function evaluationPages(app: FastifyInstance): Promise<voi
     const previous = live ? await previousAggregate(projectId, exp.id) : null;
     const agg = state.status === 'succeeded' ? state.aggregate : previous;
     const datasetId = config?.dataset_id ?? exp.dataset_id;
-    if (task !== 'classification') return { ...common(), ...(await taskParts(task, agg)) };
+    const taskPage = pageOf(task);
+    if (taskPage) return { ...common(), ...(await taskParts(task, taskPage, agg)) };
     const cagg = agg as AggregateMetrics | null;
     const images = cagg ? cagg.confusion_matrix.matrix.reduce((s, row) => s + row.reduce((a, b) => a + b, 0), 0) : 0;
     const results = cagg ? await resultsOf(projectId, exp.id, datasetId, filters, q.page ?? 1) : null;
@@ -298,6 +301,7 @@ export default async function evaluationPages(app: FastifyInstance): Promise<voi
     return {
       task,
       warnings: state.status === 'succeeded' ? state.warnings : [],
+      result_hint: pageOf(task)?.hint ?? 'its top-5 predictions',
       project_id: projectId,
       board_url: evaluationUrl(projectId, exp.id, filters, q.page),
       training_url,
@@ -361,13 +365,13 @@ export default async function evaluationPages(app: FastifyInstance): Promise<voi
     };
     }
 
-    /** A multi-label or regression evaluation's metrics section and grid (views/tasks/<task>/). */
-    async function taskParts(name: string, a: unknown) {
+    /** The metrics section and grid of a task with its own page (views/tasks/<task>/). */
+    async function taskParts(name: string, page: TaskEvaluationPage<unknown, unknown>, a: unknown) {
       if (!a) return { metrics: null, grid: null };
-      const results = await taskResultsOf(name, projectId, exp.id, datasetId, filters, q.page ?? 1);
+      const results = await taskResultsOf(page, projectId, exp.id, datasetId, filters, q.page ?? 1);
       const images = state.status === 'succeeded' ? state.evaluated : (await evaluation.results<unknown>(projectId, exp.id, { page: 1, page_size: 1 })).total;
-      const view = name === 'multilabel' ? multiLabelView(a as MultiLabelAggregate, images) : regressionView(a as RegressionAggregate);
-      const names = name === 'multilabel' ? Object.keys((a as MultiLabelAggregate).per_class) : Object.keys((a as RegressionAggregate).per_target);
+      const view = page.board(a, images);
+      const names = view.names;
       return {
         metrics: { partial: `/tasks/${name}/evaluation-metrics`, previous: previous !== null, images, ...view },
         grid: {
@@ -381,7 +385,7 @@ export default async function evaluationPages(app: FastifyInstance): Promise<voi
           experiment_id: exp.id,
           classes: names,
           subsets: config?.subsets ?? [],
-          sorts: TASK_SORTS[name] ?? [],
+          sorts: page.sorts,
         },
       };
     }
@@ -459,17 +463,15 @@ export default async function evaluationPages(app: FastifyInstance): Promise<voi
     const state = await evaluation.get<unknown>(project_id, experiment_id);
     const exp = await experiments.get(project_id, experiment_id);
     const datasetId = state.config?.dataset_id ?? exp.dataset_id;
-    if (state.task !== 'classification') {
-      // A multi-label or regression result: the task's partials (views/tasks/<task>/).
-      const raw = await evaluation.result<MultiLabelItem | RegressionItem>(project_id, experiment_id, image_id);
+    const taskPage = pageOf(state.task);
+    if (taskPage) {
+      // A result of a task with its own page: its partials (views/tasks/<task>/).
+      const raw = await evaluation.result<unknown>(project_id, experiment_id, image_id);
       const links = {
         file_url: `/api/projects/${project_id}/datasets/${datasetId}/images/${image_id}/file`,
         image_href: `/projects/${project_id}/datasets/${datasetId}/images/${image_id}`,
       };
-      const result =
-        state.task === 'multilabel'
-          ? { ...(raw as MultiLabelItem), ...links, marks: multiLabelMarks(raw as MultiLabelItem), title: (raw as MultiLabelItem).correct ? 'Every label right' : `${(raw as MultiLabelItem).missed.length} missed · ${(raw as MultiLabelItem).extra.length} extra` }
-          : { ...(raw as RegressionItem), ...links, rows: regressionRows(raw as RegressionItem), abs_error_label: num((raw as RegressionItem).abs_error), title: `error ${num((raw as RegressionItem).abs_error)}` };
+      const result = { ...taskPage.detail(raw), ...links };
       const body = `/tasks/${state.task}/evaluation-detail`;
       reply.header('Vary', 'HX-Request');
       if (isHtmx(req) && req.headers['hx-history-restore-request'] !== 'true') return reply.view('fragments/evaluation-detail', { result, body, title: result.title });

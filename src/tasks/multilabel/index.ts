@@ -7,6 +7,7 @@ import type { Hyperparameters } from '../../schemas/experiment.ts';
 import type { LossSpec } from '../../training/losses.ts';
 import type { EvaluationItemInput, TaskDefinition } from '../types.ts';
 import { multiLabelResults } from './results.ts';
+import { multiLabelPage } from './page.ts';
 import {
   averagePrecisions,
   classPrCurve,
@@ -205,6 +206,7 @@ const multilabel: TaskDefinition<MultiLabelState, MultiLabelAggregate, MultiLabe
   // one label is enough: with independent sigmoids a single label is an ordinary binary problem
   minTrainClasses: 1,
   evaluationMetrics: ['map', 'micro', 'macro', 'per_class', 'hamming_loss', 'exact_match', 'label_cardinality'],
+  evaluationPage: multiLabelPage,
   results: multiLabelResults,
 
   outputNames: (ds) => [...ds.classes],

@@ -9,6 +9,7 @@ import type { LossSpec } from '../../training/losses.ts';
 import type { EpochScorer, EvaluationItemInput, InferenceOutputs, TaskDataset, TaskDefinition, TaskEvaluation } from '../types.ts';
 import { histogram, meanDefined, scatter, targetMetrics, type TargetMetrics } from './metrics.ts';
 import { regressionResults } from './results.ts';
+import { regressionPage } from './page.ts';
 import { regressionEvaluationWarnings, regressionRunWarnings } from './warnings.ts';
 
 /**
@@ -251,6 +252,7 @@ const regression: TaskDefinition<RegressionState, RegressionAggregate, Regressio
   evaluationMetrics: TOP_LEVEL,
   runWarnings: (lines) => regressionRunWarnings(lines),
   evaluationWarnings: (aggregate) => regressionEvaluationWarnings(aggregate.r2),
+  evaluationPage: regressionPage,
   results: regressionResults,
 
   outputNames(ds: TaskDataset): string[] {
