@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { taskLabelShape } from '../schemas/task.ts';
 
 /**
  * The shapes shared by the scanners, the import pipeline and the callers (worker, storage sink).
@@ -46,13 +47,15 @@ export type ImportSourceKind = ImportSource['kind'];
 export type DatasetTask = string;
 
 /**
- * What a task's images carry: one `label` (classification, and the tasks whose truth is their
- * annotations), a set of `labels` (multi-label) or numeric `targets` (regression).
+ * What a task's images carry, as the task declared it when it registered (src/tasks/registry.ts):
+ * one `label`, a set of `labels` or numeric `targets`. A task stored before it is registered keeps
+ * its annotations and a lone category as its `label`, as a single-label one.
  */
 export type LabelShape = 'single' | 'multi' | 'targets';
 
 export function labelShape(task: DatasetTask): LabelShape {
-  return task === 'multilabel' ? 'multi' : task === 'regression' ? 'targets' : 'single';
+  const s = taskLabelShape(task);
+  return s === 'annotations' ? 'single' : s;
 }
 
 export const SKIP_REASONS = ['corrupt', 'unsupported', 'duplicate', 'outside_root', 'ambiguous', 'too_large', 'missing', 'invalid_target'] as const;

@@ -7,9 +7,23 @@ import { z } from 'zod';
  */
 const declared: string[] = [];
 
+/**
+ * What a task's images carry: one `label` (classification), a set of `labels` (multi-label),
+ * numeric `targets` (regression), or only their annotations (boxes, masks: the tasks stored
+ * before they are registered, whose `label` is a lone category when there is one).
+ */
+export type LabelShape = 'single' | 'multi' | 'targets' | 'annotations';
+const shapes = new Map<string, LabelShape>();
+
 /** Called by `registerTask`; the order of declaration is the order shown everywhere. */
-export function declareTaskName(name: string): void {
+export function declareTaskName(name: string, shape: LabelShape = 'single'): void {
   if (!declared.includes(name)) declared.push(name);
+  shapes.set(name, shape);
+}
+
+/** The label shape a task declared; a task not registered here keeps its annotations. */
+export function taskLabelShape(name: string): LabelShape {
+  return shapes.get(name) ?? 'annotations';
 }
 
 export function declaredTaskNames(): readonly string[] {

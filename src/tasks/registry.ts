@@ -15,7 +15,7 @@ export function registerTask(task: AnyTask): void {
   }
   if (task.losses.length === 0) throw new Error(`task '${task.name}' offers no loss`);
   tasks.set(task.name, task);
-  declareTaskName(task.name);
+  declareTaskName(task.name, task.labelShape);
 }
 
 export function listTasks(): AnyTask[] {

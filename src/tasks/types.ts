@@ -86,6 +86,8 @@ export interface TaskDefinition<State = unknown, Aggregate = unknown, Item = unk
   readonly name: string;
   readonly title: string;
   readonly description: string;
+  /** What its images carry: one `label`, a set of `labels`, or numeric `targets` (the dataset's fields). */
+  readonly labelShape: 'single' | 'multi' | 'targets';
   /** Dataset source kinds (`folder`, `zip`, `csv`, `coco`, `yolo`, …) that can feed this task. */
   readonly sources: readonly string[];
   /** The `hyperparameters.loss` choices this task offers; the first is its default. */

@@ -3,6 +3,8 @@ import { runImport } from '../datasets/import.ts';
 import type { DatasetTask, ImportLimits, ImportProgress, ImportReport, ImportSource } from '../datasets/types.ts';
 import type { WorkerTask } from '../jobs/pool.ts';
 import { runWorkerTask, type WorkerFailure, type WorkerLog, type WorkerScope } from './worker-task.ts';
+// The dataset's task says what its images carry (labelShape): the registry must be loaded in this thread.
+import '../tasks/index.ts';
 
 /** Thread entry point of a dataset import: runs the datasets pipeline into a storage sink. */
 export interface ImportWorkerPayload {

@@ -1,4 +1,5 @@
 import type { Annotation, DatasetTask, ScanItem } from '../types.ts';
+import { taskLabelShape } from '../../schemas/task.ts';
 import { SkipError, labelShape } from '../types.ts';
 
 /**
@@ -8,7 +9,8 @@ import { SkipError, labelShape } from '../types.ts';
  */
 export function labelFromAnnotations(annotations: Annotation[], task: DatasetTask): string | null {
   const categories = [...new Set(annotations.map((a) => a.category))];
-  if (task !== 'classification') return categories.length === 1 ? categories[0] : null;
+  // The boxes or masks are the truth of an annotations task: a lone category is its label, several no one.
+  if (taskLabelShape(task) === 'annotations') return categories.length === 1 ? categories[0] : null;
   if (categories.length > 1) throw new SkipError('ambiguous', `several categories: ${categories.sort().join(', ')}`);
   return categories[0] ?? null;
 }

@@ -41,6 +41,7 @@ const classification: TaskDefinition<State, AggregateMetrics, ResultRecord> = {
   name: 'classification',
   title: 'Classification',
   description: 'One class per image: softmax over the classes, accuracy, confusion matrix, top-k.',
+  labelShape: 'single',
   sources: ['folder', 'zip', 'csv', 'coco', 'yolo'],
   losses: ['cross_entropy'],
   epochMetrics: [{ key: 'val_accuracy', label: 'Validation accuracy', higher_is_better: true, format: 'percent' }],

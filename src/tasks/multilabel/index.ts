@@ -195,6 +195,7 @@ const multilabel: TaskDefinition<MultiLabelState, MultiLabelAggregate, MultiLabe
   name: 'multilabel',
   title: 'Multi-label classification',
   description: 'Each image may carry several labels (or none); one sigmoid per label, trained with binary cross-entropy.',
+  labelShape: 'multi',
   sources: ['csv', 'coco', 'yolo'],
   losses: ['bce'],
   epochMetrics: [

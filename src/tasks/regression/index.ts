@@ -239,6 +239,7 @@ const regression: TaskDefinition<RegressionState, RegressionAggregate, Regressio
   name: 'regression',
   title: 'Regression',
   description: 'Predict one or more numbers per image (a size, a count, an age) from CSV target columns.',
+  labelShape: 'targets',
   sources: ['csv'],
   losses: REGRESSION_LOSSES,
   epochMetrics: [
