@@ -9,4 +9,5 @@ import './efficientnet.ts';
 
 export { createModel, listModels, modelMeta, registerModel, type ModelFactory, type ModelMeta, type ResolvedOptions } from './registry.ts';
 export { countParams, trainableSet, CreateOptionsSchema, TrainableSchema, IMAGENET_MEAN, IMAGENET_STD, type CreateOptions, type ModelSpec, type Trainable } from './spec.ts';
+export { featuresOf, replaceHead, type Features, type HeadBuilder } from './head.ts';
 export { importOnnxBackbone, importOnnxBytes, ImportOptionsSchema, type ImportOptions } from './import-onnx.ts';

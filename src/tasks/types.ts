@@ -1,4 +1,5 @@
 import type { z } from 'zod';
+import type { HeadBuilder } from '../models/index.ts';
 import type { GraphBuilder } from '../onnx/builder.ts';
 import type { TensorData } from '../onnx/ir.ts';
 import type { ImageRecord } from '../schemas/dataset.ts';
@@ -112,6 +113,12 @@ export interface TaskDefinition<State = unknown, Aggregate = unknown, Item = unk
   problem(img: ImageRecord, names: readonly string[]): string | null;
 
   // ---- training -------------------------------------------------------------------------------
+
+  /**
+   * The head the task attaches to the backbone's features (src/models/head.ts); absent: the linear
+   * head the catalog and the import build, which classification, multi-label and regression use.
+   */
+  readonly head?: HeadBuilder;
 
   /** Zod schema of the stored state (config.json's `task_state`). */
   readonly stateSchema: z.ZodType<State>;

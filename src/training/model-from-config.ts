@@ -1,4 +1,4 @@
-import { createModel, importOnnxBytes, type ModelSpec } from '../models/index.ts';
+import { createModel, importOnnxBytes, replaceHead, type HeadBuilder, type ModelSpec } from '../models/index.ts';
 import type { TensorData } from '../onnx/ir.ts';
 import type { ResolvedModelChoice, RunConfigFile } from '../schemas/experiment.ts';
 import type { CheckpointContent } from './checkpoint.ts';
@@ -17,19 +17,22 @@ export interface BuildOptions {
   seed: number;
   /** The backbone's display name (an imported model), or the architecture's name. */
   name: string;
+  /** The task's own head in place of the linear one (TaskDefinition.head). */
+  head?: HeadBuilder;
 }
 
 export async function buildModel(model: Pick<ResolvedModelChoice, 'backbone_id' | 'architecture' | 'input_size'>, o: BuildOptions, readBackbone: BackboneReader): Promise<ModelSpec> {
-  if (model.backbone_id !== undefined) {
-    return importOnnxBytes(await readBackbone(model.backbone_id), { numClasses: o.numClasses, seed: o.seed, name: o.name });
-  }
-  return createModel(model.architecture ?? o.name, { numClasses: o.numClasses, inputSize: model.input_size, seed: o.seed });
+  const spec =
+    model.backbone_id !== undefined
+      ? importOnnxBytes(await readBackbone(model.backbone_id), { numClasses: o.numClasses, seed: o.seed, name: o.name })
+      : createModel(model.architecture ?? o.name, { numClasses: o.numClasses, inputSize: model.input_size, seed: o.seed });
+  return o.head ? replaceHead(spec, o.head, o.numClasses, o.seed) : spec;
 }
 
-/** The run's model as training built it, from its config.json. */
-export function modelFromConfig(cfg: RunConfigFile, readBackbone: BackboneReader): Promise<ModelSpec> {
+/** The run's model as training built it, from its config.json (with the task's head, if it has its own). */
+export function modelFromConfig(cfg: RunConfigFile, readBackbone: BackboneReader, head?: HeadBuilder): Promise<ModelSpec> {
   const m = cfg.model;
-  return buildModel(m, { numClasses: m.num_classes, seed: cfg.hyperparameters.seed, name: m.name }, readBackbone);
+  return buildModel(m, { numClasses: m.num_classes, seed: cfg.hyperparameters.seed, name: m.name, ...(head ? { head } : {}) }, readBackbone);
 }
 
 /** What inference feeds from a checkpoint: the trained parameters and batch-norm running statistics. */

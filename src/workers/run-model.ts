@@ -7,6 +7,7 @@ import { readCheckpoint, readRunConfig, type CheckpointName, type RunRef } from 
 import type { Workspace } from '../storage/workspace.ts';
 import { decodeCheckpoint } from '../training/checkpoint.ts';
 import { inferenceParams, modelFromConfig, type BackboneReader } from '../training/model-from-config.ts';
+import { runTaskOf } from '../tasks/index.ts';
 
 /** Reads an imported backbone from this workspace. */
 export const backboneReader =
@@ -27,5 +28,6 @@ export async function loadRunModel(store: Workspace, r: RunRef, checkpoint: Chec
   const bytes = await readCheckpoint(store, r, checkpoint);
   if (!bytes) throw new AppError('NOT_FOUND', `checkpoint '${checkpoint}' of run '${r.runId}' not found`);
   const ckpt = decodeCheckpoint(bytes);
-  return { config, spec: await modelFromConfig(config, backboneReader(store)), params: inferenceParams(ckpt) };
+  const head = runTaskOf(config).task.head;
+  return { config, spec: await modelFromConfig(config, backboneReader(store), head), params: inferenceParams(ckpt) };
 }

@@ -237,7 +237,7 @@ async function prepare(store: Workspace, payload: TrainWorkerPayload, existing: 
   const h = s.hyperparameters;
   const numClasses = classes.length;
   const name = model.backbone_id !== undefined ? (await readModelRecord(store, model.backbone_id)).name : (model.architecture ?? '');
-  const spec = await buildModel(model, { numClasses, seed: h.seed, name }, backboneReader(store));
+  const spec = await buildModel(model, { numClasses, seed: h.seed, name, ...(task.head ? { head: task.head } : {}) }, backboneReader(store));
   const t = model.trainable;
   const which: Trainable = typeof t === 'object' ? { lastBlocks: t.last_blocks } : t;
   const trainable = trainableSet(spec, which);
