@@ -1,12 +1,12 @@
 import { z } from 'zod';
 import { ImageIdSchema } from '../schemas/common.ts';
-import { SubsetSchema } from '../schemas/dataset.ts';
 
 /**
  * The per-image results of an evaluation (`results.jsonl`, one record a line, and the items of
  * `GET …/evaluation/results`), and the pure query and CSV export over a list of them.
  */
-export const EvaluatedSubsetSchema = SubsetSchema.exclude(['none']);
+export { EvaluatedSubsetSchema } from '../schemas/evaluation.ts';
+import { EvaluatedSubsetSchema } from '../schemas/evaluation.ts';
 
 export const ScoredLabelSchema = z.object({ label: z.string(), score: z.number().min(0).max(1) });
 

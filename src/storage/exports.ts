@@ -4,9 +4,6 @@ import { z } from 'zod';
 import { AppError, notFound } from '../kernel/errors.ts';
 import { FORMAT_FILES, FORMAT_NAMES } from '../export/formats/index.ts';
 import { parseManifest, type Manifest } from '../export/manifest.ts';
-import type { DocType } from '../schemas/common.ts';
-import { idOf, JobIdSchema, ProjectIdSchema, TimestampSchema } from '../schemas/common.ts';
-import { CheckpointNameSchema, ExperimentIdSchema, RunIdSchema } from '../schemas/experiment.ts';
 import { writeFileAtomic } from './atomic.ts';
 import { experimentDir } from './experiments.ts';
 import { workspacePath } from './safe-path.ts';
@@ -20,7 +17,8 @@ import type { Workspace } from './workspace.ts';
  * come from a fixed list, never from a request, so no user string reaches a path join.
  */
 
-export const ExportIdSchema = idOf('export');
+export { ExportIdSchema } from '../schemas/export.ts';
+import { ExportIdSchema } from '../schemas/export.ts';
 /** The export formats' names (the registry, src/export/formats/). */
 export const VariantNameSchema = z.enum(FORMAT_NAMES);
 export type VariantName = z.infer<typeof VariantNameSchema>;
@@ -36,118 +34,38 @@ export const ARTIFACT_NAMES = [
   'package.zip',
 ] as const;
 export const ArtifactNameSchema = z.enum(ARTIFACT_NAMES);
+
+/** Stored variant names as the registry's: a name no format has (a file from another build) is STORAGE_CORRUPT. */
+export function storedVariants(names: readonly string[]): VariantName[] {
+  const r = z.array(VariantNameSchema).safeParse(names);
+  if (!r.success) throw new AppError('STORAGE_CORRUPT', `export names variants this build has no format for: ${names.join(', ')}`);
+  return r.data;
+}
 export type ArtifactName = z.infer<typeof ArtifactNameSchema>;
 
-export const EXPORT_STATUSES = ['queued', 'running', 'succeeded', 'failed'] as const;
-export const ExportStatusSchema = z.enum(EXPORT_STATUSES);
-
-export const ExportConfigSchema = z.object({
-  run_id: RunIdSchema,
-  checkpoint: CheckpointNameSchema,
-  variants: z.array(VariantNameSchema).min(1),
-  benchmark: z.boolean(),
-});
-export type ExportConfig = z.infer<typeof ExportConfigSchema>;
-
-export const ExportFileSchema = z.object({
-  schema_version: z.literal(1),
-  id: ExportIdSchema,
-  project_id: ProjectIdSchema,
-  experiment_id: ExperimentIdSchema,
-  status: ExportStatusSchema,
-  config: ExportConfigSchema,
-  job_id: JobIdSchema.nullable(),
-  error: z.object({ code: z.string(), message: z.string() }).nullable(),
-  created_at: TimestampSchema,
-  finished_at: TimestampSchema.nullable(),
-  updated_at: TimestampSchema,
-});
-export type ExportFile = z.infer<typeof ExportFileSchema>;
-export const ExportDoc: DocType<ExportFile> = { name: 'export.json', version: 1, schema: ExportFileSchema };
-
-// ── report.json ──────────────────────────────────────────────────────────────────────────────
-
-const Finite = z.number().finite();
-/** NaN (a model that outputs NaN) is stored as null: JSON has no NaN. */
-const Measure = z.number().finite().nullable();
-
-export const ValidationReportSchema = z.object({
-  count: z.number().int().min(0),
-  max_abs_error: Measure,
-  rmse: Measure,
-  cosine: Measure,
-  /** Null where the outputs are not a distribution over classes (multi-label, regression). */
-  argmax_agreement: Measure,
-  /** How the outputs were compared: `probabilities`, `scores` or `values` (absent: before tasks, probabilities). */
-  kind: z.enum(['probabilities', 'scores', 'values']).optional(),
-  /** The unit of the errors where not the outputs' own (regression: target standard deviations). */
-  units: z.string().optional(),
-  passed: z.boolean(),
-  tolerance: z.object({ maxAbsError: Finite.optional(), maxRmse: Finite.optional(), minCosine: Finite.optional(), minArgmaxAgreement: Finite.optional() }),
-  failures: z.array(z.string()),
-});
-export type ValidationReport = z.infer<typeof ValidationReportSchema>;
-
-const LatencySchema = z.object({ runs: z.number().int(), mean_ms: Finite, p50_ms: Finite, p90_ms: Finite, p99_ms: Finite });
-const ThroughputSchema = z.object({ batch: z.number().int(), runs: z.number().int(), ms_per_batch: Finite, images_per_s: Finite });
-export const BenchmarkReportSchema = z.object({
-  input: z.object({ channels: z.number().int(), height: z.number().int(), width: z.number().int() }),
-  results: z.array(z.object({ threads: z.number().int().min(1), latency_b1: LatencySchema, throughput: z.array(ThroughputSchema) })),
-  peak_rss_bytes: z.number().int().min(0),
-});
-export type StoredBenchmark = z.infer<typeof BenchmarkReportSchema>;
-
-export const ProfileRowSchema = z.object({
-  node: z.string(),
-  op_type: z.string(),
-  /** Kernel time per run at batch 1, microseconds (onnxruntime's profiler, optimized graph). */
-  mean_us: Finite,
-  percent: Finite,
-  /** Parameters the node reads (from the fp32 graph; null when the runtime fused it under another name). */
-  params: z.number().int().min(0).nullable(),
-});
-export const ProfileReportSchema = z.object({
-  params: z.number().int().min(0),
-  flops: z.number().min(0),
-  size_bytes: z.number().int().min(0),
-  threads: z.number().int().min(1),
-  runs: z.number().int().min(1),
-  nodes: z.array(ProfileRowSchema),
-});
-export type ProfileReport = z.infer<typeof ProfileReportSchema>;
-
-export const TaskMetricSchema = z.object({ name: z.string(), value: Measure });
-
-export const VariantReportSchema = z.object({
-  name: VariantNameSchema,
-  file: ArtifactNameSchema,
-  size_bytes: z.number().int().min(0),
-  sha256: z.string().regex(/^[0-9a-f]{64}$/),
-  validation: ValidationReportSchema,
-  /** Top-1 accuracy on the validation images (classification; null for other tasks). */
-  accuracy: z.number().min(0).max(1).nullable(),
-  /** The task's export metric on the validation images (accuracy, map, mae, …); absent before tasks. */
-  metric: TaskMetricSchema.nullable().optional(),
-  benchmark: BenchmarkReportSchema.nullable(),
-  profile: ProfileReportSchema.nullable(),
-});
-export type VariantReport = z.infer<typeof VariantReportSchema>;
-
-export const ReportFileSchema = z.object({
-  schema_version: z.literal(1),
-  /** Which subset of the run's split the validation images came from, and how many were used. */
-  subset: z.enum(['val', 'test', 'train']),
-  images: z.number().int().min(1),
-  /** The training engine's eval graph on the same images. */
-  reference: z.object({ accuracy: z.number().min(0).max(1).nullable(), metric: TaskMetricSchema.nullable().optional() }),
-  params: z.number().int().min(0),
-  flops: z.number().min(0),
-  variants: z.array(VariantReportSchema).min(1),
-  /** Images that could not be read (left out of validation). */
-  skipped: z.array(z.object({ image_id: z.string(), reason: z.string() })),
-});
-export type ReportFile = z.infer<typeof ReportFileSchema>;
-export const ReportDoc: DocType<ReportFile> = { name: 'report.json', version: 1, schema: ReportFileSchema };
+export {
+  EXPORT_STATUSES,
+  ExportConfigSchema,
+  ExportDoc,
+  ExportFileSchema,
+  ExportStatusSchema,
+  ReportDoc,
+  ReportFileSchema,
+  ValidationReportSchema,
+  BenchmarkReportSchema,
+  ProfileRowSchema,
+  ProfileReportSchema,
+  TaskMetricSchema,
+  VariantReportSchema,
+  type ExportConfig,
+  type ExportFile,
+  type ReportFile,
+  type ValidationReport,
+  type StoredBenchmark,
+  type ProfileReport,
+  type VariantReport,
+} from '../schemas/export.ts';
+import { ExportDoc, ReportDoc, type ExportFile, type ReportFile } from '../schemas/export.ts';
 
 // ── paths ────────────────────────────────────────────────────────────────────────────────────
 

@@ -5,7 +5,7 @@ import { DatasetDoc, type DatasetFile } from '../schemas/dataset.ts';
 import type { RunConfigFile } from '../schemas/experiment.ts';
 import { runTaskOf, type AnyTask } from '../tasks/index.ts';
 import { readExperiment } from '../storage/experiments.ts';
-import { ArtifactNameSchema, ReportFileSchema, writeArtifact, writeReport, type ExportConfig, type ExportRef } from '../storage/exports.ts';
+import { ArtifactNameSchema, ReportFileSchema, storedVariants, writeArtifact, writeReport, type ExportConfig, type ExportRef } from '../storage/exports.ts';
 import { readRun, type RunRef } from '../storage/runs.ts';
 import type { Workspace } from '../storage/workspace.ts';
 import { loadRunModel } from './run-model.ts';
@@ -66,7 +66,7 @@ export default async function exportWorker(task: WorkerTask<ExportWorkerPayload>
       normalization: runConfig.augmentation.normalize,
       images,
       subset,
-      variants: cfg.variants,
+      variants: storedVariants(cfg.variants),
       benchmark: cfg.benchmark ? { ...DEFAULT_BENCHMARK, ...payload.benchmark } : null,
       name: experiment.name,
       source: {
