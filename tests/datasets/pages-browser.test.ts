@@ -2,13 +2,14 @@ import { existsSync, promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/app.ts';
 import { loadSettings } from '../../src/config.ts';
 import { renderShapeImage } from '../../src/datasets/synthetic.ts';
 import { ensureTasks } from './tasks.ts';
+import { CHROMIUM, launchBrowser } from '../web/helpers.ts';
 
 /**
  * Multi-label and regression datasets in a real browser: the new-dataset form shows the CSV options
@@ -16,7 +17,6 @@ import { ensureTasks } from './tasks.ts';
  * drawn, labels edited with checkboxes and targets with number inputs. Screenshots at 1280×800 land
  * in tmp/screenshots/ for a person to look at.
  */
-const CHROMIUM = '/usr/bin/chromium';
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const SHOTS = path.join(REPO, 'tmp', 'screenshots');
 const SHAPES = ['circle', 'square', 'triangle'] as const;
@@ -54,12 +54,7 @@ describe.skipIf(!existsSync(CHROMIUM))('multi-label and regression datasets in a
     base = await app.listen({ host: '127.0.0.1', port: 0 });
     const project = await app.studio.projects.create({ name: 'Tasks' });
     projectUrl = `${base}/projects/${project.id}`;
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-sync'],
-    });
-    page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+    ({ browser, page } = await launchBrowser());
     page.on('pageerror', (e) => errors.push(e.message));
   });
 

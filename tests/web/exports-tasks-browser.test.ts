@@ -2,13 +2,14 @@ import { existsSync, promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/app.ts';
 import { loadSettings } from '../../src/config.ts';
 import { call, waitForJob } from '../api/helpers.ts';
 import { ML_CLASSES, REG_TARGETS, trainedTaskRun, type TaskRun } from '../evaluation/task-runs.ts';
+import { CHROMIUM, launchBrowser } from './helpers.ts';
 
 /**
  * The Deploy page's "Try it" for the multi-label and regression tasks in a real browser: a small
@@ -17,7 +18,6 @@ import { ML_CLASSES, REG_TARGETS, trainedTaskRun, type TaskRun } from '../evalua
  * their thresholds with every score and its threshold mark; the values in the targets' units.
  * Screenshots at 1280×800 land in tmp/screenshots/.
  */
-const CHROMIUM = '/usr/bin/chromium';
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const SHOTS = path.join(REPO, 'tmp', 'screenshots');
 
@@ -54,12 +54,7 @@ describe.skipIf(!existsSync(CHROMIUM))('trying multi-label and regression export
       await exported(runs[task]!);
     }
     base = await app.listen({ host: '127.0.0.1', port: 0 });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-sync'],
-    });
-    page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+    ({ browser, page } = await launchBrowser());
     page.on('pageerror', (e) => errors.push(e.message));
   }, 300_000);
 

@@ -2,6 +2,7 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
+import { chromium, type Browser, type Page } from 'playwright-core';
 import { buildApp } from '../../src/app.ts';
 import { loadSettings } from '../../src/config.ts';
 
@@ -51,4 +52,24 @@ export function hx(
 /** Every element with `attr="value"` (the attribute as written in the HTML). */
 export function count(html: string, needle: string): number {
   return html.split(needle).length - 1;
+}
+
+/** Debian's chromium, which the browser tests drive (CI installs it). */
+export const CHROMIUM = '/usr/bin/chromium';
+
+/**
+ * Chromium headless as this machine allows it (no sandbox as root, no GPU, none of its background
+ * network calls, which the closed network refuses), and a page at `viewport` whose script errors
+ * are collected in `errors`.
+ */
+export async function launchBrowser(viewport = { width: 1280, height: 800 }): Promise<{ browser: Browser; page: Page; errors: string[] }> {
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-sync'],
+  });
+  const page = await browser.newPage({ viewport });
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  return { browser, page, errors };
 }

@@ -2,12 +2,13 @@ import { existsSync, promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/app.ts';
 import { loadSettings } from '../../src/config.ts';
 import { writeMultilabelCsv, writeRegressionCsv } from '../api/task-fixtures.ts';
+import { CHROMIUM, launchBrowser } from './helpers.ts';
 
 /**
  * Multi-label and regression walked through as a new user would, in a real browser (Debian's
@@ -16,7 +17,6 @@ import { writeMultilabelCsv, writeRegressionCsv } from '../api/task-fixtures.ts'
  * metric, evaluate and see the task's board, export, and try an image on the Deploy page.
  * Screenshots land in tmp/screenshots/walk-<task>-*.png for a person to look at.
  */
-const CHROMIUM = '/usr/bin/chromium';
 const SHOTS = path.join(fileURLToPath(new URL('../../', import.meta.url)), 'tmp', 'screenshots');
 
 interface Case {
@@ -61,12 +61,7 @@ describe.skipIf(!existsSync(CHROMIUM))('multi-label and regression from import t
     await fs.mkdir(SHOTS, { recursive: true });
     app = await buildApp(loadSettings({ STUDIO_WORKSPACE: path.join(dir, 'ws'), STUDIO_EXAMPLE: 'off' }));
     base = await app.listen({ host: '127.0.0.1', port: 0 });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-sync'],
-    });
-    page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+    ({ browser, page } = await launchBrowser());
     page.on('pageerror', (e) => errors.push(e.message));
   });
 
