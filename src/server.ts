@@ -3,7 +3,11 @@ import { buildApp } from './app.ts';
 
 /** `npm start`: settings from the environment, listen, and close cleanly on SIGINT/SIGTERM. */
 const settings = loadSettings();
-const app = await buildApp(settings, { logger: true });
+const app = await buildApp(settings, { logger: true }).catch((err: unknown) => {
+  // e.g. another studio holds the workspace: say which, without a stack trace
+  console.error(`AI Studio cannot start: ${err instanceof Error ? err.message : String(err)}`);
+  process.exit(1);
+});
 
 let closing = false;
 async function shutdown(signal: string): Promise<void> {

@@ -1,5 +1,6 @@
 import type { Settings } from '../config.ts';
 import { openWorkspace, type Workspace } from '../storage/workspace.ts';
+import { lockWorkspace } from '../storage/workspace-lock.ts';
 import { createProjectsService } from './projects.ts';
 import { createDatasetsService, type DatasetsService } from './datasets.ts';
 import { createImportsService, type ImportsService } from './imports.ts';
@@ -37,11 +38,13 @@ export interface StudioServices {
 }
 
 /**
- * Opens the workspace (removing orphan temp files a crash left behind), makes the example project
+ * Locks the workspace (one studio per folder: src/storage/workspace-lock.ts), opens it (removing orphan temp files a crash left behind), makes the example project
  * on a first start (when enabled), settles jobs the last process left `queued`/`running` as
  * `interrupted`, and wires the services together.
  */
 export async function createServices(settings: Settings): Promise<StudioServices> {
+  // Before any recovery: a second studio on this workspace must not settle the first one's live work.
+  const lock = await lockWorkspace(settings.workspace);
   const store = await openWorkspace(settings.workspace);
   if (settings.exampleProject) await ensureExampleProject(store);
   const projects = createProjectsService(store);
@@ -75,6 +78,7 @@ export async function createServices(settings: Settings): Promise<StudioServices
       // After the jobs: a running evaluation settles (as failed, interrupted) before its thread goes.
       await evaluation.close();
       await exports.close();
+      await lock.release();
     },
   };
 }

@@ -5,7 +5,8 @@ import { DatasetDoc, type DatasetFile } from '../schemas/dataset.ts';
 import { TEMP_FILE_RE } from './atomic.ts';
 import type { Workspace } from './workspace.ts';
 
-function processAlive(pid: number): boolean {
+/** Whether a process with this pid exists on this machine (EPERM: it does, as another user's). */
+export function processAlive(pid: number): boolean {
   if (pid === process.pid) return true;
   try {
     process.kill(pid, 0);
