@@ -15,6 +15,7 @@ import { labelShape } from '../datasets/types.ts';
 import { getTask, hasTask } from '../tasks/index.ts';
 import type { JobsService } from '../jobs/service.ts';
 import { submitWorkerJob } from '../jobs/submit.ts';
+import { importingDatasets, quarantineOrphanFolders } from '../storage/cleanup.ts';
 import type { JobView } from '../jobs/registry.ts';
 import type { ImportWorkerMessage, ImportWorkerPayload, ImportWorkerResult } from '../workers/import.ts';
 import type { DatasetsService } from './datasets.ts';
@@ -147,6 +148,15 @@ export function createImportsService({ settings, store, datasets, jobs }: Import
         const error = job.error ?? { code: 'INTERRUPTED', message: 'the studio stopped during the import' };
         await datasets.markFailed(job.project_id, job.dataset_id, error).catch(() => undefined);
       }
+      // No job runs yet (the workspace is locked, this process has started none): a dataset still
+      // `importing` is one whose import died before its job was recorded. It fails, resumable by a
+      // new import, instead of staying `importing` for ever.
+      for (const d of await importingDatasets(store)) {
+        await datasets
+          .markFailed(d.project_id, d.dataset_id, { code: 'INTERRUPTED', message: 'the studio stopped before this import was recorded; import again' })
+          .catch(() => undefined);
+      }
+      await quarantineOrphanFolders(store);
       // No import runs yet, and every interrupted one is settled: files a killed import wrote
       // before their records reached dataset.json can go now (storage/cleanup.ts).
       await removeUnrecordedImages(store);

@@ -162,3 +162,71 @@ async function sweepFolder(
   }
   return removed.sort();
 }
+
+/** A project or dataset folder whose own JSON file is missing, moved aside at start-up. */
+export interface QuarantinedFolder {
+  project_id: string;
+  dataset_id?: string;
+  /** Where it went, relative to the workspace. */
+  to: string;
+}
+
+/**
+ * Folders a crash left half made — a project folder without project.json (hidden from the API,
+ * its datasets with it), a dataset folder without dataset.json — are moved to `quarantine/` at
+ * start-up (no studio works in the workspace then: it is locked), each named with the time, and
+ * reported in the log: nothing is deleted, and nothing stays invisible in `projects/` for ever.
+ */
+export async function quarantineOrphanFolders(store: Workspace, log: (line: string) => void = defaultLog): Promise<QuarantinedFolder[]> {
+  const out: QuarantinedFolder[] = [];
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+  const target = path.join(store.root, 'quarantine');
+  const move = async (from: string, name: string): Promise<string> => {
+    await fs.mkdir(target, { recursive: true });
+    const to = path.join(target, `${stamp}-${name}`);
+    await fs.rename(from, to);
+    return path.relative(store.root, to);
+  };
+  for (const p of (await realDirEntries(store.projectsDir())) ?? []) {
+    if (!p.isDirectory() || !ProjectIdSchema.safeParse(p.name).success) continue;
+    const dir = path.join(store.projectsDir(), p.name);
+    if (!(await exists(path.join(dir, 'project.json')))) {
+      const to = await move(dir, p.name);
+      out.push({ project_id: p.name, to });
+      log(`project folder ${p.name} has no project.json (a crash while it was made or deleted): moved to ${to}`);
+      continue;
+    }
+    for (const d of (await realDirEntries(store.datasetsDir(p.name))) ?? []) {
+      if (!d.isDirectory() || !DatasetIdSchema.safeParse(d.name).success) continue;
+      const ddir = path.join(store.datasetsDir(p.name), d.name);
+      if (await exists(path.join(ddir, 'dataset.json'))) continue;
+      const to = await move(ddir, `${p.name}-${d.name}`);
+      out.push({ project_id: p.name, dataset_id: d.name, to });
+      log(`dataset folder ${d.name} of project ${p.name} has no dataset.json: moved to ${to}`);
+    }
+  }
+  return out;
+}
+
+async function exists(file: string): Promise<boolean> {
+  try {
+    await fs.access(file);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Datasets whose dataset.json says `importing` (at start-up: an import that died unrecorded). */
+export async function importingDatasets(store: Workspace): Promise<{ project_id: string; dataset_id: string }[]> {
+  const out: { project_id: string; dataset_id: string }[] = [];
+  for (const p of (await realDirEntries(store.projectsDir())) ?? []) {
+    if (!p.isDirectory() || !ProjectIdSchema.safeParse(p.name).success) continue;
+    for (const d of (await realDirEntries(store.datasetsDir(p.name))) ?? []) {
+      if (!d.isDirectory() || !DatasetIdSchema.safeParse(d.name).success) continue;
+      const ds = await store.read(DatasetDoc, store.datasetFile(p.name, d.name)).catch(() => null);
+      if (ds?.status === 'importing') out.push({ project_id: p.name, dataset_id: d.name });
+    }
+  }
+  return out;
+}
