@@ -48,6 +48,8 @@ export interface ImportsDeps {
   store: Workspace;
   datasets: DatasetsService;
   jobs: JobsService;
+  /** The project's gate (src/core/projects.ts): a dataset is created alone among the project's deletions. */
+  gate?: <T>(projectId: string, fn: () => Promise<T>) => Promise<T>;
 }
 
 export function importLimits(settings: Settings): ImportLimits {
@@ -59,7 +61,7 @@ export function importLimits(settings: Settings): ImportLimits {
   };
 }
 
-export function createImportsService({ settings, store, datasets, jobs }: ImportsDeps): ImportsService {
+export function createImportsService({ settings, store, datasets, jobs, gate = (_p, fn) => fn() }: ImportsDeps): ImportsService {
   /** `${projectId}/${datasetId}` → id of its running import job. */
   const running = new Map<string, string>();
   const key = (p: string, d: string) => `${p}/${d}`;
@@ -77,65 +79,7 @@ export function createImportsService({ settings, store, datasets, jobs }: Import
   }
 
   return {
-    async start(projectId, req) {
-      try {
-        // Which kinds feed a task is the task's to say; a stored-only task (detection) takes any.
-        checkSourceFitsTask(req.task, req.source, hasTask(req.task) ? getTask(req.task).sources : null);
-        await checkSource(store, req.source, req.task);
-      } catch (e) {
-        await dropUpload(req.source);
-        throw e;
-      }
-      let dataset: DatasetSummary;
-      try {
-        dataset = await datasets.create(projectId, {
-          name: req.name,
-          task: req.task,
-          ...(req.source.kind === 'csv' && req.source.target_columns !== undefined && labelShape(req.task) === 'targets'
-            ? { target_names: req.source.target_columns }
-            : {}),
-        });
-      } catch (e) {
-        await dropUpload(req.source);
-        throw e;
-      }
-      const payload: ImportWorkerPayload = {
-        workspace: store.root,
-        project_id: projectId,
-        dataset_id: dataset.id,
-        task: req.task,
-        source: req.source,
-        limits: importLimits(settings),
-      };
-      const job = await submitWorkerJob<ImportWorkerMessage, ImportReport>(jobs, {
-        kind: 'import',
-        project_id: projectId,
-        dataset_id: dataset.id,
-        work: async (o) => {
-          const out = await jobs.pool.run<ImportWorkerResult>('import', payload, { signal: o.signal, onMessage: (msg) => o.onMessage(msg as ImportWorkerMessage) });
-          return out.ok ? out.report : out;
-        },
-        onMessage: (m, handle) => {
-          if (m.type === 'progress') handle.progress(fraction(m.progress), { ...m.progress });
-          else if (m.type === 'log') handle.log(m.message);
-        },
-        onSettled: async (outcome) => {
-          running.delete(key(projectId, dataset.id));
-          await dropUpload(req.source);
-          if (outcome.status === 'succeeded') {
-            await finishDataset(store, projectId, dataset.id, outcome.result);
-          } else {
-            // A dataset deleted while importing has nothing left to mark.
-            await datasets.markFailed(projectId, dataset.id, outcome.error).catch((e: unknown) => {
-              if (!(e instanceof AppError && e.code === 'NOT_FOUND')) throw e;
-            });
-          }
-        },
-      });
-      // Registered before any await: a delete that follows at once still finds it.
-      running.set(key(projectId, dataset.id), job.id);
-      return { dataset, job };
-    },
+    start: (projectId, req) => gate(projectId, () => start(projectId, req)),
 
     async removeDataset(projectId, datasetId) {
       await cancelIfRunning(projectId, datasetId);
@@ -143,25 +87,89 @@ export function createImportsService({ settings, store, datasets, jobs }: Import
     },
 
     async settleInterrupted(interrupted) {
-      for (const job of interrupted) {
-        if (job.kind !== 'import' || !job.project_id || !job.dataset_id) continue;
-        const error = job.error ?? { code: 'INTERRUPTED', message: 'the studio stopped during the import' };
-        await datasets.markFailed(job.project_id, job.dataset_id, error).catch(() => undefined);
-      }
-      // No job runs yet (the workspace is locked, this process has started none): a dataset still
-      // `importing` is one whose import died before its job was recorded. It fails, resumable by a
-      // new import, instead of staying `importing` for ever.
-      for (const d of await importingDatasets(store)) {
-        await datasets
-          .markFailed(d.project_id, d.dataset_id, { code: 'INTERRUPTED', message: 'the studio stopped before this import was recorded; import again' })
-          .catch(() => undefined);
-      }
-      await quarantineOrphanFolders(store);
-      // No import runs yet, and every interrupted one is settled: files a killed import wrote
-      // before their records reached dataset.json can go now (storage/cleanup.ts).
-      await removeUnrecordedImages(store);
+      await settle(interrupted);
     },
   };
+
+  async function start(projectId: string, req: StartImport): Promise<ImportStarted> {
+    try {
+      // Which kinds feed a task is the task's to say; a stored-only task (detection) takes any.
+      checkSourceFitsTask(req.task, req.source, hasTask(req.task) ? getTask(req.task).sources : null);
+      await checkSource(store, req.source, req.task);
+    } catch (e) {
+      await dropUpload(req.source);
+      throw e;
+    }
+    let dataset: DatasetSummary;
+    try {
+      dataset = await datasets.create(projectId, {
+        name: req.name,
+        task: req.task,
+        ...(req.source.kind === 'csv' && req.source.target_columns !== undefined && labelShape(req.task) === 'targets'
+          ? { target_names: req.source.target_columns }
+          : {}),
+      });
+    } catch (e) {
+      await dropUpload(req.source);
+      throw e;
+    }
+    const payload: ImportWorkerPayload = {
+      workspace: store.root,
+      project_id: projectId,
+      dataset_id: dataset.id,
+      task: req.task,
+      source: req.source,
+      limits: importLimits(settings),
+    };
+    const job = await submitWorkerJob<ImportWorkerMessage, ImportReport>(jobs, {
+      kind: 'import',
+      project_id: projectId,
+      dataset_id: dataset.id,
+      work: async (o) => {
+        const out = await jobs.pool.run<ImportWorkerResult>('import', payload, { signal: o.signal, onMessage: (msg) => o.onMessage(msg as ImportWorkerMessage) });
+        return out.ok ? out.report : out;
+      },
+      onMessage: (m, handle) => {
+        if (m.type === 'progress') handle.progress(fraction(m.progress), { ...m.progress });
+        else if (m.type === 'log') handle.log(m.message);
+      },
+      onSettled: async (outcome) => {
+        running.delete(key(projectId, dataset.id));
+        await dropUpload(req.source);
+        if (outcome.status === 'succeeded') {
+          await finishDataset(store, projectId, dataset.id, outcome.result);
+        } else {
+          // A dataset deleted while importing has nothing left to mark.
+          await datasets.markFailed(projectId, dataset.id, outcome.error).catch((e: unknown) => {
+            if (!(e instanceof AppError && e.code === 'NOT_FOUND')) throw e;
+          });
+        }
+      },
+    });
+    // Registered before any await: a delete that follows at once still finds it.
+    running.set(key(projectId, dataset.id), job.id);
+    return { dataset, job };
+  }
+
+  async function settle(interrupted: JobView[]): Promise<void> {
+    for (const job of interrupted) {
+      if (job.kind !== 'import' || !job.project_id || !job.dataset_id) continue;
+      const error = job.error ?? { code: 'INTERRUPTED', message: 'the studio stopped during the import' };
+      await datasets.markFailed(job.project_id, job.dataset_id, error).catch(() => undefined);
+    }
+    // No job runs yet (the workspace is locked, this process has started none): a dataset still
+    // `importing` is one whose import died before its job was recorded. It fails, resumable by a
+    // new import, instead of staying `importing` for ever.
+    for (const d of await importingDatasets(store)) {
+      await datasets
+        .markFailed(d.project_id, d.dataset_id, { code: 'INTERRUPTED', message: 'the studio stopped before this import was recorded; import again' })
+        .catch(() => undefined);
+    }
+    await quarantineOrphanFolders(store);
+    // No import runs yet, and every interrupted one is settled: files a killed import wrote
+    // before their records reached dataset.json can go now (storage/cleanup.ts).
+    await removeUnrecordedImages(store);
+  }
 }
 
 /** The worker flushed every image; the report, classes and `ready` land in one locked write. */

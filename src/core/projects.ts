@@ -101,6 +101,9 @@ export function createProjectsService(store: Workspace) {
     },
 
     /** Deletes the project with all its datasets and files. */
+    /** Runs `fn` alone among this project's deletions and dataset creations (see `projectGate`). */
+    gate: projectGate(store),
+
     async remove(projectId: string): Promise<void> {
       const dir = store.projectDir(projectId);
       if ((await store.read(ProjectDoc, store.projectFile(projectId))) === null) throw notFound('project', projectId);
@@ -126,7 +129,34 @@ export interface ProjectDeletion {
  * exports).
  */
 export async function deleteProject({ projects, jobs, runs }: ProjectDeletion, projectId: string): Promise<void> {
-  await projects.get(projectId);
-  await Promise.all([runs.cancelWithin({ projectId }), jobs.cancelWithin({ projectId })]);
-  await projects.remove(projectId);
+  await projects.gate(projectId, async () => {
+    await projects.get(projectId);
+    await Promise.all([runs.cancelWithin({ projectId }), jobs.cancelWithin({ projectId })]);
+    await projects.remove(projectId);
+  });
+}
+
+/**
+ * One project's changes of existence, one at a time in this process: deleting it, and creating a
+ * dataset in it (its dataset.json, then its import job). Without this, a delete racing 60 dataset
+ * creations left folders without project.json behind, with imports still running into them, and
+ * answered 500s (a rename into a folder just removed). With it, a creation either finishes — its
+ * job registered, so the delete cancels it — before the delete starts, or finds the project gone.
+ */
+const gates = new Map<string, Promise<unknown>>();
+
+function projectGate(store: Workspace) {
+  return async <T>(projectId: string, fn: () => Promise<T>): Promise<T> => {
+    const key = `${store.root}\u0000${projectId}`;
+    const before = gates.get(key) ?? Promise.resolve();
+    const run = before.then(fn, fn);
+    // the chain outlives a failure of `fn`; the caller still sees it
+    const tail = run.catch(() => undefined);
+    gates.set(key, tail);
+    try {
+      return await run;
+    } finally {
+      if (gates.get(key) === tail) gates.delete(key);
+    }
+  };
 }

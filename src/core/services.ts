@@ -51,7 +51,7 @@ export async function createServices(settings: Settings): Promise<StudioServices
   const datasets = createDatasetsService(store);
   const jobs = createJobsService(createJobRegistry(store));
   const interrupted = await jobs.settleInterrupted();
-  const imports = createImportsService({ settings, store, datasets, jobs });
+  const imports = createImportsService({ settings, store, datasets, jobs, gate: projects.gate });
   await imports.settleInterrupted(interrupted);
   const models = createModelsService(store);
   const experiments = createExperimentsService({ store, datasets, models });
