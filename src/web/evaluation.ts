@@ -24,7 +24,7 @@ import {
   type EvalSubset,
   type ResultFilters,
 } from './evaluation-view.ts';
-import { ProjectIds, parseForm, parseIds } from './forms.ts';
+import { ProjectIds, SelectionIdSchema, parseForm, parseIds } from './forms.ts';
 import { pager, timeAgo } from './format.ts';
 import { projectCrumbs, projectLayout } from './layout.ts';
 import { checkpointMetricLabel, fixed, formatDuration, pct } from './training-view.ts';
@@ -45,7 +45,7 @@ const optional = <T extends z.ZodType>(schema: T) => z.preprocess((v) => (v === 
 const percent = z.coerce.number().min(0).max(100);
 
 const BoardQuery = z.strictObject({
-  experiment: optional(ExperimentIdSchema),
+  experiment: optional(SelectionIdSchema),
   page: optional(z.coerce.number().int().min(1).max(1_000_000)),
   only: optional(z.enum(['misclassified', 'correct'])),
   label: optional(z.string().max(200)),

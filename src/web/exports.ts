@@ -29,7 +29,7 @@ import {
   throughputAt,
   validationView,
 } from './exports-view.ts';
-import { ProjectIds, parseForm, parseIds } from './forms.ts';
+import { ProjectIds, SelectionIdSchema, parseForm, parseIds } from './forms.ts';
 import { streamRenderedJobEvents } from '../http/sse.ts';
 import { formatBytes, timeAgo } from './format.ts';
 import { projectCrumbs, projectLayout } from './layout.ts';
@@ -48,8 +48,8 @@ const optional = <T extends z.ZodType>(schema: T) => z.preprocess((v) => (v === 
 const ExportIdSchema = idOf('export');
 
 const BoardQuery = z.strictObject({
-  experiment: optional(ExperimentIdSchema),
-  export: optional(ExportIdSchema),
+  experiment: optional(SelectionIdSchema),
+  export: optional(SelectionIdSchema),
 });
 type BoardQuery = z.infer<typeof BoardQuery>;
 

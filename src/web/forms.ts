@@ -109,6 +109,14 @@ export const SplitForm = z.strictObject({
   test: percent,
   seed: z.preprocess((v) => (v === '' ? 0 : v), z.coerce.number().int().min(0).max(2 ** 31 - 1)),
   stratify: optional(z.literal('on')),
-});
+})
+  // The form's ratios are percentages: say it in those terms, not in the API's fractions.
+  .refine((f) => Math.abs(f.train + f.val + f.test - 100) < 1e-6, { message: 'train, val and test must add up to 100 %', path: ['train'] });
 export type SplitForm = z.infer<typeof SplitForm>;
+
+/**
+ * An id chosen in a page's query string (`?experiment=…`): any short string, so that one that
+ * names nothing — malformed or not — is the page's 404, not a pattern in an error message.
+ */
+export const SelectionIdSchema = z.string().max(100);
 

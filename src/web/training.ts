@@ -8,7 +8,7 @@ import type { JobEvent } from '../jobs/events.ts';
 import { ExperimentIdSchema, RunIdSchema } from '../schemas/experiment.ts';
 import { getTask } from '../tasks/index.ts';
 import { isHtmx } from './errors.ts';
-import { ProjectIds, parseForm, parseIds } from './forms.ts';
+import { ProjectIds, SelectionIdSchema, parseForm, parseIds } from './forms.ts';
 import { streamRenderedJobEvents } from '../http/sse.ts';
 import type { MetricsLine } from '../schemas/experiment.ts';
 import { timeAgo } from './format.ts';
@@ -40,7 +40,7 @@ import {
  */
 
 const optional = <T extends z.ZodType>(schema: T) => z.preprocess((v) => (v === '' ? undefined : v), schema.optional());
-const BoardQuery = z.strictObject({ experiment: optional(ExperimentIdSchema), run: optional(RunIdSchema) });
+const BoardQuery = z.strictObject({ experiment: optional(SelectionIdSchema), run: optional(SelectionIdSchema) });
 type BoardQuery = z.infer<typeof BoardQuery>;
 const ExperimentIds = ProjectIds.extend({ experiment_id: ExperimentIdSchema });
 const StartForm = z.strictObject({ seed: optional(z.coerce.number({ error: 'the seed must be a whole number' }).int('the seed must be a whole number').min(0, 'the seed must be at least 0').max(2 ** 31 - 1, 'the seed must be below 2³¹')) });

@@ -152,7 +152,7 @@ describe('the deploy page', () => {
     expect(unknown.statusCode).toBe(404);
     expect(unknown.body).toMatch(/^<!doctype html>/);
     expect((await get(s.app, `${pageUrl}?experiment=exp-00000000`)).statusCode).toBe(404);
-    expect((await get(s.app, `${pageUrl}?export=nonsense`)).statusCode).toBe(400);
+    expect((await get(s.app, `${pageUrl}?export=nonsense`)).statusCode).toBe(404);
   });
 });
 

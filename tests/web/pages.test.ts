@@ -362,7 +362,8 @@ describe('splits', () => {
     expect(res.statusCode).toBe(400);
     expect(res.headers['hx-retarget']).toBeUndefined();
     expect(res.body).toContain('class="alert error"');
-    expect(res.body).toContain('sum to 1');
+    // the form's inputs are percentages: so is the message
+    expect(res.body).toContain('must add up to 100 %');
   });
 
   it('saves a split, refuses a duplicate name, deletes it', async () => {
