@@ -34,7 +34,10 @@ export default async function projectPages(app: FastifyInstance): Promise<void> 
 
   app.post('/projects', async (req, reply) => {
     const body = parseForm(ProjectForm, req.body);
-    await projects.create({ name: body.name, description: body.description });
+    const created = await projects.create({ name: body.name, description: body.description });
+    // A new project is where the person goes next: htmx follows HX-Redirect to it (the list, as
+    // the body, is what a client that does not follow it swaps in).
+    reply.header('HX-Redirect', `/projects/${created.id}`);
     return reply.view('fragments/project-list', { projects: await cards() });
   });
 

@@ -63,13 +63,16 @@ describe('projects list', () => {
     expect(edit.body).not.toContain('<img');
   });
 
-  it('creates a project from the form and answers with the refreshed list', async () => {
+  it('creates a project from the form, answers with the refreshed list and opens the project', async () => {
     const res = await hx(s.app, 'POST', '/projects', { name: 'From the form', description: 'typed in a browser' });
     expect(res.statusCode).toBe(200);
     expect(res.body.startsWith('<section id="project-list">')).toBe(true);
     expect(res.body).not.toContain('<html');
     expect(res.body).toContain('From the form');
-    expect((await s.app.studio.projects.list()).some((p) => p.name === 'From the form')).toBe(true);
+    const made = (await s.app.studio.projects.list()).find((p) => p.name === 'From the form');
+    expect(made).toBeDefined();
+    // and the browser opens the new project
+    expect(res.headers['hx-redirect']).toBe(`/projects/${made!.id}`);
   });
 
   it('answers an invalid form with a toast retargeted into #toasts', async () => {
