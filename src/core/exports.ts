@@ -364,9 +364,11 @@ export function createExportsService(deps: ExportsDeps): ExportsService {
 
     async download(projectId, experimentId, exportId) {
       const r = await ref(projectId, experimentId, exportId);
-      await succeeded(r);
+      const f = await succeeded(r);
       const { stream, size } = await openArtifact(store, r, 'package.zip');
-      return { stream, size, filename: `${experimentId}-${exportId}.zip` };
+      // Named for a person's downloads folder: the experiment and the variants, not internal ids.
+      const exp = await readExperiment(store, projectId, experimentId);
+      return { stream, size, filename: `${downloadSlug(exp.name)}-${f.config.variants.join('-')}.zip` };
     },
 
     async file(projectId, experimentId, exportId, name) {
@@ -452,4 +454,15 @@ export function createExportsService(deps: ExportsDeps): ExportsService {
       await pool.destroy();
     },
   };
+}
+
+/** A name safe in a Content-Disposition header and any file system: letters, digits, - and _ only. */
+export function downloadSlug(name: string): string {
+  const slug = name
+    .normalize('NFKD')
+    .replace(/[\u0300-\u036f]/g, '')
+    .replace(/[^A-Za-z0-9_-]+/g, '-')
+    .replace(/^-+|-+$/g, '')
+    .slice(0, 60);
+  return slug || 'export';
 }

@@ -177,7 +177,8 @@ describe('exports API: an export of every variant', () => {
     const res = await s.app.inject({ method: 'GET', url: `${base}/${ex.id}/download` });
     expect(res.statusCode).toBe(200);
     expect(res.headers['content-type']).toBe('application/zip');
-    expect(res.headers['content-disposition']).toBe(`attachment; filename="${expId}-${ex.id}.zip"`);
+    // named after the experiment ("export cnn") and its variants, not internal ids
+    expect(res.headers['content-disposition']).toBe(`attachment; filename="export-cnn-${ex.requested.join('-')}.zip"`);
     const files = await unzip(res.rawPayload);
     for (const f of ex.manifest!.files) {
       const b = files.get(f.name);

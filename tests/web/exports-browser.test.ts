@@ -147,7 +147,8 @@ describe.skipIf(!existsSync(CHROMIUM))('deploying in a browser', () => {
     expect(await page.locator('#manifest-json').isVisible()).toBe(true);
     const manifest = JSON.parse((await page.locator('#manifest-json').textContent()) ?? '{}') as { files: { name: string }[] };
     const [download] = await Promise.all([page.waitForEvent('download'), page.click('#export-download')]);
-    expect(download.suggestedFilename()).toMatch(/^exp-[0-9a-z]{8}-export-[0-9a-z]{8}\.zip$/);
+    // named after the experiment and its variants (the experiment here is "Shapes <cnn>")
+    expect(download.suggestedFilename()).toBe('Shapes-cnn-fp32-int8.zip');
     const saved = path.join(dir, 'package.zip');
     await download.saveAs(saved);
     const names = await zipEntries(saved);
