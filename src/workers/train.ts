@@ -101,6 +101,8 @@ export default async function trainWorker(task: WorkerTask<TrainWorkerPayload>):
         best: resume?.best ?? null,
         checkpoints: run.checkpoints.filter((c) => resume !== undefined && c.epoch <= resume.epoch),
       }));
+      // The run is running from here (its badge turns so now, not at the first step, seconds later).
+      post({ type: 'progress', fraction: (resume?.epoch ?? 0) / h.epochs, detail: { epoch: resume?.epoch ?? 0, epochs: h.epochs } });
       log(
         resume
           ? `resuming from epoch ${resume.epoch} of ${h.epochs}`
