@@ -227,6 +227,7 @@ export function createRunsService({ store, jobs, experiments, threads, pool: giv
         project_id: projectId,
         status: 'queued',
         job_id: null,
+        previous_job_ids: [],
         epochs: settings.hyperparameters.epochs,
         epochs_done: 0,
         best: null,
@@ -292,7 +293,15 @@ export function createRunsService({ store, jobs, experiments, threads, pool: giv
       // them takes the experiment's current ones, validated as for a new run.
       const cfg = await readRunConfig(store, r);
       const settings = cfg ? await settingsOfConfig(projectId, experimentId, cfg) : await experiments.settingsForRun(projectId, experimentId);
-      await modifyRun(store, r, (cur) => ({ ...cur, status: 'queued', error: null, finished_at: null, stop_reason: null, resumes: cur.resumes + 1 }));
+      await modifyRun(store, r, (cur) => ({
+        ...cur,
+        status: 'queued',
+        error: null,
+        finished_at: null,
+        stop_reason: null,
+        resumes: cur.resumes + 1,
+        previous_job_ids: cur.job_id ? [...(cur.previous_job_ids ?? []), cur.job_id] : (cur.previous_job_ids ?? []),
+      }));
       const job = await submit(r, settings, true);
       const saved = await modifyRun(store, r, (cur) => ({ ...cur, job_id: job.id }));
       return { run: await toSummary(saved), job };

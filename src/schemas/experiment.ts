@@ -323,6 +323,8 @@ export const RunFileSchema = z.object({
   project_id: ProjectIdSchema,
   status: RunStatusSchema,
   job_id: JobIdSchema.nullable(),
+  /** The jobs of the run before its current one (each resume starts a new job): its whole log and time. */
+  previous_job_ids: z.array(JobIdSchema).default([]),
   epochs: z.number().int().min(1),
   epochs_done: z.number().int().min(0),
   best: BestSchema.nullable(),

@@ -84,11 +84,22 @@ export default async function trainingPages(app: FastifyInstance): Promise<void>
     const metrics = mergeMetrics(run.metrics, events);
     const lastProgress = [...events].reverse().find((e) => e.type === 'progress');
     const live = ACTIVE.has(run.status) && run.job_id !== null;
-    // A resumed run trains in a new job: "running for" counts from that job's start.
-    const job = live && run.job_id ? await jobs.get(run.job_id).catch(() => null) : null;
-    const detail = (lastProgress?.data as Record<string, unknown> | undefined) ?? job?.progress_detail;
+    const job = run.job_id ? await jobs.get(run.job_id).catch(() => null) : null;
+    const detail = (lastProgress?.data as Record<string, unknown> | undefined) ?? (live ? job?.progress_detail : undefined);
     const progress = progressOf(run, detail);
-    const startedAt = live ? (job?.started_at ?? null) : run.started_at;
+    // A resumed run trained in earlier jobs too: its log and its time are all of theirs together.
+    const earlier = await Promise.all((run.previous_job_ids ?? []).map((id) => jobs.get(id).catch(() => null)));
+    const spent = (j: { started_at?: string | null; finished_at?: string | null } | null, now: number) =>
+      j?.started_at ? Math.max(0, (j.finished_at ? Date.parse(j.finished_at) : now) - Date.parse(j.started_at)) : 0;
+    const earlierMs = earlier.reduce((a, j) => a + spent(j, Date.now()), 0);
+    // "running for" counts the run's training time: as if it had run without a pause until now.
+    const startedAt = live
+      ? job?.started_at
+        ? new Date(Date.parse(job.started_at) - earlierMs).toISOString()
+        : null
+      : run.started_at;
+    const trainedMs = earlierMs + spent(job, Date.now());
+    const pastEvents = (run.previous_job_ids ?? []).flatMap((id) => eventsOf(id));
     const base = `/projects/${projectId}/experiments/${exp.id}/runs/${run.id}`;
     const last = metrics.at(-1) ?? null;
     return {
@@ -122,7 +133,7 @@ export default async function trainingPages(app: FastifyInstance): Promise<void>
           }
         : null,
       series: chartSeries(metrics, metric.key),
-      log: events
+      log: [...pastEvents, ...events]
         .filter((e) => e.type === 'log')
         .slice(-LOG_TAIL)
         .map((e) => String((e.data as { message?: unknown } | null)?.message ?? '')),
@@ -136,7 +147,7 @@ export default async function trainingPages(app: FastifyInstance): Promise<void>
       config: configRows(run, exp),
       started_label: run.started_at ? timeAgo(run.started_at) : null,
       finished_label: run.finished_at ? timeAgo(run.finished_at) : null,
-      duration_label: startedAt ? formatDuration(((!live && run.finished_at ? Date.parse(run.finished_at) : Date.now()) - Date.parse(startedAt)) / 1000) : null,
+      duration_label: startedAt ? formatDuration((live ? Date.now() - Date.parse(startedAt) : trainedMs || (run.finished_at ? Date.parse(run.finished_at) - Date.parse(startedAt) : 0)) / 1000) : null,
     };
   }
 
@@ -259,7 +270,11 @@ export default async function trainingPages(app: FastifyInstance): Promise<void>
     if (!run.job_id) throw notFound('job of run', run_id);
     const job = await jobs.get(run.job_id);
     const metric = headlineMetric(exp);
-    let startedAt: string | null = job.started_at ?? null;
+    // the time of the run's earlier jobs (before a resume) counts too
+    const earlier = await Promise.all((run.previous_job_ids ?? []).map((id) => jobs.get(id).catch(() => null)));
+    const earlierMs = earlier.reduce((a, j) => a + (j?.started_at && j.finished_at ? Math.max(0, Date.parse(j.finished_at) - Date.parse(j.started_at)) : 0), 0);
+    const shifted = (iso: string) => new Date(Date.parse(iso) - earlierMs).toISOString();
+    let startedAt: string | null = job.started_at ? shifted(job.started_at) : null;
     let badges = true;
     let firstLog = true;
     return streamRenderedJobEvents(req, reply, {
@@ -269,7 +284,7 @@ export default async function trainingPages(app: FastifyInstance): Promise<void>
         if (e.type === 'progress') {
           const detail = (e.data ?? {}) as Record<string, unknown>;
           const progress = progressOf({ ...run, status: 'running' }, detail);
-          if (startedAt === null) startedAt = (await jobs.get(job.id)).started_at ?? new Date().toISOString();
+          if (startedAt === null) startedAt = shifted((await jobs.get(job.id)).started_at ?? new Date().toISOString());
           const r = {
             id: run.id,
             status: 'running',

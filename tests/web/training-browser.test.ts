@@ -141,6 +141,10 @@ describe.skipIf(!existsSync(CHROMIUM))('training in a browser', () => {
     await shot('training-06-resumed');
     await expect.poll(status, { timeout: 180_000, interval: 500 }).toBe('succeeded');
     await expect.poll(chartPoints).toBe(EPOCHS);
+    // the whole log, from before the resume too, and the run's training time, not the resumed job's alone
+    const log = (await page.locator('#run-panel [data-run-log]').textContent()) ?? '';
+    expect(log).toContain('training small_cnn');
+    expect(log).toContain('resuming from epoch');
     await page.locator('#run-panel details.run-details summary').click();
     await shot('training-07-succeeded');
 
