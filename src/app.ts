@@ -1,6 +1,7 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Settings } from './config.ts';
 import { createServices, type StudioServices } from './core/services.ts';
+import { AppError } from './kernel/errors.ts';
 import securityPlugin, { requestLogSerializer } from './http/security.ts';
 import apiRoutes from './api/index.ts';
 import webRoutes from './web/index.ts';
@@ -33,6 +34,17 @@ export async function buildApp(settings: Settings, opts: BuildOptions = {}): Pro
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
     routerOptions: { maxParamLength: 200 },
+  });
+
+  // Fastify's JSON parser refuses `__proto__` / `constructor.prototype` keys (onProtoPoisoning
+  // above) as "not valid JSON"; the refusal names the key instead, everything else is its own.
+  const json = app.getDefaultJsonParser('error', 'error');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
+    json(req, String(body), (err, value) => {
+      const key = err && typeof body === 'string' ? /"(__proto__|constructor)"\s*:/.exec(body)?.[1] : undefined;
+      if (key) done(new AppError('VALIDATION_ERROR', `body: the key "${key === 'constructor' ? 'constructor.prototype' : key}" is not allowed`), undefined);
+      else done(err, value);
+    });
   });
 
   const services = opts.services ?? (await createServices(settings));

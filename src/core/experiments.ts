@@ -25,7 +25,7 @@ import type { Workspace } from '../storage/workspace.ts';
 import type { JobsService } from '../jobs/service.ts';
 import type { DatasetsService } from './datasets.ts';
 import { conflict, notFound, validation } from '../kernel/errors.ts';
-import type { ModelEntry, ModelsService } from './models.ts';
+import { catalogBlockCount, type ModelEntry, type ModelsService } from './models.ts';
 import { announceDeleted, parseInput } from './projects.ts';
 
 /** What the API returns for an experiment: its file without the version stamp. */
@@ -166,8 +166,12 @@ export function createExperimentsService({ store, datasets, models }: Experiment
       throw validation(`model.input_size: the imported model '${entry.name}' takes ${entry.input_size}×${entry.input_size} images`);
     }
     const t = s.model.trainable;
-    if (typeof t === 'object' && entry.block_count !== undefined && t.last_blocks > entry.block_count + 1) {
-      throw validation(`model.trainable.last_blocks: the model has ${entry.block_count + 1} blocks (the head included)`);
+    if (typeof t === 'object') {
+      // a catalog model's block count is known once it is built (cached); an imported one's is stored
+      const blocks = entry.block_count ?? (entry.kind === 'catalog' ? catalogBlockCount(entry.name) : undefined);
+      if (blocks !== undefined && t.last_blocks > blocks + 1) {
+        throw validation(`model.trainable.last_blocks: the model has ${blocks + 1} blocks (the head included)`);
+      }
     }
     const model: ResolvedModelChoice = { ...s.model, input_size };
     const normalize = s.augmentation.normalize ?? { mean: entry.mean, std: entry.std };

@@ -78,6 +78,21 @@ function catalogParamCount(name: string): number {
   return n;
 }
 
+const catalogBlocks = new Map<string, number>();
+
+/**
+ * A catalog model's blocks before its head (what `trainable: {last_blocks}` counts), built once
+ * lazily: only an experiment that asks for the last K blocks needs it.
+ */
+export function catalogBlockCount(name: string): number {
+  let n = catalogBlocks.get(name);
+  if (n === undefined) {
+    n = Math.max(0, createModel(name, { numClasses: 2 }).blocks.length - 1);
+    catalogBlocks.set(name, n);
+  }
+  return n;
+}
+
 function catalogEntry(name: string): ModelEntry {
   const meta = modelMeta(name);
   return {

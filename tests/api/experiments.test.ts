@@ -97,3 +97,11 @@ describe('experiments', () => {
     expect((await call(s.app, 'GET', `/api/projects/proj-00000000/experiments`)).status).toBe(404);
   });
 });
+
+describe('trainable last blocks', () => {
+  it('is bounded by a catalog model’s blocks, as by an imported one’s', async () => {
+    const res = await call(s.app, 'POST', base, { ...valid(), model: { architecture: 'small_cnn', trainable: { last_blocks: 50 } } });
+    expect(res.status).toBe(400);
+    expect(res.body.error.message).toMatch(/^model\.trainable\.last_blocks: the model has \d+ blocks \(the head included\)$/);
+  });
+});

@@ -98,6 +98,8 @@ describe('bad input never crashes the server', () => {
       const res = await post(payload);
       expect(res.statusCode).toBe(400);
       expect(body(res).error.code).toBe('VALIDATION_ERROR');
+      // the refusal names the key, not "not valid JSON"
+      expect(body(res).error.message).toMatch(/^body: the key "(__proto__|constructor\.prototype)" is not allowed$/);
     }
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
     const list = await call<Project[]>(s.app, 'GET', '/api/projects');
