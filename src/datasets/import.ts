@@ -3,7 +3,7 @@ import { contentHash } from './hash.ts';
 import { probeImage, type ProbeResult } from './image.ts';
 import { scanSource } from './sources/index.ts';
 import { checkSourceFitsTask } from './task-fit.ts';
-import { makeThumbnail } from './thumbnail.ts';
+import { makeThumbnail, NEAR_CONSTANT_STDEV, thumbnailSpread } from './thumbnail.ts';
 import {
   DEFAULT_IMPORT_LIMITS,
   ImportSourceSchema,
@@ -18,6 +18,7 @@ import {
   type ImportSource,
   type ScanItem,
   type SkippedFile,
+  type FlaggedFile,
 } from './types.ts';
 
 export {
@@ -81,6 +82,7 @@ export async function runImport(source: ImportSource, sink: ImportSink, opts: Im
     const claims = new Map<string, { file: string; ok: Promise<boolean> }>();
     const labels = new Set<string>();
     let imported = 0;
+    const flagged: FlaggedFile[] = [];
     let duplicates = 0;
     let done = 0;
     const total = scan.items.length + scan.skipped.length;
@@ -131,6 +133,10 @@ export async function runImport(source: ImportSource, sink: ImportSink, opts: Im
 
     const addOne = async (item: ScanItem, buffer: Buffer, probe: ProbeResult, hash: string): Promise<void> => {
       const thumbnail = await makeThumbnail(buffer, probe.format, { maxPixels: limits.maxPixels });
+      // Imported, but worth a look: an image of one flat colour (a "not found" placeholder, a
+      // blank frame) teaches nothing and often is not what the person meant to import.
+      const spread = await thumbnailSpread(thumbnail);
+      if (spread < NEAR_CONSTANT_STDEV) flagged.push({ file: item.file, reason: 'near_constant', detail: `every pixel about the same colour (σ ${spread.toFixed(1)} of 255)` });
       const annotations =
         item.annotations && item.normalized ? scaleAnnotations(item.annotations, probe.width, probe.height) : item.annotations;
       await sink.addImage({
@@ -176,6 +182,7 @@ export async function runImport(source: ImportSource, sink: ImportSink, opts: Im
       imported,
       skipped,
       duplicates,
+      flagged: flagged.sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : 0)),
       classes: shape === 'targets' ? [] : (scan.classes ?? [...labels].sort()),
       elapsed_ms: Math.round(performance.now() - started),
     };

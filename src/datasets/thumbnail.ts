@@ -1,3 +1,4 @@
+import sharp from 'sharp';
 import { classifyDecodeError, openImage, type DecodeOptions } from './image.ts';
 import type { ImageFormat } from './types.ts';
 
@@ -17,4 +18,13 @@ export async function makeThumbnail(buf: Buffer, format: ImageFormat, opts: Deco
   } catch (e) {
     throw classifyDecodeError(e);
   }
+}
+
+/** Below this standard deviation (of 255, the largest of the channels) an image is one flat colour. */
+export const NEAR_CONSTANT_STDEV = 2;
+
+/** How much a thumbnail's pixels vary: the largest standard deviation of its colour channels. */
+export async function thumbnailSpread(thumbnail: Buffer): Promise<number> {
+  const { channels } = await sharp(thumbnail).removeAlpha().stats();
+  return Math.max(...channels.map((c) => c.stdev));
 }

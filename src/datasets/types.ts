@@ -110,9 +110,18 @@ export interface ImportSink {
   openUpload<T>(file: string, adopt: (fd: number) => Promise<T>): Promise<T>;
 }
 
+/** An image imported but worth a look (a flat placeholder, a blank frame). */
+export interface FlaggedFile {
+  file: string;
+  reason: 'near_constant';
+  detail: string;
+}
+
 export interface ImportReport {
   imported: number;
   skipped: SkippedFile[];
+  /** Imported images worth a look, with why (absent in reports from before it was checked). */
+  flagged?: FlaggedFile[];
   /** How many of `skipped` are duplicates (each one's detail names the file it duplicates). */
   duplicates: number;
   /**

@@ -64,6 +64,8 @@ export const SkipReasonSchema = z.enum(['corrupt', 'unsupported', 'duplicate', '
 export const ImportReportSchema = z.object({
   imported: z.number().int().min(0),
   skipped: z.array(z.object({ file: z.string(), reason: SkipReasonSchema, detail: z.string().optional() })),
+  /** Imported images worth a look (one flat colour: a "not found" placeholder, a blank frame). */
+  flagged: z.array(z.object({ file: z.string(), reason: z.enum(['near_constant']), detail: z.string() })).optional(),
   duplicates: z.number().int().min(0),
   classes: z.array(z.string()),
   elapsed_ms: z.number().min(0),

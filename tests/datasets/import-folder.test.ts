@@ -122,3 +122,15 @@ describe('runImport from a folder', () => {
     await expect(runImport({ kind: 'folder', path: root }, sink)).rejects.toThrow('disk full');
   });
 });
+
+describe('images worth a look', () => {
+  it('imports a flat placeholder image but flags it in the report', async () => {
+    const dir = await tempDir();
+    await writeFile(path.join(dir, 'cat', 'real.png'), await sharp({ create: { width: 48, height: 48, channels: 3, background: '#808080' } }).composite([{ input: await sharp({ create: { width: 16, height: 16, channels: 3, background: '#ff0000' } }).png().toBuffer(), left: 8, top: 8 }]).png().toBuffer());
+    await writeFile(path.join(dir, 'cat', 'not-found.png'), await sharp({ create: { width: 48, height: 48, channels: 3, background: '#eeeeee' } }).png().toBuffer());
+    const report = await runImport({ kind: 'folder', path: dir }, new MemorySink());
+    expect(report.imported).toBe(2);
+    expect(report.flagged).toEqual([{ file: 'cat/not-found.png', reason: 'near_constant', detail: expect.stringMatching(/^every pixel about the same colour/) }]);
+    await fs.rm(dir, { recursive: true, force: true });
+  });
+});
