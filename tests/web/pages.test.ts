@@ -48,6 +48,9 @@ describe('projects list', () => {
     expect(res.body).toContain('href="/static/css/studio.css"');
     expect(res.body).not.toMatch(/src="https?:/);
     expect(res.body).toContain('Example: shapes');
+    // keyboard: the first thing to tab to skips the navigation
+    expect(res.body).toMatch(/<body>\s*<a class="skip-link" href="#content">Skip to content<\/a>/);
+    expect(res.body).toContain('<main class="content" id="content" tabindex="-1">');
     expect((await get(s.app, '/projects')).statusCode).toBe(200);
   });
 
