@@ -70,7 +70,11 @@
     form.querySelectorAll('[data-step-only]').forEach(function (el) { el.hidden = !sched || sched.value !== 'step'; });
     form.querySelectorAll('[data-toggle]').forEach(function (box) {
       var group = form.querySelector('[data-toggled="' + box.dataset.toggle + '"]');
-      if (group) group.classList.toggle('off', !box.checked);
+      if (group) {
+        group.classList.toggle('off', !box.checked);
+        // the sub-fields of an option that is off are off too (and not tabbed through)
+        group.querySelectorAll('input, select').forEach(function (el) { el.disabled = !box.checked; });
+      }
     });
     var norm = field(form, 'augmentation.normalize.mode');
     var custom = form.querySelector('[data-custom-norm]');
@@ -106,7 +110,10 @@
         var b = e.target.closest('[data-preset]');
         if (b && presets[b.dataset.preset]) {
           applyPreset(form, presets[b.dataset.preset]);
-          form.querySelectorAll('[data-preset]').forEach(function (x) { x.classList.toggle('btn-primary', x === b); });
+          form.querySelectorAll('[data-preset]').forEach(function (x) {
+            x.classList.toggle('btn-primary', x === b);
+            x.setAttribute('aria-pressed', String(x === b));
+          });
         }
         if (e.target.closest('[data-another-image]')) {
           var seed = field(form, 'preview_seed');

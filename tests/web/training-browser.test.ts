@@ -93,13 +93,19 @@ describe.skipIf(!existsSync(CHROMIUM))('training in a browser', () => {
     // A preset fills the fields; then our own values for a fast run.
     await page.click('[data-preset=quick]');
     expect(await page.inputValue('[name="hyperparameters.epochs"]')).toBe('5');
+    // the preset in use is shown (and said to assistive technology)
+    expect(await page.getAttribute('[data-preset=quick]', 'aria-pressed')).toBe('true');
+    expect(await page.getAttribute('[data-preset=thorough]', 'aria-pressed')).toBe('false');
     await page.fill('[name=name]', 'Shapes <cnn>');
     await page.selectOption('[name="model.choice"]', 'arch:small_cnn');
     await page.fill('[name="model.input_size"]', '32');
     await page.fill('[name="hyperparameters.epochs"]', String(EPOCHS));
     await page.fill('[name="hyperparameters.batch_size"]', '16');
     await page.fill('[name="hyperparameters.lr"]', '50');
+    // an option that is off has its sub-fields off too
+    expect(await page.isDisabled('[name="augmentation.rotation.degrees"]')).toBe(true);
     await page.check('[name="augmentation.rotation.enabled"]');
+    expect(await page.isDisabled('[name="augmentation.rotation.degrees"]')).toBe(false);
     await page.locator('#aug-preview img').first().waitFor();
     await page.click('button[type=submit][value="0"]');
     const refusal = page.locator('#experiment-errors .form-errors');
