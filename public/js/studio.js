@@ -244,6 +244,15 @@
     });
   }
 
+  // ---- the image viewer: ← and → step to the previous and next image ------------------------------
+  document.addEventListener('keydown', function (e) {
+    if (e.key !== 'ArrowLeft' && e.key !== 'ArrowRight') return;
+    var t = e.target;
+    if (t && (t.isContentEditable || /^(INPUT|SELECT|TEXTAREA)$/.test(t.tagName))) return;
+    var button = document.querySelector('#modal ' + (e.key === 'ArrowLeft' ? '[data-image-prev]' : '[data-image-next]'));
+    if (button && !button.disabled) { e.preventDefault(); button.click(); }
+  });
+
   // ---- modal and toasts: close ---------------------------------------------------------------
   function closeModal() {
     var m = document.getElementById('modal');

@@ -398,6 +398,14 @@ export function createDatasetsService(store: Workspace) {
       return detail(ds, findImage(ds, imageId));
     },
 
+    /** The images before and after one in the dataset's order (the viewer's previous and next). */
+    async neighbours(projectId: string, datasetId: string, imageId: string): Promise<{ prev: string | null; next: string | null }> {
+      const ds = await load(projectId, datasetId);
+      const i = ds.images.findIndex((img) => img.id === imageId);
+      if (i < 0) throw notFound('image', imageId);
+      return { prev: ds.images[i - 1]?.id ?? null, next: ds.images[i + 1]?.id ?? null };
+    },
+
     /**
      * Sets (or clears, with null) an image's truth, the field its dataset's task takes: `label`
      * (classification; a new label becomes a class), `labels` (multi-label; each must be a class)

@@ -66,9 +66,12 @@ export default async function imagePages(app: FastifyInstance): Promise<void> {
     const img = await datasets.getImage(project_id, dataset_id, image_id);
     const base = datasetBase(project_id, dataset_id);
     const dataset = await datasets.get(project_id, dataset_id);
+    // previous and next in the dataset's order: the viewer steps through the images (buttons, ← →)
+    const around = await datasets.neighbours(project_id, dataset_id, image_id);
+    const nav = { prev: around.prev ? `${base}/images/${around.prev}` : null, next: around.next ? `${base}/images/${around.next}` : null };
     reply.header('Vary', 'HX-Request');
     if (isHtmx(req) && req.headers['hx-history-restore-request'] !== 'true') {
-      return reply.view('fragments/image-detail', { base, image: imageView(project_id, dataset_id, img), classes: dataset.classes, edit: editView(dataset) });
+      return reply.view('fragments/image-detail', { base, image: imageView(project_id, dataset_id, img), classes: dataset.classes, edit: editView(dataset), nav });
     }
     const project = await projects.get(project_id);
     const layout = await projectLayout(
@@ -81,7 +84,7 @@ export default async function imagePages(app: FastifyInstance): Promise<void> {
       },
       dataset_id,
     );
-    return reply.view('pages/image', { ...layout, base, image: imageView(project_id, dataset_id, img) });
+    return reply.view('pages/image', { ...layout, base, image: imageView(project_id, dataset_id, img), nav });
   });
 
   app.patch(route, async (req, reply) => {

@@ -121,6 +121,13 @@ describe.skipIf(!existsSync(CHROMIUM))('the studio in a browser', () => {
     await page.locator('#modal .modal').waitFor();
     await page.waitForFunction(() => document.querySelector<HTMLImageElement>('#modal .modal-image img')?.complete === true);
     await page.screenshot({ path: path.join(SHOTS, '06-image-detail.png') });
+    // → and ← step through the images, the buttons too
+    const shown = () => page.locator('#image-title .mono').textContent();
+    const first = await shown();
+    await page.keyboard.press('ArrowRight');
+    await expect.poll(shown).not.toBe(first);
+    await page.click('#modal [data-image-prev]');
+    await expect.poll(shown).toBe(first);
     await page.click('#modal [data-close-modal]');
 
     await page.fill('#split-form input[name=name]', 'holdout');
