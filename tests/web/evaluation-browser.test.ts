@@ -83,6 +83,16 @@ describe.skipIf(!existsSync(CHROMIUM))('the evaluation page in a browser', () =>
     await expect.poll(() => page.locator('#eval-charts').getAttribute('data-drawn')).toBe('4');
     await imagesLoaded();
     await shot('eval-02-metrics');
+    // Every legend swatch sits on one line with its label, and no metric card cuts its subtitle.
+    const keys = await page.locator('#eval-metrics .cm-legend .cm-key').evaluateAll((els) =>
+      els.map((e) => ({ text: e.textContent!.trim(), oneLine: e.getBoundingClientRect().height < 24 })),
+    );
+    expect(keys.map((k) => k.text)).toEqual(['correct', 'mistaken', 'shade: share of the true class']);
+    expect(keys.every((k) => k.oneLine)).toBe(true);
+    const clipped = await page.locator('#eval-metrics .eval-stats .stat .small').evaluateAll((els) =>
+      els.filter((e) => e.scrollWidth > e.clientWidth + 1).map((e) => e.textContent),
+    );
+    expect(clipped).toEqual([]);
 
     const state = await app.studio.evaluation.get(t.projectId, t.experimentId);
     expect(state.config).toMatchObject({ subsets: ['test', 'val'], batch_size: 8 });
