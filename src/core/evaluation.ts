@@ -7,6 +7,7 @@ import type { JobView } from '../jobs/registry.ts';
 import { FINISHED, type JobOutcome, type JobsService } from '../jobs/service.ts';
 import { submitWorkerJob } from '../jobs/submit.ts';
 import { createDedicatedPool, type DedicatedPools } from '../jobs/pool.ts';
+import { DatasetIdSchema } from '../schemas/common.ts';
 import { DatasetDoc } from '../schemas/dataset.ts';
 import { CheckpointNameSchema, RunIdSchema, type Warning } from '../schemas/experiment.ts';
 import {
@@ -48,10 +49,14 @@ import { AppError, conflict, notFound, validation } from '../kernel/errors.ts';
 export const EvaluationStartSchema = z.strictObject({
   run_id: RunIdSchema,
   checkpoint: CheckpointNameSchema,
+  /** Another dataset of the project to evaluate the run on (all its labelled images); absent: the run's own. */
+  dataset_id: DatasetIdSchema.optional(),
+  /** Of the run's own split; required then. Not for another dataset (every image is evaluated, as `test`). */
   subsets: z
     .array(EvaluatedSubsetSchema, { error: 'must be a list of subsets ("train", "val", "test")' })
     .min(1, 'choose at least one subset')
-    .refine((s) => new Set(s).size === s.length, 'a subset is listed twice'),
+    .refine((s) => new Set(s).size === s.length, 'a subset is listed twice')
+    .optional(),
   tta: z.boolean({ error: 'must be true or false' }).default(false),
   batch_size: z.number({ error: 'must be an integer between 1 and 256' }).int().min(1).max(256).default(32),
 });
@@ -361,14 +366,31 @@ export function createEvaluationService({ store, jobs, threads, pool: givenPool 
       if (!runConfig) throw validation(`run '${run.id}' has no config.json (it stopped before it began)`);
 
       // Checked now so that a bad choice is a 400 here, not a failed job later.
-      const ds = await store.read(DatasetDoc, store.datasetFile(projectId, runConfig.dataset.id));
-      if (!ds) throw validation(`the dataset '${runConfig.dataset.id}' the run trained on no longer exists`);
-      if (!ds.split_names.includes(runConfig.split.name)) throw validation(`the dataset no longer has the split '${runConfig.split.name}'`);
       const runTask = runTaskOf(runConfig);
-      const sel = selectItems(ds, runConfig.split.name, req.subsets, runTask);
-      const empty = req.subsets.filter((s) => sel.counts[s] === 0);
-      if (empty.length > 0) {
-        throw validation(`subsets: ${empty.map((s) => `'${s}'`).join(', ')} of split '${runConfig.split.name}' ${empty.length === 1 ? 'has' : 'have'} no labelled images`);
+      const other = req.dataset_id !== undefined && req.dataset_id !== runConfig.dataset.id ? req.dataset_id : null;
+      let subsets: EvaluationConfig['subsets'];
+      if (other !== null) {
+        if (req.subsets !== undefined) throw validation(`subsets: not for another dataset than the run trained on: every labelled image of '${other}' is evaluated`);
+        const ds = await store.read(DatasetDoc, store.datasetFile(projectId, other));
+        if (!ds) throw notFound('dataset', other);
+        if (ds.status !== 'ready') throw conflict(`the dataset '${ds.name}' is ${ds.status === 'importing' ? 'still importing' : 'a failed import'}: it cannot be evaluated`);
+        const sel = selectItems(ds, null, ['test'], runTask);
+        if (sel.counts.test === 0) {
+          const why = sel.problems.length > 0 ? `: ${sel.problems.length} of its images have labels the run does not know (e.g. ${sel.problems[0].reason})` : '';
+          throw validation(`dataset_id: the dataset '${ds.name}' has no image labelled with the run's ${runTask.task.name === 'classification' ? 'classes' : 'targets'}${why}`);
+        }
+        subsets = ['test'];
+      } else {
+        if (req.subsets === undefined) throw validation('invalid body: subsets: choose at least one subset ("train", "val", "test")');
+        subsets = req.subsets;
+        const ds = await store.read(DatasetDoc, store.datasetFile(projectId, runConfig.dataset.id));
+        if (!ds) throw validation(`the dataset '${runConfig.dataset.id}' the run trained on no longer exists`);
+        if (!ds.split_names.includes(runConfig.split.name)) throw validation(`the dataset no longer has the split '${runConfig.split.name}'`);
+        const sel = selectItems(ds, runConfig.split.name, subsets, runTask);
+        const empty = subsets.filter((s) => sel.counts[s] === 0);
+        if (empty.length > 0) {
+          throw validation(`subsets: ${empty.map((s) => `'${s}'`).join(', ')} of split '${runConfig.split.name}' ${empty.length === 1 ? 'has' : 'have'} no labelled images`);
+        }
       }
 
       if ((await activeStaging(r)) !== null) throw conflict('an evaluation of this experiment is already running');
@@ -376,11 +398,12 @@ export function createEvaluationService({ store, jobs, threads, pool: givenPool 
       const config: EvaluationConfig = {
         run_id: run.id,
         checkpoint: req.checkpoint,
-        subsets: req.subsets,
+        subsets,
         tta: req.tta,
         batch_size: req.batch_size,
-        dataset_id: runConfig.dataset.id,
+        dataset_id: other ?? runConfig.dataset.id,
         split_name: runConfig.split.name,
+        ...(other !== null ? { whole_dataset: true } : {}),
         model: runConfig.model.name,
         input_size: runConfig.model.input_size,
         classes: runConfig.dataset.classes,

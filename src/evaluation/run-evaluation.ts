@@ -64,14 +64,15 @@ export function classificationTask(classes: readonly string[]): EvalTask {
 }
 
 /**
- * The labelled images of `subsets` in the split column `splitName`, in dataset order, with their
+ * The labelled images of `subsets` in the split column `splitName` (null: every image of the
+ * dataset, counted as `test` — another dataset than the run's), in dataset order, with their
  * targets as the run's task makes them against the run's output names. An image the task cannot
  * use (`problem`: an unknown label, a wrong number of target values) is a problem; one it has no
  * target for is unlabelled. A plain list of class names means classification.
  */
-export function selectItems(ds: DatasetFile, splitName: string, subsets: readonly string[], run: readonly string[] | EvalTask): Selection {
-  const col = ds.split_names.indexOf(splitName);
-  if (col < 0) throw badInput(`the dataset no longer has the split '${splitName}'`);
+export function selectItems(ds: DatasetFile, splitName: string | null, subsets: readonly string[], run: readonly string[] | EvalTask): Selection {
+  const col = splitName === null ? -1 : ds.split_names.indexOf(splitName);
+  if (splitName !== null && col < 0) throw badInput(`the dataset no longer has the split '${splitName}'`);
   const { task, names } = isEvalTask(run) ? run : classificationTask(run);
   const wanted = new Set(subsets);
   const counts: Record<string, number> = Object.fromEntries(subsets.map((s) => [s, 0]));
@@ -79,7 +80,7 @@ export function selectItems(ds: DatasetFile, splitName: string, subsets: readonl
   const problems: EvalProblem[] = [];
   let unlabelled = 0;
   for (const img of ds.images) {
-    const subset = img.split[col];
+    const subset = col < 0 ? 'test' : img.split[col];
     if (!wanted.has(subset)) continue;
     const parsed = EvaluatedSubsetSchema.safeParse(subset);
     if (!parsed.success) continue;

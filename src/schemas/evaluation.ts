@@ -24,9 +24,14 @@ export const EvaluationConfigSchema = z.object({
   subsets: z.array(EvaluatedSubsetSchema).min(1),
   tta: z.boolean(),
   batch_size: z.number().int().min(1).max(1024),
-  /** What the run trained on, copied from its config.json when the evaluation started. */
+  /** The evaluated dataset: the run's own (from its config.json), or another of the project's. */
   dataset_id: z.string(),
   split_name: z.string(),
+  /**
+   * True when `dataset_id` is another dataset than the run trained on: every one of its labelled
+   * images is evaluated, recorded as `test` (it is held out by construction); `split_name` is unused.
+   */
+  whole_dataset: z.boolean().optional(),
   model: z.string(),
   input_size: z.number().int().min(1),
   classes: z.array(z.string()).min(1),

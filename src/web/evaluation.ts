@@ -69,6 +69,8 @@ const StartForm = z.strictObject({
   'subset.test': optional(z.literal('on')),
   'subset.val': optional(z.literal('on')),
   'subset.train': optional(z.literal('on')),
+  /** Another dataset to evaluate whole; empty: the training dataset's split. */
+  dataset_id: optional(z.string()),
   tta: optional(z.literal('on')),
   batch_size: optional(z.coerce.number().int().min(1).max(256)),
 });
@@ -282,7 +284,14 @@ export default async function evaluationPages(app: FastifyInstance): Promise<voi
       return { value, label: `${labels.get(c.run_id) ?? c.run_id} · ${c.checkpoint} (epoch ${c.epoch}${metric})`, selected: value === chosen };
     });
     if (options.length > 0 && !options.some((o) => o.selected)) options[0].selected = true;
-    const defaults = config?.subsets ?? (counts && counts.test > 0 ? ['test'] : ['val']);
+    const defaults = config && !config.whole_dataset ? config.subsets : counts && counts.test > 0 ? ['test'] : ['val'];
+    // Other ready datasets of the experiment's task can be evaluated whole (a separately imported test folder).
+    const others = (await datasets.list(projectId)).filter((d) => d.id !== exp.dataset_id && d.status === 'ready' && d.task === task);
+    const evaluatedName = config?.whole_dataset ? (others.find((d) => d.id === config.dataset_id)?.name ?? config.dataset_id) : null;
+    const sources = others.length === 0 ? [] : [
+      { value: '', label: `Split ${exp.split_name} of the training dataset`, selected: !config?.whole_dataset },
+      ...others.map((d) => ({ value: d.id, label: `${d.name} · all ${d.image_count.toLocaleString('en-US')} images`, selected: config?.whole_dataset === true && config.dataset_id === d.id })),
+    ];
     const subsets = EVAL_SUBSETS.map((name) => ({ name, count: counts ? counts[name] : null, checked: defaults.includes(name) }));
 
     const base = `/projects/${projectId}/experiments/${exp.id}/evaluation`;
@@ -328,7 +337,7 @@ export default async function evaluationPages(app: FastifyInstance): Promise<voi
           ? {
               run: labels.get(config.run_id) ?? config.run_id,
               checkpoint: config.checkpoint,
-              subsets: config.subsets.join(' + '),
+              subsets: evaluatedName !== null ? `all of dataset ${evaluatedName}` : config.subsets.join(' + '),
               tta: config.tta,
               batch_size: config.batch_size,
             }
@@ -353,6 +362,8 @@ export default async function evaluationPages(app: FastifyInstance): Promise<voi
         start_url: base,
         options,
         subsets,
+        sources,
+        source: sources.find((o) => o.selected)?.value ?? '',
         split_missing: counts === null,
         tta: config?.tta ?? false,
         batch_size: config?.batch_size ?? 32,
@@ -445,9 +456,14 @@ export default async function evaluationPages(app: FastifyInstance): Promise<voi
     const { project_id, experiment_id } = parseIds(ExperimentIds, req.params);
     const form = parseForm(StartForm, req.body);
     const [run_id, checkpoint] = form.checkpoint.split(':') as [string, 'best' | 'last'];
-    const subsets = EVAL_SUBSETS.filter((s) => form[`subset.${s}`] === 'on');
-    if (subsets.length === 0) throw new AppError('VALIDATION_ERROR', 'choose at least one subset to evaluate');
-    await evaluation.start(project_id, experiment_id, { run_id, checkpoint, subsets, tta: form.tta === 'on', batch_size: form.batch_size });
+    const common = { run_id, checkpoint, tta: form.tta === 'on', batch_size: form.batch_size };
+    if (form.dataset_id) {
+      await evaluation.start(project_id, experiment_id, { ...common, dataset_id: form.dataset_id });
+    } else {
+      const subsets = EVAL_SUBSETS.filter((s) => form[`subset.${s}`] === 'on');
+      if (subsets.length === 0) throw new AppError('VALIDATION_ERROR', 'choose at least one subset to evaluate');
+      await evaluation.start(project_id, experiment_id, { ...common, subsets });
+    }
     return relocate(reply, evaluationUrl(project_id, experiment_id), 202);
   });
 

@@ -41,7 +41,7 @@ export default async function evaluateWorker(task: WorkerTask<EvaluateWorkerPayl
 
     const ds = await store.get(DatasetDoc, store.datasetFile(payload.project_id, cfg.dataset_id), 'dataset', cfg.dataset_id);
     const run = runTaskOf(runConfig);
-    const sel = selectItems(ds, cfg.split_name, cfg.subsets, run);
+    const sel = selectItems(ds, cfg.whole_dataset ? null : cfg.split_name, cfg.subsets, run);
     const problems: EvalProblem[] = [...sel.problems];
     const items: EvalItem[] = [];
     for (const c of sel.items) {
@@ -52,7 +52,7 @@ export default async function evaluateWorker(task: WorkerTask<EvaluateWorkerPayl
         problems.push({ image_id: c.image_id, file: c.file, reason: e.code === 'NOT_FOUND' ? 'the image file is missing' : e.message });
       }
     }
-    log(`evaluating ${items.length} images of ${cfg.subsets.join('+')} with ${cfg.model} (${cfg.checkpoint} checkpoint of ${cfg.run_id}${cfg.tta ? ', flip TTA' : ''})`);
+    log(`evaluating ${items.length} images of ${cfg.whole_dataset ? `the dataset ${cfg.dataset_id}` : cfg.subsets.join('+')} with ${cfg.model} (${cfg.checkpoint} checkpoint of ${cfg.run_id}${cfg.tta ? ', flip TTA' : ''})`);
 
     let last = 0;
     const out = await runTaskEvaluation({

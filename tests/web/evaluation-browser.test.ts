@@ -6,6 +6,8 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadSettings } from '../../src/config.ts';
+import { call, waitForJob } from '../api/helpers.ts';
+import { SHAPE_CLASSES, writeShapesFolder } from '../api/runs-fixtures.ts';
 import { heldEvaluationStudio, trainedExperiment, type HeldEvaluationStudio, type TrainedExperiment } from './evaluation-fixtures.ts';
 
 /**
@@ -180,4 +182,34 @@ describe.skipIf(!existsSync(CHROMIUM))('the evaluation page in a browser', () =>
     expect((await app.studio.evaluation.get(t.projectId, t.experimentId)).status).toBe('none');
     expect(errors).toEqual([]);
   }, 180_000);
+
+  it('evaluates the run on a second, separately imported dataset', async () => {
+    const src = path.join(dir, 'held-out');
+    await writeShapesFolder(src, 4, 32, 7);
+    const started = await call<{ dataset: { id: string }; job: { id: string } }>(app, 'POST', `/api/projects/${t.projectId}/datasets`, {
+      name: 'held-out',
+      task: 'classification',
+      source: { kind: 'folder', path: src },
+    });
+    expect(started.status).toBe(202);
+    expect((await waitForJob(app, started.body.data.job.id, 60_000)).status).toBe('succeeded');
+    const other = started.body.data.dataset.id;
+    await page.goto(`${base}/projects/${t.projectId}/evaluation?experiment=${t.experimentId}`);
+    await page.selectOption('#eval-form select[name=dataset_id]', other);
+    // The split's subsets do not apply to a whole dataset.
+    await expect.poll(() => page.locator('#eval-form .eval-subsets').evaluate((f) => (f as HTMLFieldSetElement).disabled)).toBe(true);
+    await page.click('#eval-start');
+    await page.locator('.eval-summary', { hasText: 'all of dataset held-out' }).waitFor({ timeout: 90_000 });
+    const state = await app.studio.evaluation.get(t.projectId, t.experimentId);
+    // Images of a class the run does not know ('cross' when it was not trained on) are listed, not evaluated.
+    const known = SHAPE_CLASSES.filter((c) => state.config!.classes.includes(c)).length;
+    expect(state).toMatchObject({ status: 'succeeded', evaluated: 4 * known, problems_total: 4 * (SHAPE_CLASSES.length - known), config: { dataset_id: other, whole_dataset: true } });
+    const src0 = await page.locator('#eval-results .tile img').first().getAttribute('src');
+    expect(src0).toContain(`/datasets/${other}/`);
+    // The form remembers the choice.
+    expect(await page.locator('#eval-form select[name=dataset_id]').inputValue()).toBe(other);
+    await imagesLoaded();
+    await shot('eval-06-other-dataset');
+    expect(errors).toEqual([]);
+  }, 120_000);
 });

@@ -216,7 +216,7 @@ describe('starting and resetting from the page', () => {
     expect(done.status).toBe('succeeded');
     expect(done.problems_total).toBe(1);
     const res = await get(s.app, `${pageUrl}?experiment=${t.experimentId}`);
-    expect(res.body).toContain('1</span> image could not be read and was left out');
+    expect(res.body).toContain('1</span> image could not be evaluated and was left out');
     expect(res.body).toContain(`title="${victim.file}">${victim.file}</td>`);
     expect(res.body).toContain(`of <b data-eval-total>${done.evaluated}</b> results`);
     expect(res.body).not.toContain(`id="result-${victim.image_id}"`);
