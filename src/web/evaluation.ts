@@ -376,6 +376,19 @@ export default async function evaluationPages(app: FastifyInstance): Promise<voi
     };
     }
 
+    /** What every task's results grid is given besides its rows, classes and sorts. */
+    function gridCommon() {
+      return {
+        previous: previous !== null,
+        filters,
+        filtered: hasFilters(filters),
+        clear_url: evaluationUrl(projectId, exp.id, { sort: filters.sort }),
+        page_url: evaluationUrl(projectId),
+        experiment_id: exp.id,
+        subsets: config?.subsets ?? [],
+      };
+    }
+
     /** The metrics section and grid of a task with its own page (views/tasks/<task>/). */
     async function taskParts(name: string, page: TaskEvaluationPage<unknown, unknown>, a: unknown) {
       if (!a) return { metrics: null, grid: null };
@@ -388,14 +401,8 @@ export default async function evaluationPages(app: FastifyInstance): Promise<voi
         grid: {
           ...results,
           partial: `/tasks/${name}/evaluation-results`,
-          previous: previous !== null,
-          filters,
-          filtered: hasFilters(filters),
-          clear_url: evaluationUrl(projectId, exp.id, { sort: filters.sort }),
-          page_url: evaluationUrl(projectId),
-          experiment_id: exp.id,
+          ...gridCommon(),
           classes: names,
-          subsets: config?.subsets ?? [],
           sorts: page.sorts,
         },
       };
@@ -420,14 +427,8 @@ export default async function evaluationPages(app: FastifyInstance): Promise<voi
       grid: results
         ? {
             ...results,
-            previous: previous !== null,
-            filters,
-            filtered: hasFilters(filters),
-            clear_url: evaluationUrl(projectId, exp.id, { sort: filters.sort }),
-            page_url: evaluationUrl(projectId),
-            experiment_id: exp.id,
+            ...gridCommon(),
             classes: cagg?.confusion_matrix.labels ?? [],
-            subsets: config?.subsets ?? [],
             sorts: RESULT_SORTS.map((s) => ({ value: s, label: SORT_LABELS[s] })),
           }
         : null,
