@@ -120,6 +120,8 @@ describe.skipIf(!existsSync(CHROMIUM))('the studio in a browser', () => {
     await page.locator('#grid .tile').first().click();
     await page.locator('#modal .modal').waitFor();
     await page.waitForFunction(() => document.querySelector<HTMLImageElement>('#modal .modal-image img')?.complete === true);
+    // The modal fades in: the screenshot waits for its animations to end.
+    await page.waitForFunction(() => document.getAnimations().every((a) => a.playState !== 'running'));
     await page.screenshot({ path: path.join(SHOTS, '06-image-detail.png') });
     // → and ← step through the images, the buttons too
     const shown = () => page.locator('#image-title .mono').textContent();
