@@ -8,7 +8,6 @@ import { FINISHED, type JobOutcome, type JobsService } from '../jobs/service.ts'
 import { submitWorkerJob } from '../jobs/submit.ts';
 import { createDedicatedPool, type DedicatedPools } from '../jobs/pool.ts';
 import { DatasetIdSchema } from '../schemas/common.ts';
-import { DatasetDoc } from '../schemas/dataset.ts';
 import { CheckpointNameSchema, RunIdSchema, type Warning } from '../schemas/experiment.ts';
 import {
   clearStagedResults,
@@ -371,7 +370,7 @@ export function createEvaluationService({ store, jobs, threads, pool: givenPool 
       let subsets: EvaluationConfig['subsets'];
       if (other !== null) {
         if (req.subsets !== undefined) throw validation(`subsets: not for another dataset than the run trained on: every labelled image of '${other}' is evaluated`);
-        const ds = await store.read(DatasetDoc, store.datasetFile(projectId, other));
+        const ds = await store.readDataset(projectId, other);
         if (!ds) throw notFound('dataset', other);
         if (ds.status !== 'ready') throw conflict(`the dataset '${ds.name}' is ${ds.status === 'importing' ? 'still importing' : 'a failed import'}: it cannot be evaluated`);
         const sel = selectItems(ds, null, ['test'], runTask);
@@ -383,7 +382,7 @@ export function createEvaluationService({ store, jobs, threads, pool: givenPool 
       } else {
         if (req.subsets === undefined) throw validation('invalid body: subsets: choose at least one subset ("train", "val", "test")');
         subsets = req.subsets;
-        const ds = await store.read(DatasetDoc, store.datasetFile(projectId, runConfig.dataset.id));
+        const ds = await store.readDataset(projectId, runConfig.dataset.id);
         if (!ds) throw validation(`the dataset '${runConfig.dataset.id}' the run trained on no longer exists`);
         if (!ds.split_names.includes(runConfig.split.name)) throw validation(`the dataset no longer has the split '${runConfig.split.name}'`);
         const sel = selectItems(ds, runConfig.split.name, subsets, runTask);

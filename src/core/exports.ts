@@ -9,7 +9,6 @@ import type { JobView } from '../jobs/registry.ts';
 import { FINISHED, type JobOutcome, type JobsService } from '../jobs/service.ts';
 import { submitWorkerJob } from '../jobs/submit.ts';
 import { createDedicatedPool, type DedicatedPools } from '../jobs/pool.ts';
-import { DatasetDoc } from '../schemas/dataset.ts';
 import { CheckpointNameSchema, RunIdSchema } from '../schemas/experiment.ts';
 import {
   clearArtifacts,
@@ -311,7 +310,7 @@ export function createExportsService(deps: ExportsDeps): ExportsService {
       const runConfig = await readRunConfig(store, runRef);
       if (!runConfig) throw validation(`run '${run.id}' has no config.json (it stopped before it began)`);
       // Checked now so that a bad choice is a 400 here, not a failed job later: validation needs the run's images.
-      const ds = await store.read(DatasetDoc, store.datasetFile(projectId, runConfig.dataset.id));
+      const ds = await store.readDataset(projectId, runConfig.dataset.id);
       if (!ds) throw validation(`the dataset '${runConfig.dataset.id}' the run trained on no longer exists: an export is validated on its images`);
       if (!ds.split_names.includes(runConfig.split.name)) throw validation(`the dataset no longer has the split '${runConfig.split.name}'`);
 

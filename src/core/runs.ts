@@ -7,7 +7,6 @@ import type { JobView } from '../jobs/registry.ts';
 import { submitWorkerJob } from '../jobs/submit.ts';
 import type { CheckpointInfo, ExperimentSettings, MetricsLine, RunConfigFile, RunFile, RunStatus, Warning } from '../schemas/experiment.ts';
 import { getTask, hasTask } from '../tasks/index.ts';
-import { DatasetDoc } from '../schemas/dataset.ts';
 import { newId } from '../storage/ids.ts';
 import { readModelRecord } from '../storage/models.ts';
 import { listExperimentIds, readExperiment } from '../storage/experiments.ts';
@@ -144,7 +143,7 @@ export function createRunsService({ store, jobs, experiments, threads, pool: giv
 
   async function settingsOfConfig(projectId: string, experimentId: string, cfg: RunConfigFile): Promise<ExperimentSettings> {
     const exp = await readExperiment(store, projectId, experimentId);
-    const ds = await store.read(DatasetDoc, store.datasetFile(projectId, cfg.dataset.id));
+    const ds = await store.readDataset(projectId, cfg.dataset.id);
     if (!ds) throw validation(`the run's dataset '${cfg.dataset.id}' no longer exists`);
     if (!ds.split_names.includes(cfg.split.name)) throw validation(`the run's dataset no longer has the split '${cfg.split.name}'`);
     const { name: _n, num_classes: _c, param_count: _p, trainable_param_count: _t, ...model } = cfg.model;

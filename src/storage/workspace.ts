@@ -7,6 +7,7 @@ import type { DocType } from '../schemas/common.ts';
 import { DatasetIdSchema, JobIdSchema, ProjectIdSchema } from '../schemas/common.ts';
 import { StudioDoc, type StudioFile } from '../schemas/studio.ts';
 import { JobDoc, type JobFile } from '../schemas/job.ts';
+import { DatasetDoc, type DatasetFile } from '../schemas/dataset.ts';
 import { AppError, notFound } from '../kernel/errors.ts';
 import { writeFileAtomic } from './atomic.ts';
 import { removeOrphanTemps } from './cleanup.ts';
@@ -142,6 +143,19 @@ export class Workspace {
       },
       this.lockOptions,
     );
+  }
+
+  // ── datasets ─────────────────────────────────────────────────────────────────────────────
+  /** A dataset with every image record (what training, evaluation and export read), or null. */
+  async readDataset(projectId: string, datasetId: string): Promise<DatasetFile | null> {
+    return this.read(DatasetDoc, this.datasetFile(projectId, datasetId));
+  }
+
+  /** As `readDataset`, but a missing dataset is NOT_FOUND. */
+  async getDataset(projectId: string, datasetId: string): Promise<DatasetFile> {
+    const ds = await this.readDataset(projectId, datasetId);
+    if (ds === null) throw notFound('dataset', datasetId);
+    return ds;
   }
 
   // ── folders and files ────────────────────────────────────────────────────────────────────

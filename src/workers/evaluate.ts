@@ -2,7 +2,6 @@ import { isAppError } from '../kernel/errors.ts';
 import { runTaskEvaluation, selectItems, type EvalItem, type EvalProblem } from '../evaluation/run-evaluation.ts';
 import { runTaskOf } from '../tasks/index.ts';
 import type { WorkerTask } from '../jobs/pool.ts';
-import { DatasetDoc } from '../schemas/dataset.ts';
 import { writeAggregate, writeResults, type EvaluationConfig } from '../storage/evaluation.ts';
 import type { RunRef } from '../storage/runs.ts';
 import { loadRunModel } from './run-model.ts';
@@ -39,7 +38,7 @@ export default async function evaluateWorker(task: WorkerTask<EvaluateWorkerPayl
   return runWorkerTask(task, { cancelled: cancelledFailure }, async ({ signal, post, log, store }: WorkerScope<EvaluateWorkerMessage>) => {
     const { config: runConfig, spec, params } = await loadRunModel(store, r, cfg.checkpoint);
 
-    const ds = await store.get(DatasetDoc, store.datasetFile(payload.project_id, cfg.dataset_id), 'dataset', cfg.dataset_id);
+    const ds = await store.getDataset(payload.project_id, cfg.dataset_id);
     const run = runTaskOf(runConfig);
     const sel = selectItems(ds, cfg.whole_dataset ? null : cfg.split_name, cfg.subsets, run);
     const problems: EvalProblem[] = [...sel.problems];

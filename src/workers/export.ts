@@ -1,7 +1,7 @@
 import { AppError, isAppError } from '../kernel/errors.ts';
 import { DEFAULT_BENCHMARK, runExport, type BenchmarkSizes, type ExportImage } from '../export/run-export.ts';
 import type { WorkerTask } from '../jobs/pool.ts';
-import { DatasetDoc, type DatasetFile } from '../schemas/dataset.ts';
+import type { DatasetFile } from '../schemas/dataset.ts';
 import type { RunConfigFile } from '../schemas/experiment.ts';
 import { runTaskOf, type AnyTask } from '../tasks/index.ts';
 import { readExperiment } from '../storage/experiments.ts';
@@ -50,7 +50,7 @@ export default async function exportWorker(task: WorkerTask<ExportWorkerPayload>
     const run = await readRun(store, r);
     const experiment = await readExperiment(store, ref.projectId, ref.experimentId);
 
-    const ds = await store.get(DatasetDoc, store.datasetFile(ref.projectId, runConfig.dataset.id), 'dataset', runConfig.dataset.id);
+    const ds = await store.getDataset(ref.projectId, runConfig.dataset.id);
     const { task, state, names } = runTaskOf(runConfig);
     const { subset, images } = await validationImages(store, ref.projectId, ds, runConfig, task, names);
     log(`exporting ${cfg.variants.join(', ')} of ${runConfig.model.name} (${cfg.checkpoint} checkpoint of ${cfg.run_id}), validating on ${images.length} ${subset} images`);

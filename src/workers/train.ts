@@ -3,7 +3,7 @@ import os from 'node:os';
 import { AppError } from '../kernel/errors.ts';
 import type { WorkerTask } from '../jobs/pool.ts';
 import { countParams, trainableSet, type ModelSpec, type Trainable } from '../models/index.ts';
-import { DatasetDoc, type DatasetFile } from '../schemas/dataset.ts';
+import type { DatasetFile } from '../schemas/dataset.ts';
 import { BN_RECALIBRATION_AUTO_MAX, type Best, type ExperimentSettings, type MetricsLine, type RunConfigFile } from '../schemas/experiment.ts';
 import { readModelRecord } from '../storage/models.ts';
 import {
@@ -212,7 +212,7 @@ async function prepare(store: Workspace, payload: TrainWorkerPayload, existing: 
   const s = existing ?? payload.settings;
   const datasetId = existing ? existing.dataset.id : payload.settings.dataset_id;
   const splitName = existing ? existing.split.name : payload.settings.split_name;
-  const ds = await store.get(DatasetDoc, store.datasetFile(payload.project_id, datasetId), 'dataset', datasetId);
+  const ds = await store.getDataset(payload.project_id, datasetId);
   const col = ds.split_names.indexOf(splitName);
   if (col < 0) throw new AppError('VALIDATION_ERROR', `the dataset no longer has the split '${splitName}'`);
   const task = getTask(existing ? existing.task : payload.settings.task);
