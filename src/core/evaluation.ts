@@ -1,6 +1,6 @@
 import os from 'node:os';
 import { z } from 'zod';
-import { selectItems } from '../evaluation/run-evaluation.ts';
+import { otherDatasetSelection, selectItems } from '../evaluation/run-evaluation.ts';
 import { EvaluatedSubsetSchema, type ResultRecord } from '../evaluation/results.ts';
 import type { AggregateMetrics } from '../evaluation/metrics/schema.ts';
 import type { JobView } from '../jobs/registry.ts';
@@ -366,18 +366,20 @@ export function createEvaluationService({ store, jobs, threads, pool: givenPool 
 
       // Checked now so that a bad choice is a 400 here, not a failed job later.
       const runTask = runTaskOf(runConfig);
-      const other = req.dataset_id !== undefined && req.dataset_id !== runConfig.dataset.id ? req.dataset_id : null;
+      // A run whose test set is another dataset (its experiment's `test_dataset_id`) is evaluated
+      // on "test" there: every usable image of that dataset, as with `dataset_id`.
+      const testDataset = runConfig.test_dataset ?? null;
+      if (testDataset && req.dataset_id === undefined && req.subsets?.includes('test') && req.subsets.length > 1) {
+        throw validation(`subsets: the run's test set is the dataset '${testDataset.name}': evaluate "test" on its own, or the split's subsets without it`);
+      }
+      const requested = req.dataset_id ?? (testDataset && req.subsets?.length === 1 && req.subsets[0] === 'test' ? testDataset.id : undefined);
+      const other = requested !== undefined && requested !== runConfig.dataset.id ? requested : null;
       let subsets: EvaluationConfig['subsets'];
       if (other !== null) {
-        if (req.subsets !== undefined) throw validation(`subsets: not for another dataset than the run trained on: every labelled image of '${other}' is evaluated`);
+        if (req.dataset_id !== undefined && req.subsets !== undefined) throw validation(`subsets: not for another dataset than the run trained on: every labelled image of '${other}' is evaluated`);
         const ds = await store.readDataset(projectId, other);
-        if (!ds) throw notFound('dataset', other);
-        if (ds.status !== 'ready') throw conflict(`the dataset '${ds.name}' is ${ds.status === 'importing' ? 'still importing' : 'a failed import'}: it cannot be evaluated`);
-        const sel = selectItems(ds, null, ['test'], runTask);
-        if (sel.counts.test === 0) {
-          const why = sel.problems.length > 0 ? `: ${sel.problems.length} of its images have labels the run does not know (e.g. ${sel.problems[0].reason})` : '';
-          throw validation(`dataset_id: the dataset '${ds.name}' has no image labelled with the run's ${runTask.task.name === 'classification' ? 'classes' : 'targets'}${why}`);
-        }
+        if (!ds) throw req.dataset_id !== undefined ? notFound('dataset', other) : validation(`the run's test dataset '${testDataset?.name ?? other}' no longer exists`);
+        otherDatasetSelection(ds, runTask, { field: 'dataset_id', use: 'evaluated', owner: 'the run' });
         subsets = ['test'];
       } else {
         if (req.subsets === undefined) throw validation('invalid body: subsets: choose at least one subset ("train", "val", "test")');

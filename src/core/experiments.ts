@@ -1,9 +1,12 @@
+import { createHash } from 'node:crypto';
 import {
+  ClientTokenSchema,
   ExperimentCreateSchema,
   ExperimentPatchSchema,
   ExperimentSettingsSchema,
   mergeExperimentPatch,
   type ExperimentCreate,
+  type ExperimentCreateParsed,
   type ExperimentFile,
   type ExperimentPatch,
   type ExperimentSettings,
@@ -24,15 +27,44 @@ import { listRunIds, readRun } from '../storage/runs.ts';
 import type { Workspace } from '../storage/workspace.ts';
 import type { JobsService } from '../jobs/service.ts';
 import type { DatasetsService } from './datasets.ts';
-import { conflict, notFound, validation } from '../kernel/errors.ts';
+import type { RunSummary, RunsService } from './runs.ts';
+import { otherDatasetSelection } from '../evaluation/run-evaluation.ts';
+import { AppError, conflict, notFound, validation } from '../kernel/errors.ts';
 import { catalogBlockCount, type ModelEntry, type ModelsService } from './models.ts';
-import { announceDeleted, parseInput } from './projects.ts';
+import { announceDeleted, parseInput, projectGate } from './projects.ts';
 
-/** What the API returns for an experiment: its file without the version stamp. */
-export type Experiment = Omit<ExperimentFile, 'schema_version'>;
+/** What the API returns for an experiment: its file without the version stamp and the request hash. */
+export type Experiment = Omit<ExperimentFile, 'schema_version' | 'request_hash'>;
+
+export interface CreateOptions {
+  /** A client token from outside the body (the `Idempotency-Key` header); the body's `client_token`, when also given, must equal it. */
+  clientToken?: string;
+  /** The request also starts a run (`then` does): part of what a repeat must match. */
+  start?: boolean;
+  /**
+   * Runs inside the project's gate once the experiment is created, or found again by its token
+   * (`replayed`): what the request does with it that a repeat must not do twice (the form starts
+   * its run here).
+   */
+  then?: (experiment: Experiment, replayed: boolean) => Promise<void>;
+}
+
+export interface CreateOutcome {
+  experiment: Experiment;
+  /** The token was used before in this project: this is the experiment that request made, nothing new was made. */
+  replayed: boolean;
+}
 
 export interface ExperimentsService {
-  create(projectId: string, body: ExperimentCreate): Promise<Experiment>;
+  /** `createOnce`'s experiment. */
+  create(projectId: string, body: ExperimentCreate, opts?: CreateOptions): Promise<Experiment>;
+  /**
+   * Creates an experiment, alone among the project's creations and deletion (its gate). With a
+   * client token (the body's `client_token` or `opts.clientToken`) already used by an experiment of
+   * the project, it creates nothing and answers that experiment (`replayed`), or CONFLICT when this
+   * body (normalized: defaults filled, the token left out) is not the one that created it.
+   */
+  createOnce(projectId: string, body: ExperimentCreate, opts?: CreateOptions): Promise<CreateOutcome>;
   /** Oldest first. */
   list(projectId: string): Promise<Experiment[]>;
   get(projectId: string, experimentId: string): Promise<Experiment>;
@@ -71,15 +103,68 @@ export async function deleteExperiment({ experiments, jobs }: ExperimentDeletion
   await experiments.remove(projectId, experimentId);
 }
 
+/** The services the form's create (and start) goes through. */
+export interface ExperimentCreation {
+  experiments: Pick<ExperimentsService, 'createOnce'>;
+  runs: Pick<RunsService, 'start' | 'list'>;
+}
+
+/**
+ * Creates an experiment as the API and the new-experiment form do, and with `start` its first run,
+ * both once per client token: a repeat (a retried script, a double submit, back and submit again)
+ * finds the experiment and the run the first request started (the experiment's oldest), and starts
+ * one only when there is none (the first request failed before it could).
+ */
+export async function createExperiment(
+  { experiments, runs }: ExperimentCreation,
+  projectId: string,
+  body: ExperimentCreate,
+  opts: { clientToken?: string; start: boolean },
+): Promise<CreateOutcome & { run: RunSummary | null }> {
+  let run: RunSummary | null = null;
+  const out = await experiments.createOnce(projectId, body, {
+    ...(opts.clientToken !== undefined ? { clientToken: opts.clientToken } : {}),
+    start: opts.start,
+    then: async (experiment, replayed) => {
+      if (!opts.start) return;
+      run = (replayed ? (await runs.list(projectId, experiment.id)).at(-1) : undefined) ?? (await runs.start(projectId, experiment.id)).run;
+    },
+  });
+  return { ...out, run };
+}
+
 export interface ExperimentsDeps {
   store: Workspace;
   datasets: DatasetsService;
   models: ModelsService;
+  /** The project's gate (src/core/projects.ts); the workspace's own when not given. */
+  gate?: <T>(projectId: string, fn: () => Promise<T>) => Promise<T>;
 }
 
-const view = ({ schema_version: _v, ...rest }: ExperimentFile): Experiment => rest;
+const view = ({ schema_version: _v, request_hash: _h, ...rest }: ExperimentFile): Experiment => rest;
 
-export function createExperimentsService({ store, datasets, models }: ExperimentsDeps): ExperimentsService {
+/** The settings of a stored experiment: the file without its identity, times and create token. */
+function settingsOf(f: ExperimentFile) {
+  const { schema_version: _v, id: _id, project_id: _p, created_at: _c, updated_at: _u, client_token: _t, request_hash: _h, ...settings } = f;
+  return settings;
+}
+
+/** JSON with object keys sorted, so equal values give equal text. */
+function canonical(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
+  if (v !== null && typeof v === 'object') {
+    const o = v as Record<string, unknown>;
+    return `{${Object.keys(o).filter((k) => o[k] !== undefined).sort().map((k) => `${JSON.stringify(k)}:${canonical(o[k])}`).join(',')}}`;
+  }
+  return JSON.stringify(v);
+}
+
+/** sha256 of a create request as the schema normalized it (defaults filled), without its token, with whether it starts a run. */
+export function requestHash(body: Omit<ExperimentCreateParsed, 'client_token'> & { start_run: boolean }): string {
+  return createHash('sha256').update(canonical(body)).digest('hex');
+}
+
+export function createExperimentsService({ store, datasets, models, gate = projectGate(store) }: ExperimentsDeps): ExperimentsService {
   async function checkRemovable(projectId: string, experimentId: string): Promise<void> {
     await readExperiment(store, projectId, experimentId);
     for (const runId of await listRunIds(store, projectId, experimentId)) {
@@ -92,6 +177,15 @@ export function createExperimentsService({ store, datasets, models }: Experiment
 
   async function requireProject(projectId: string): Promise<void> {
     if ((await store.read(ProjectDoc, store.projectFile(projectId))) === null) throw notFound('project', projectId);
+  }
+
+  /** The project's experiment created with this client token, if one still exists. */
+  async function findByToken(projectId: string, token: string): Promise<ExperimentFile | null> {
+    for (const id of await listExperimentIds(store, projectId)) {
+      const exp = await readExperiment(store, projectId, id).catch(() => null);
+      if (exp?.client_token === token) return exp;
+    }
+    return null;
   }
 
   async function modelOf(model: { architecture?: string; backbone_id?: string }): Promise<ModelEntry> {
@@ -160,6 +254,18 @@ export function createExperimentsService({ store, datasets, models }: Experiment
       throw validation(`split_name: the training set of '${s.split_name}' needs images of at least ${task.minTrainClasses} ${task.minTrainClasses === 1 ? 'class' : 'classes'}`);
     }
 
+    // A second dataset as the validation or test set: checked as evaluation checks another dataset.
+    const names = task.outputNames({ task: ds.task, classes: ds.classes, target_names: ds.target_names ?? [], images: [] });
+    for (const which of ['val', 'test'] as const) {
+      const field = `${which}_dataset_id` as const;
+      const id = s[field];
+      if (id === null) continue;
+      if (id === s.dataset_id) throw validation(`${field}: '${ds.name}' is the training dataset; leave ${field} null to use the split's ${which} subset`);
+      const other = await store.readDataset(projectId, id);
+      if (!other) throw new AppError('NOT_FOUND', `${field}: no dataset '${id}' in this project`);
+      otherDatasetSelection(other, { task, state: null, names }, { field, use: which === 'val' ? 'used for validation' : 'used as the test set', owner: 'the training dataset' });
+    }
+
     const entry = await modelOf(s.model);
     const input_size = s.model.input_size ?? entry.input_size;
     if (entry.kind === 'imported' && input_size !== entry.input_size) {
@@ -178,20 +284,55 @@ export function createExperimentsService({ store, datasets, models }: Experiment
     return parseInput(ExperimentSettingsSchema, { ...s, task: task.name, model, augmentation: { ...s.augmentation, normalize } }, 'experiment');
   }
 
+  async function createOnce(projectId: string, body: ExperimentCreate, opts: CreateOptions = {}): Promise<CreateOutcome> {
+    const { client_token: bodyToken, ...request } = parseInput(ExperimentCreateSchema, body, 'experiment');
+    if (opts.clientToken !== undefined) parseInput(ClientTokenSchema, opts.clientToken, 'Idempotency-Key');
+    if (opts.clientToken !== undefined && bodyToken !== undefined && opts.clientToken !== bodyToken) {
+      throw validation('client_token: the body\'s client_token and the Idempotency-Key header differ: send one of them, or the same token in both');
+    }
+    const token = opts.clientToken ?? bodyToken;
+    const hash = requestHash({ ...request, start_run: opts.start ?? false });
+    return gate(projectId, async () => {
+      if (token !== undefined) {
+        await requireProject(projectId);
+        const prior = await findByToken(projectId, token);
+        if (prior) {
+          if (prior.request_hash !== undefined && prior.request_hash !== hash) {
+            throw conflict(`client_token '${token}' already created the experiment '${prior.name}' (${prior.id}) from another body: repeat that request unchanged, or send a new token to create another experiment`);
+          }
+          const experiment = view(prior);
+          await opts.then?.(experiment, true);
+          return { experiment, replayed: true };
+        }
+      }
+      const settings = await resolve(projectId, request);
+      const now = new Date().toISOString();
+      const file: ExperimentFile = {
+        schema_version: 1,
+        id: newId('exp'),
+        project_id: projectId,
+        ...settings,
+        ...(token !== undefined ? { client_token: token, request_hash: hash } : {}),
+        created_at: now,
+        updated_at: now,
+      };
+      const experiment = view(await writeExperiment(store, file));
+      await opts.then?.(experiment, false);
+      return { experiment, replayed: false };
+    });
+  }
+
   return {
     modelOf,
 
     async settingsForRun(projectId, experimentId) {
-      const { schema_version: _v, id: _id, project_id: _p, created_at: _c, updated_at: _u, ...settings } = await readExperiment(store, projectId, experimentId);
-      return resolve(projectId, settings);
+      return resolve(projectId, settingsOf(await readExperiment(store, projectId, experimentId)));
     },
 
-    async create(projectId, body) {
-      const b = parseInput(ExperimentCreateSchema, body, 'experiment');
-      const settings = await resolve(projectId, b);
-      const now = new Date().toISOString();
-      const file: ExperimentFile = { schema_version: 1, id: newId('exp'), project_id: projectId, ...settings, created_at: now, updated_at: now };
-      return view(await writeExperiment(store, file));
+    createOnce,
+
+    async create(projectId, body, opts) {
+      return (await createOnce(projectId, body, opts)).experiment;
     },
 
     async list(projectId) {
@@ -212,8 +353,7 @@ export function createExperimentsService({ store, datasets, models }: Experiment
     async update(projectId, experimentId, patch) {
       const p = parseInput(ExperimentPatchSchema, patch, 'experiment update');
       const current = await readExperiment(store, projectId, experimentId);
-      const { schema_version: _v, id: _id, project_id: _p, created_at: _c, updated_at: _u, ...settings } = current;
-      const merged = mergeExperimentPatch(settings, p) as ExperimentSettings;
+      const merged = mergeExperimentPatch(settingsOf(current), p) as ExperimentSettings;
       // A new model brings its own input size unless the patch names one.
       const newModel = p.model && ('architecture' in p.model || 'backbone_id' in p.model);
       if (newModel && !(p.model && 'input_size' in p.model)) delete (merged.model as { input_size?: number }).input_size;

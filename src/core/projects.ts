@@ -137,15 +137,17 @@ export async function deleteProject({ projects, jobs, runs }: ProjectDeletion, p
 }
 
 /**
- * One project's changes of existence, one at a time in this process: deleting it, and creating a
- * dataset in it (its dataset.json, then its import job). Without this, a delete racing 60 dataset
- * creations left folders without project.json behind, with imports still running into them, and
+ * One project's changes of existence, one at a time in this process: deleting it, creating a
+ * dataset in it (its dataset.json, then its import job), and creating an experiment in it (with
+ * the run a form starts along: an idempotent create looks for its client token and creates
+ * alone, so two requests with one token make one experiment). Without this, a delete racing 60
+ * dataset creations left folders without project.json behind, with imports still running into them, and
  * answered 500s (a rename into a folder just removed). With it, a creation either finishes — its
  * job registered, so the delete cancels it — before the delete starts, or finds the project gone.
  */
 const gates = new Map<string, Promise<unknown>>();
 
-function projectGate(store: Workspace) {
+export function projectGate(store: Workspace) {
   return async <T>(projectId: string, fn: () => Promise<T>): Promise<T> => {
     const key = `${store.root}\u0000${projectId}`;
     const before = gates.get(key) ?? Promise.resolve();

@@ -90,6 +90,19 @@ export interface RunsDeps {
 const ACTIVE: ReadonlySet<RunStatus> = new Set(['queued', 'running']);
 const RESUMABLE: ReadonlySet<RunStatus> = new Set(['cancelled', 'interrupted', 'failed']);
 
+/** A warning per validation or test dataset of which some images were left out (labels the run does not know). */
+export function skippedWarnings(cfg: Pick<RunConfigFile, 'val_dataset' | 'test_dataset'>): Warning[] {
+  const out: Warning[] = [];
+  for (const [code, role, d] of [['VAL_IMAGES_SKIPPED', 'validation', cfg.val_dataset], ['TEST_IMAGES_SKIPPED', 'test', cfg.test_dataset]] as const) {
+    if (!d || d.skipped === 0) continue;
+    out.push({
+      code,
+      message: `${d.skipped} image${d.skipped === 1 ? '' : 's'} of the ${role} dataset '${d.name}' ${d.skipped === 1 ? 'has a label' : 'have labels'} the training data does not have and ${d.skipped === 1 ? 'was' : 'were'} skipped: the ${role} set is its other ${d.images}. Relabel them, or train on data that has their classes.`,
+    });
+  }
+  return out;
+}
+
 const summary = ({ schema_version: _v, ...rest }: RunFile, metrics: MetricsLine[], warnings: Warning[]): RunSummary => ({ ...rest, last_metrics: metrics.at(-1) ?? null, warnings });
 
 export function createRunsService({ store, jobs, experiments, threads, pool: givenPool }: RunsDeps): RunsService {
@@ -104,15 +117,20 @@ export function createRunsService({ store, jobs, experiments, threads, pool: giv
     return summary(run, metrics, await warningsOf(run, metrics));
   }
 
-  /** The task's warnings about the run's validation history; the output names are the run's (config.json), else the dataset's. */
+  /**
+   * Images of the run's validation or test dataset left out (labels the run does not know), then
+   * the task's warnings about the run's validation history; the output names are the run's
+   * (config.json), else the dataset's.
+   */
   async function warningsOf(run: RunFile, metrics: MetricsLine[]): Promise<Warning[]> {
-    if (metrics.length === 0) return [];
-    const exp = await readExperiment(store, run.project_id, run.experiment_id).catch(() => null);
-    if (!exp || !hasTask(exp.task)) return [];
-    const task = getTask(exp.task);
-    if (!task.runWarnings) return [];
     const cfg = await readRunConfig(store, ref(run.project_id, run.experiment_id, run.id)).catch(() => null);
-    return task.runWarnings(metrics, cfg?.dataset.classes ?? []);
+    const out = cfg ? skippedWarnings(cfg) : [];
+    if (metrics.length === 0) return out;
+    const exp = await readExperiment(store, run.project_id, run.experiment_id).catch(() => null);
+    if (!exp || !hasTask(exp.task)) return out;
+    const task = getTask(exp.task);
+    if (!task.runWarnings) return out;
+    return [...out, ...task.runWarnings(metrics, cfg?.dataset.classes ?? [])];
   }
 
   /** Copies the training job's events into the studio's log (same order; ids are the log's own). */
@@ -150,11 +168,16 @@ export function createRunsService({ store, jobs, experiments, threads, pool: giv
     if (model.backbone_id !== undefined && !(await backboneExists(model.backbone_id))) {
       throw validation(`the run's imported model '${model.backbone_id}' no longer exists`);
     }
+    for (const [which, other] of [['validation', cfg.val_dataset], ['test', cfg.test_dataset]] as const) {
+      if (other && !(await store.readDataset(projectId, other.id))) throw validation(`the run's ${which} dataset '${other.name}' no longer exists`);
+    }
     return {
       name: exp.name,
       description: exp.description,
       dataset_id: cfg.dataset.id,
       split_name: cfg.split.name,
+      val_dataset_id: cfg.val_dataset?.id ?? null,
+      test_dataset_id: cfg.test_dataset?.id ?? null,
       task: cfg.task,
       model,
       hyperparameters: cfg.hyperparameters,

@@ -1,5 +1,5 @@
 import os from 'node:os';
-import { badInput } from '../kernel/errors.ts';
+import { badInput, conflict, validation } from '../kernel/errors.ts';
 import type { Model, TensorData } from '../onnx/ir.ts';
 import { createSession, type Session } from '../runtime/session.ts';
 import type { DatasetFile } from '../schemas/dataset.ts';
@@ -98,6 +98,41 @@ export function selectItems(ds: DatasetFile, splitName: string | null, subsets: 
     items.push({ image_id: img.id, file: img.file, subset: parsed.data, target, labelIndex: task.name === 'classification' ? target[0] : 0 });
   }
   return { items, problems, counts, unlabelled };
+}
+
+/** What a run's outputs are called in a message: classes, labels or targets (by what the task's images carry). */
+export function outputsWord(task: EvalTask['task']): string {
+  return task.labelShape === 'targets' ? 'targets' : task.labelShape === 'multi' ? 'labels' : 'classes';
+}
+
+/**
+ * A dataset other than the one a run trains on, used whole — evaluated (`POST …/evaluation` with
+ * `dataset_id`), or as an experiment's validation or test set (`val_dataset_id`, `test_dataset_id`):
+ * its images with a target of the run's outputs, every one counted as `test`. Refused when it is
+ * not ready (409: still importing, or a failed import), of another task (400), when its target
+ * columns are not the run's (400; a task whose images carry target values reads them by position),
+ * or when none of its images has a target of the run's outputs (400, with the first problem).
+ * Images with a label the run does not know are the selection's `problems`.
+ *
+ * `field` prefixes the messages (`dataset_id`, `val_dataset_id`); `use` ends them ("evaluated");
+ * `owner` names whose outputs they are ("the run", "the training dataset").
+ */
+export function otherDatasetSelection(ds: DatasetFile, run: EvalTask, opts: { field: string; use: string; owner: string }): Selection {
+  const { task, names } = run;
+  if (ds.status !== 'ready') throw conflict(`${opts.field}: the dataset '${ds.name}' is ${ds.status === 'importing' ? 'still importing' : 'a failed import'}: it cannot be ${opts.use}`);
+  if (ds.task !== task.name) throw validation(`${opts.field}: the dataset '${ds.name}' is a ${ds.task} dataset, not ${task.name}`);
+  if (task.labelShape === 'targets') {
+    const theirs = task.outputNames(ds);
+    if (theirs.length !== names.length || theirs.some((n, i) => n !== names[i])) {
+      throw validation(`${opts.field}: the dataset '${ds.name}' has the targets (${theirs.join(', ')}), ${opts.owner}'s are (${names.join(', ')}): they must be the same, in the same order`);
+    }
+  }
+  const sel = selectItems(ds, null, ['test'], run);
+  if (sel.counts.test === 0) {
+    const why = sel.problems.length > 0 ? `: ${sel.problems.length} of its images have labels ${opts.owner} does not know (e.g. ${sel.problems[0].reason})` : '';
+    throw validation(`${opts.field}: the dataset '${ds.name}' has no image labelled with ${opts.owner}'s ${outputsWord(task)}${why}`);
+  }
+  return sel;
 }
 
 function isEvalTask(run: readonly string[] | EvalTask): run is EvalTask {

@@ -200,17 +200,40 @@ const settingsFields = {
   hyperparameters: HyperparametersSchema.prefault({}),
 };
 
+/**
+ * A dataset of the project whose usable images replace the split's `val` (or `test`) subset;
+ * null: the split's own subset. The service checks it (same task, ready, images of the run's outputs).
+ */
+export const OtherDatasetIdSchema = DatasetIdSchema.nullable();
+const otherDatasetFields = {
+  val_dataset_id: OtherDatasetIdSchema.default(null),
+  test_dataset_id: OtherDatasetIdSchema.default(null),
+};
+
+/**
+ * A client's token for an idempotent create (the body's `client_token` or the `Idempotency-Key`
+ * header): a repeat with the same token in the same project answers the experiment the first made.
+ */
+export const ClientTokenSchema = z
+  .string({ error: 'must be 1–128 characters of A–Z, a–z, 0–9, _ and -' })
+  .regex(/^[A-Za-z0-9_-]{1,128}$/, 'must be 1–128 characters of A–Z, a–z, 0–9, _ and -');
+
 export const ExperimentCreateSchema = z.strictObject({
   name: DisplayNameSchema,
   description: DescriptionSchema.default(''),
   dataset_id: DatasetIdSchema,
   split_name: SplitNameSchema,
   model: ModelChoiceSchema,
+  ...otherDatasetFields,
   /** The dataset's task when left out; naming another is a VALIDATION_ERROR. */
   task: ExperimentTaskSchema.optional(),
   ...settingsFields,
   augmentation: AugmentationSchema.prefault({}),
+  /** Makes the create idempotent (see ClientTokenSchema); not a setting. */
+  client_token: ClientTokenSchema.optional(),
 });
+/** The API's create body: the experiment's, and whether to start its first run at once. */
+export const ExperimentCreateRequestSchema = ExperimentCreateSchema.extend({ start_run: flag().default(false) });
 export type ExperimentCreate = z.input<typeof ExperimentCreateSchema>;
 export type ExperimentCreateParsed = z.output<typeof ExperimentCreateSchema>;
 
@@ -225,6 +248,8 @@ export const ExperimentPatchSchema = z.strictObject({
   description: DescriptionSchema.optional(),
   dataset_id: DatasetIdSchema.optional(),
   split_name: SplitNameSchema.optional(),
+  val_dataset_id: OtherDatasetIdSchema.optional(),
+  test_dataset_id: OtherDatasetIdSchema.optional(),
   task: ExperimentTaskSchema.optional(),
   model: partialObject.optional(),
   hyperparameters: partialObject.optional(),
@@ -238,6 +263,7 @@ export const ExperimentSettingsSchema = z.strictObject({
   description: DescriptionSchema,
   dataset_id: DatasetIdSchema,
   split_name: SplitNameSchema,
+  ...otherDatasetFields,
   model: ResolvedModelChoiceSchema,
   /** Settings written before tasks were classification's. */
   task: StoredTaskNameSchema.default('classification'),
@@ -277,10 +303,16 @@ export const ExperimentFileSchema = z.object({
   description: DescriptionSchema,
   dataset_id: DatasetIdSchema,
   split_name: SplitNameSchema,
+  /** Absent in files written before a second dataset could validate or test: the split's subsets. */
+  ...otherDatasetFields,
   task: StoredTaskNameSchema,
   model: ResolvedModelChoiceSchema,
   hyperparameters: HyperparametersSchema,
   augmentation: ResolvedAugmentationSchema,
+  /** The client token the experiment was created with (an idempotent create), if any. */
+  client_token: ClientTokenSchema.optional(),
+  /** sha256 of the create body as normalized (defaults filled, the token left out): a repeat must match it. */
+  request_hash: z.string().regex(/^[0-9a-f]{64}$/).optional(),
   created_at: TimestampSchema,
   updated_at: TimestampSchema,
 });
@@ -344,6 +376,19 @@ export const RunDoc: DocType<RunFile> = { name: 'run.json', version: 1, schema: 
 
 const sha256 = z.string().regex(/^[0-9a-f]{64}$/);
 
+/** A second dataset a run validates or tests on, as the run found it. */
+export const OtherDatasetUseSchema = z.object({
+  id: DatasetIdSchema,
+  name: z.string(),
+  /** Hash of its images and labels as the run read them. */
+  hash: sha256,
+  /** Its images with a target of the run's outputs: the ones used. */
+  images: z.number().int().min(0),
+  /** Images with a label (or targets) the run does not know: left out. */
+  skipped: z.number().int().min(0),
+});
+export type OtherDatasetUse = z.infer<typeof OtherDatasetUseSchema>;
+
 /** `runs/<run-id>/config.json`: everything the run saw, resolved, so it can be reproduced or audited. */
 export const RunConfigFileSchema = z.object({
   schema_version: z.literal(1),
@@ -364,8 +409,15 @@ export const RunConfigFileSchema = z.object({
     /** Hash of the split's assignment (image id → subset). */
     hash: sha256,
     train_count: z.number().int().min(0),
+    /** The split's labelled `val` images; not used for validation when `val_dataset` is set. */
     val_count: z.number().int().min(0),
   }),
+  /**
+   * The dataset whose usable images are the run's validation set instead of the split's `val`
+   * subset (null or absent: the split's); `test_dataset` the same for `test` (evaluation's "test").
+   */
+  val_dataset: OtherDatasetUseSchema.nullable().optional(),
+  test_dataset: OtherDatasetUseSchema.nullable().optional(),
   model: z
     .strictObject({
       ...modelFields,

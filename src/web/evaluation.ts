@@ -288,9 +288,16 @@ export default async function evaluationPages(app: FastifyInstance): Promise<voi
     // Other ready datasets of the experiment's task can be evaluated whole (a separately imported test folder).
     const others = (await datasets.list(projectId)).filter((d) => d.id !== exp.dataset_id && d.status === 'ready' && d.task === task);
     const evaluatedName = config?.whole_dataset ? (others.find((d) => d.id === config.dataset_id)?.name ?? config.dataset_id) : null;
+    // Before a first evaluation, an experiment whose test set is another dataset offers that one.
+    const testSet = others.some((d) => d.id === exp.test_dataset_id) ? exp.test_dataset_id : null;
+    const chosenSource = config ? (config.whole_dataset ? config.dataset_id : null) : testSet;
     const sources = others.length === 0 ? [] : [
-      { value: '', label: `Split ${exp.split_name} of the training dataset`, selected: !config?.whole_dataset },
-      ...others.map((d) => ({ value: d.id, label: `${d.name} · all ${d.image_count.toLocaleString('en-US')} images`, selected: config?.whole_dataset === true && config.dataset_id === d.id })),
+      { value: '', label: `Split ${exp.split_name} of the training dataset`, selected: chosenSource === null },
+      ...others.map((d) => ({
+        value: d.id,
+        label: `${d.name} · all ${d.image_count.toLocaleString('en-US')} images${d.id === exp.test_dataset_id ? ' (the test set)' : ''}`,
+        selected: chosenSource === d.id,
+      })),
     ];
     const subsets = EVAL_SUBSETS.map((name) => ({ name, count: counts ? counts[name] : null, checked: defaults.includes(name) }));
 

@@ -32,6 +32,9 @@ const TEXT = new Set([
   'description',
   'dataset_id',
   'split_name',
+  'val_dataset_id',
+  'test_dataset_id',
+  'client_token',
   'hyperparameters.optimizer',
   'hyperparameters.scheduler',
   'hyperparameters.class_weights',
@@ -40,6 +43,9 @@ const TEXT = new Set([
   'hyperparameters.bn_recalibration',
   'hyperparameters.early_stopping.metric',
 ]);
+
+/** Choices whose empty option means null ("the split's own subset"). */
+const NULLABLE = new Set(['val_dataset_id', 'test_dataset_id']);
 
 /** Fields the form uses to choose, that are not in the body themselves. */
 const CONTROL = new Set([
@@ -79,6 +85,10 @@ export function formToBody(form: ExperimentForm): Record<string, unknown> {
     if (key.startsWith('augmentation.normalize.') && form['augmentation.normalize.mode'] !== 'custom') continue;
     // An empty number field means "the default" (lr and weight decay follow the optimizer).
     if (raw.trim() === '' && !TEXT.has(key)) continue;
+    if (NULLABLE.has(key) && raw === '') {
+      setPath(body, key, null);
+      continue;
+    }
     setPath(body, key, toValue(key, raw));
   }
   for (const key of TOGGLES) setPath(body, key, form[key] === 'on');
@@ -113,6 +123,8 @@ const LABELS: Record<string, string> = {
   name: 'Name',
   dataset_id: 'Dataset',
   split_name: 'Split',
+  val_dataset_id: 'Validation images',
+  test_dataset_id: 'Test images',
   'model.choice': 'Model',
   'model.architecture': 'Model',
   'model.backbone_id': 'Model',

@@ -1,5 +1,7 @@
+import { randomBytes } from 'node:crypto';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { z } from 'zod';
+import { createExperiment } from '../core/experiments.ts';
 import { isAppError } from '../kernel/errors.ts';
 import { DatasetIdSchema } from '../schemas/common.ts';
 import { SplitNameSchema } from '../schemas/dataset.ts';
@@ -26,7 +28,12 @@ const PREVIEW_MAX_SIDE = 160;
 const SplitCheckQuery = z.object({
   dataset_id: z.preprocess((v) => (v === '' ? undefined : v), DatasetIdSchema.optional()),
   split_name: z.preprocess((v) => (v === '' ? undefined : v), SplitNameSchema.optional()),
+  val_dataset_id: z.preprocess((v) => (v === '' ? undefined : v), DatasetIdSchema.optional()),
+  test_dataset_id: z.preprocess((v) => (v === '' ? undefined : v), DatasetIdSchema.optional()),
 });
+
+/** A fresh client token for one rendering of the form: a resubmitted form creates one experiment. */
+const clientToken = (): string => randomBytes(18).toString('base64url');
 
 /** An image's truth in a caption: its class, its labels, or its target values; null when it has none. */
 function truthLabel(img: { label: string | null; labels?: string[]; targets?: Record<string, number> }): string | null {
@@ -37,34 +44,50 @@ function truthLabel(img: { label: string | null; labels?: string[]; targets?: Re
 }
 
 export default async function experimentPages(app: FastifyInstance): Promise<void> {
-  const { projects, datasets, models, experiments, runs, store } = app.studio;
+  const { projects, datasets, models, experiments, store } = app.studio;
 
   /** Ready datasets of a registered task: the ones an experiment can train on. */
   async function trainable(projectId: string) {
     return (await datasets.list(projectId)).filter((d) => d.status === 'ready' && hasTask(d.task));
   }
 
-  async function splitCheck(projectId: string, datasetId: string | undefined, splitName: string | undefined) {
+  async function splitCheck(projectId: string, datasetId: string | undefined, splitName: string | undefined, chosen: { val?: string; test?: string } = {}) {
     const list = await trainable(projectId);
     const dataset = list.find((d) => d.id === datasetId) ?? list.find((d) => d.split_names.length > 0) ?? list[0] ?? null;
-    if (!dataset) return { project_id: projectId, dataset: null, split: null, splits: [] as string[], classes: 0, outputs_label: 'classes', warnings: [] as string[], task: null };
+    if (!dataset) return { project_id: projectId, dataset: null, split: null, splits: [] as string[], classes: 0, outputs_label: 'classes', warnings: [] as string[], task: null, others: [], val_dataset_id: '', test_dataset_id: '' };
     const task = getTask(dataset.task);
     const name = splitName && dataset.split_names.includes(splitName) ? splitName : dataset.split_names[0];
     const split = name ? await datasets.getSplit(projectId, dataset.id, name) : null;
+    // Other ready datasets of the task can be the validation or the test set (the service checks their images).
+    const others = list.filter((d) => d.id !== dataset.id && d.task === dataset.task).map((d) => ({ id: d.id, name: d.name, image_count: d.image_count }));
+    const pick = (id: string | undefined) => (id !== undefined && others.some((o) => o.id === id) ? id : '');
+    const valDataset = pick(chosen.val);
     const warnings: string[] = [];
     if (!split) warnings.push('This dataset has no split yet: make one on its page first.');
     else {
       const withTrain = Object.values(split.per_class).filter((c) => c.train > 0).length;
       if (split.counts.train === 0) warnings.push('The split has no training images.');
       else if (withTrain < task.minTrainClasses) warnings.push(`The training set needs images of at least ${task.minTrainClasses} classes.`);
-      if (split.counts.val === 0) warnings.push('No validation images: val loss and metrics will not be measured.');
+      if (split.counts.val === 0 && valDataset === '') warnings.push('No validation images: val loss and metrics will not be measured.');
       const missing = Object.entries(split.per_class).filter(([, c]) => c.train === 0).map(([k]) => k);
       if (missing.length > 0 && split.counts.train > 0) warnings.push(`No training images for: ${missing.join(', ')}.`);
     }
     const outputs = task.outputNames({ task: dataset.task, classes: dataset.classes, target_names: dataset.target_names ?? [], images: [] });
     // Regression's outputs are its target columns; the other tasks' are classes.
     const outputsLabel = (dataset.target_names ?? []).length > 0 && outputs.length === dataset.target_names.length ? 'targets' : 'classes';
-    return { project_id: projectId, dataset, split, splits: dataset.split_names, classes: outputs.length, outputs_label: outputsLabel, warnings, task: taskForm(task) };
+    return {
+      project_id: projectId,
+      dataset,
+      split,
+      splits: dataset.split_names,
+      classes: outputs.length,
+      outputs_label: outputsLabel,
+      warnings,
+      task: taskForm(task),
+      others,
+      val_dataset_id: valDataset,
+      test_dataset_id: pick(chosen.test),
+    };
   }
 
   /** What the form shows of the dataset's task: its losses, its own hyperparameters, its early-stopping metrics. */
@@ -97,6 +120,7 @@ export default async function experimentPages(app: FastifyInstance): Promise<voi
       check,
       catalog: all.filter((m) => m.kind === 'catalog'),
       imported: all.filter((m) => m.kind === 'imported'),
+      client_token: clientToken(),
       defaults: {
         name: `Experiment ${existing + 1}`,
         hp: HyperparametersSchema.parse({}),
@@ -111,7 +135,8 @@ export default async function experimentPages(app: FastifyInstance): Promise<voi
     const { project_id } = parseIds(ProjectIds, req.params);
     const q = parseForm(SplitCheckQuery.passthrough(), req.query);
     // The task's fields and early-stopping metrics follow the dataset (swapped out of band).
-    return reply.view('fragments/experiment-split-check', { check: await splitCheck(project_id, q.dataset_id, q.split_name), hp: HyperparametersSchema.parse({}), oob: true });
+    const check = await splitCheck(project_id, q.dataset_id, q.split_name, { val: q.val_dataset_id, test: q.test_dataset_id });
+    return reply.view('fragments/experiment-split-check', { check, hp: HyperparametersSchema.parse({}), oob: true });
   });
 
   // Follows every change of the augmentation fields, so an unfinished form is answered in place.
@@ -157,17 +182,23 @@ export default async function experimentPages(app: FastifyInstance): Promise<voi
   app.post('/projects/:project_id/experiments', async (req, reply) => {
     const { project_id } = parseIds(ProjectIds, req.params);
     const form = parseForm(ExperimentFormSchema, req.body);
-    let expId: string;
+    // The form's client token makes a resubmission (double submit, retry, back and submit) land
+    // on the experiment, and the run, the first submission made.
+    let created;
     try {
-      const exp = await experiments.create(project_id, formToBody(form) as Parameters<typeof experiments.create>[1]);
-      expId = exp.id;
+      created = await createExperiment(app.studio, project_id, formToBody(form) as Parameters<typeof experiments.create>[1], { start: form.start === '1' });
     } catch (e) {
       if (isAppError(e) && e.code === 'VALIDATION_ERROR') return formErrors(reply, e.status, fieldErrors(e.message, e.details));
+      // A second dataset that is gone (404) or still importing (409): beside its field too.
+      if (isAppError(e) && (e.code === 'NOT_FOUND' || e.code === 'CONFLICT') && /^(val|test)_dataset_id: /.test(e.message)) return formErrors(reply, e.status, fieldErrors(e.message, undefined));
+      if (isAppError(e) && e.code === 'CONFLICT' && /^client_token /.test(e.message)) {
+        const message = 'This form already created an experiment with other values. Reload the page to create another one.';
+        return formErrors(reply, e.status, [{ field: '', label: 'Experiment', message }]);
+      }
       throw e;
     }
-    let runId: string | undefined;
-    if (form.start === '1') runId = (await runs.start(project_id, expId)).run.id;
-    return reply.header('HX-Redirect', trainingUrl(project_id, expId, runId)).code(200).send();
+    if (created.replayed) reply.header('Idempotent-Replayed', 'true');
+    return reply.header('HX-Redirect', trainingUrl(project_id, created.experiment.id, created.run?.id)).code(200).send();
   });
 
   function formErrors(reply: FastifyReply, status: number, errors: ReturnType<typeof fieldErrors>) {

@@ -152,8 +152,25 @@ export function runRow(
 }
 
 /** The config as label/value rows for the run panel. */
-export function configRows(run: RunDetail, exp: Experiment): { group: string; rows: [string, string][] }[] {
+/**
+ * Where an experiment's (or a run's) validation and test images come from: the split's subset, or
+ * another dataset of the project (`names` gives a dataset's name by id).
+ */
+export function dataSources(exp: Experiment, names: ReadonlyMap<string, string>, config?: RunDetail['config']): { val: string; test: string } {
+  const one = (which: 'val' | 'test'): string => {
+    const used = config ? (which === 'val' ? config.val_dataset : config.test_dataset) : undefined;
+    if (used) return `dataset ${used.name} · ${used.images} images${used.skipped > 0 ? ` (${used.skipped} skipped: labels not in training)` : ''}`;
+    const id = config ? null : which === 'val' ? exp.val_dataset_id : exp.test_dataset_id;
+    if (id) return `dataset ${names.get(id) ?? id}`;
+    const split = config ? config.split.name : exp.split_name;
+    return which === 'val' && config ? `split ${split}'s val subset · ${config.split.val_count} images` : `split ${split}'s ${which} subset`;
+  };
+  return { val: one('val'), test: one('test') };
+}
+
+export function configRows(run: RunDetail, exp: Experiment, names: ReadonlyMap<string, string> = new Map()): { group: string; rows: [string, string][] }[] {
   const c = run.config;
+  const sources = dataSources(exp, names, c);
   const h = c?.hyperparameters ?? exp.hyperparameters;
   const a = c?.augmentation ?? exp.augmentation;
   const m = c?.model;
@@ -164,7 +181,9 @@ export function configRows(run: RunDetail, exp: Experiment): { group: string; ro
       group: 'Data',
       rows: [
         ['Dataset', c ? `${c.dataset.name} (${c.dataset.classes.length} classes)` : exp.dataset_id],
-        ['Split', c ? `${c.split.name}: ${c.split.train_count} train / ${c.split.val_count} val` : exp.split_name],
+        ['Split', c ? `${c.split.name}: ${c.split.train_count} train / ${c.split.val_count} val${c.val_dataset ? ' (not used for validation)' : ''}` : exp.split_name],
+        ['Validation', sources.val],
+        ['Test', sources.test],
         ...(c ? ([['Dataset hash', c.dataset.hash.slice(0, 12)], ['Split hash', c.split.hash.slice(0, 12)]] as [string, string][]) : []),
       ],
     },

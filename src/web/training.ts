@@ -18,6 +18,7 @@ import {
   RESUMABLE,
   chartSeries,
   configRows,
+  dataSources,
   fixed,
   formatDuration,
   formatMetric,
@@ -73,6 +74,11 @@ export default async function trainingPages(app: FastifyInstance): Promise<void>
   /** The run's events so far, from the studio's event log (empty once the log was dropped). */
   function eventsOf(jobId: string | null): JobEvent[] {
     return jobId && jobs.events.has(jobId) ? jobs.events.since(jobId, 0) : [];
+  }
+
+  /** Dataset names by id, for where an experiment's validation and test images come from. */
+  async function datasetNames(projectId: string): Promise<Map<string, string>> {
+    return new Map((await app.studio.datasets.list(projectId)).map((d) => [d.id, d.name]));
   }
 
   async function runPanel(projectId: string, exp: Experiment, run: RunDetail) {
@@ -144,7 +150,7 @@ export default async function trainingPages(app: FastifyInstance): Promise<void>
       stop_reason: run.stop_reason,
       resumes: run.resumes,
       checkpoints: run.checkpoints.map((c) => ({ name: c.name, epoch: c.epoch, bytes: c.bytes, sha: c.sha256.slice(0, 12) })),
-      config: configRows(run, exp),
+      config: configRows(run, exp, await datasetNames(projectId)),
       started_label: run.started_at ? timeAgo(run.started_at) : null,
       finished_label: run.finished_at ? timeAgo(run.finished_at) : null,
       duration_label: startedAt ? formatDuration((live ? Date.now() - Date.parse(startedAt) : trainedMs || (run.finished_at ? Date.parse(run.finished_at) - Date.parse(startedAt) : 0)) / 1000) : null,
@@ -212,6 +218,13 @@ export default async function trainingPages(app: FastifyInstance): Promise<void>
             model: exp.model.architecture ?? exp.model.backbone_id ?? '',
             input_size: exp.model.input_size,
             epochs: exp.hyperparameters.epochs,
+            data: await (async () => {
+              const names = await datasetNames(projectId);
+              const sources = dataSources(exp, names);
+              // shown when a second dataset validates or tests (else the split's subsets, as the run's config says)
+              const other = exp.val_dataset_id !== null || exp.test_dataset_id !== null;
+              return { other, dataset: names.get(exp.dataset_id) ?? exp.dataset_id, split: exp.split_name, val: sources.val, test: sources.test };
+            })(),
             start_url: `/projects/${projectId}/experiments/${exp.id}/runs`,
             // The first run takes the experiment's seed; another gets a fresh one (shown, editable),
             // so it is not a silent copy of the first.

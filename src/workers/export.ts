@@ -13,9 +13,9 @@ import { cancelledFailure, runWorkerTask, type WorkerFailure, type WorkerLog, ty
 
 /**
  * Thread entry point of an export: rebuilds the run's model from its config.json, loads the
- * checkpoint, picks the validation images (the run's split, `val` first), runs the export
- * (src/export/run-export.ts) and writes the package, report.json and package.zip into the
- * export's folder. The main thread records the outcome in export.json.
+ * checkpoint, picks the validation images (the run's validation dataset, else its split, `val`
+ * first), runs the export (src/export/run-export.ts) and writes the package, report.json and
+ * package.zip into the export's folder. The main thread records the outcome in export.json.
  */
 
 export interface ExportWorkerPayload {
@@ -50,10 +50,12 @@ export default async function exportWorker(task: WorkerTask<ExportWorkerPayload>
     const run = await readRun(store, r);
     const experiment = await readExperiment(store, ref.projectId, ref.experimentId);
 
-    const ds = await store.getDataset(ref.projectId, runConfig.dataset.id);
     const { task, state, names } = runTaskOf(runConfig);
+    // The run's validation images: its validation dataset's, else its split's.
+    const valDataset = runConfig.val_dataset ?? null;
+    const ds = await store.getDataset(ref.projectId, valDataset?.id ?? runConfig.dataset.id);
     const { subset, images } = await validationImages(store, ref.projectId, ds, runConfig, task, names);
-    log(`exporting ${cfg.variants.join(', ')} of ${runConfig.model.name} (${cfg.checkpoint} checkpoint of ${cfg.run_id}), validating on ${images.length} ${subset} images`);
+    log(`exporting ${cfg.variants.join(', ')} of ${runConfig.model.name} (${cfg.checkpoint} checkpoint of ${cfg.run_id}), validating on ${images.length} ${subset} images${valDataset ? ` of the dataset '${valDataset.name}'` : ''}`);
 
     const steps = 100;
     const out = await runExport({
@@ -99,10 +101,11 @@ export default async function exportWorker(task: WorkerTask<ExportWorkerPayload>
 }
 
 /**
- * Up to MAX_VALIDATION_IMAGES images of the run's split that have a target for the run's task
- * (task.target() not null), from its `val` subset (else `test`, else `train`), spread evenly over
- * the subset in dataset order so that every class shows up even when the dataset lists images
- * class by class.
+ * Up to MAX_VALIDATION_IMAGES of the run's validation images that have a target for the run's task
+ * (task.target() not null): those of its validation dataset (`val_dataset` in config.json; `ds` is
+ * then that dataset, every image of it a candidate), else of its split, from the `val` subset
+ * (else `test`, else `train`); spread evenly over the subset in dataset order so that every class
+ * shows up even when the dataset lists images class by class.
  */
 async function validationImages(
   store: Workspace,
@@ -112,12 +115,13 @@ async function validationImages(
   task: AnyTask,
   names: readonly string[],
 ): Promise<{ subset: (typeof SUBSET_ORDER)[number]; images: ExportImage[] }> {
-  const col = ds.split_names.indexOf(cfg.split.name);
-  if (col < 0) throw new AppError('BAD_INPUT', `the dataset no longer has the split '${cfg.split.name}'`);
-  for (const subset of SUBSET_ORDER) {
+  const whole = cfg.val_dataset ? cfg.val_dataset.id === ds.id : false;
+  const col = whole ? -1 : ds.split_names.indexOf(cfg.split.name);
+  if (!whole && col < 0) throw new AppError('BAD_INPUT', `the dataset no longer has the split '${cfg.split.name}'`);
+  for (const subset of whole ? (['val'] as const) : SUBSET_ORDER) {
     const items: { image_id: string; file: string; target: number[] }[] = [];
     for (const img of ds.images) {
-      if (img.split[col] !== subset) continue;
+      if (!whole && img.split[col] !== subset) continue;
       const target = task.target(img, names);
       if (target !== null) items.push({ image_id: img.id, file: img.file, target });
     }
@@ -127,7 +131,7 @@ async function validationImages(
     const images: ExportImage[] = [];
     for (const c of picked) {
       try {
-        images.push({ id: c.image_id, path: await store.datasetFilePath(projectId, cfg.dataset.id, c.file), target: c.target });
+        images.push({ id: c.image_id, path: await store.datasetFilePath(projectId, ds.id, c.file), target: c.target });
       } catch (e) {
         // A missing file is left out; the rest still validate the export.
         if (!isAppError(e)) throw e;
@@ -135,5 +139,5 @@ async function validationImages(
     }
     if (images.length > 0) return { subset, images };
   }
-  throw new AppError('BAD_INPUT', `the split '${cfg.split.name}' has no labelled images of the run's ${names.length === 1 ? 'output' : 'outputs'} (${names.join(', ')}) to validate the export on`);
+  throw new AppError('BAD_INPUT', `${whole ? `the validation dataset '${ds.name}'` : `the split '${cfg.split.name}'`} has no labelled images of the run's ${names.length === 1 ? 'output' : 'outputs'} (${names.join(', ')}) to validate the export on`);
 }

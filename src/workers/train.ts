@@ -4,7 +4,8 @@ import { AppError } from '../kernel/errors.ts';
 import type { WorkerTask } from '../jobs/pool.ts';
 import { countParams, trainableSet, type ModelSpec, type Trainable } from '../models/index.ts';
 import type { DatasetFile } from '../schemas/dataset.ts';
-import { BN_RECALIBRATION_AUTO_MAX, type Best, type ExperimentSettings, type MetricsLine, type RunConfigFile } from '../schemas/experiment.ts';
+import { BN_RECALIBRATION_AUTO_MAX, type Best, type ExperimentSettings, type MetricsLine, type OtherDatasetUse, type RunConfigFile } from '../schemas/experiment.ts';
+import { otherDatasetSelection, type EvalTask } from '../evaluation/run-evaluation.ts';
 import { readModelRecord } from '../storage/models.ts';
 import {
   appendMetrics,
@@ -57,6 +58,7 @@ interface Prepared {
   spec: ModelSpec;
   trainable: string[];
   train: LoaderItem[];
+  /** The split's `val` subset, or every usable image of the run's validation dataset. */
   val: LoaderItem[];
   /** The task's targets of `train` and `val`, item for item. */
   trainTargets: number[][];
@@ -106,8 +108,9 @@ export default async function trainWorker(task: WorkerTask<TrainWorkerPayload>):
       log(
         resume
           ? `resuming from epoch ${resume.epoch} of ${h.epochs}`
-          : `training ${cfg.model.name} (${cfg.model.trainable_param_count.toLocaleString('en')} trainable parameters) on ${p.train.length} images, validating on ${p.val.length}`,
+          : `training ${cfg.model.name} (${cfg.model.trainable_param_count.toLocaleString('en')} trainable parameters) on ${p.train.length} images, validating on ${p.val.length}${cfg.val_dataset ? ` of the dataset '${cfg.val_dataset.name}'` : ''}`,
       );
+      for (const line of otherDatasetLines(cfg)) log(line);
 
       const size = cfg.model.input_size;
       const norm = cfg.augmentation.normalize;
@@ -219,21 +222,37 @@ async function prepare(store: Workspace, payload: TrainWorkerPayload, existing: 
   if (ds.task !== task.name) throw new AppError('VALIDATION_ERROR', `the dataset is now a ${ds.task} dataset, the run trains ${task.name}`);
   const classes = existing ? existing.dataset.classes : task.outputNames(ds);
   if (classes.length === 0) throw new AppError('VALIDATION_ERROR', `the dataset has nothing for the model to output (no classes or targets): the ${task.name} task needs some to train`);
+  // A validation dataset replaces the split's `val` subset (whose images are then counted, not used).
+  const valId = existing ? (existing.val_dataset?.id ?? null) : payload.settings.val_dataset_id;
+  const testId = existing ? (existing.test_dataset?.id ?? null) : payload.settings.test_dataset_id;
   const train: LoaderItem[] = [];
   const val: LoaderItem[] = [];
   const trainTargets: number[][] = [];
   const valTargets: number[][] = [];
+  let splitVal = 0;
   for (const img of ds.images) {
     const subset = img.split[col];
     if (subset !== 'train' && subset !== 'val') continue;
     const target = task.target(img, classes);
     if (target === null) continue;
+    if (subset === 'val') splitVal += 1;
+    if (subset === 'val' && valId !== null) continue;
     // The run loop reads every task's targets by item index (loopTask), not the loader's class index.
     const item: LoaderItem = { path: await store.datasetFilePath(payload.project_id, datasetId, img.file), labelIndex: 0, id: img.id, width: img.width, height: img.height };
     (subset === 'train' ? train : val).push(item);
     (subset === 'train' ? trainTargets : valTargets).push(target);
   }
   if (train.length === 0) throw new AppError('VALIDATION_ERROR', `split '${splitName}' has no labelled training images`);
+  const run: EvalTask = { task, state: null, names: classes };
+  const valDataset = valId === null ? null : await otherDataset(store, payload.project_id, valId, run, 'validation', async (other, items) => {
+    const byId = new Map(other.images.map((img) => [img.id, img]));
+    for (const c of items) {
+      const img = byId.get(c.image_id);
+      val.push({ path: await store.datasetFilePath(payload.project_id, other.id, c.file), labelIndex: 0, id: c.image_id, width: img?.width, height: img?.height });
+      valTargets.push(c.target ?? []);
+    }
+  });
+  const testDataset = testId === null ? null : await otherDataset(store, payload.project_id, testId, run, 'test');
 
   const model = s.model;
   const h = s.hyperparameters;
@@ -257,7 +276,9 @@ async function prepare(store: Workspace, payload: TrainWorkerPayload, existing: 
     project_id: payload.project_id,
     task: payload.settings.task,
     dataset: { id: ds.id, name: ds.name, hash: datasetHash(ds), classes },
-    split: { name: splitName, hash: splitHash(ds, col), train_count: train.length, val_count: val.length },
+    split: { name: splitName, hash: splitHash(ds, col), train_count: train.length, val_count: splitVal },
+    val_dataset: valDataset,
+    test_dataset: testDataset,
     model: {
       ...model,
       name,
@@ -274,6 +295,42 @@ async function prepare(store: Workspace, payload: TrainWorkerPayload, existing: 
     created_at: new Date().toISOString(),
   };
   return { ...prepared, state, config };
+}
+
+/**
+ * A second dataset the run validates or tests on, checked as evaluation checks another dataset
+ * (ready, the run's task and targets, some image of the run's outputs): what config.json records
+ * of it. `take` receives its usable images (the validation set).
+ */
+async function otherDataset(
+  store: Workspace,
+  projectId: string,
+  id: string,
+  run: EvalTask,
+  role: 'validation' | 'test',
+  take?: (ds: DatasetFile, items: ReturnType<typeof otherDatasetSelection>['items']) => Promise<void>,
+): Promise<OtherDatasetUse> {
+  const other = await store.readDataset(projectId, id);
+  if (!other) throw new AppError('VALIDATION_ERROR', `the ${role} dataset '${id}' no longer exists`);
+  const field = role === 'validation' ? 'val_dataset_id' : 'test_dataset_id';
+  const sel = otherDatasetSelection(other, run, { field, use: role === 'validation' ? 'used for validation' : 'used as the test set', owner: 'the run' });
+  await take?.(other, sel.items);
+  return { id: other.id, name: other.name, hash: datasetHash(other), images: sel.counts.test, skipped: sel.problems.length };
+}
+
+/** What the run's log says of its validation and test datasets. */
+function otherDatasetLines(cfg: RunConfigFile): string[] {
+  const lines: string[] = [];
+  const skipped = (n: number) => (n > 0 ? `; ${n} image${n === 1 ? '' : 's'} with labels the run does not know skipped` : '');
+  if (cfg.val_dataset) {
+    const v = cfg.val_dataset;
+    lines.push(`validation set: all ${v.images} usable images of the dataset '${v.name}'${skipped(v.skipped)}; the split's ${cfg.split.val_count} val images are not used for validation`);
+  }
+  if (cfg.test_dataset) {
+    const t = cfg.test_dataset;
+    lines.push(`test set: ${t.images} usable images of the dataset '${t.name}' (evaluating "test" evaluates it)${skipped(t.skipped)}`);
+  }
+  return lines;
 }
 
 /** Whether the run recalibrates batch norm (the model must have some) and over how many training images. */

@@ -61,7 +61,7 @@ describe('evaluating a run on another dataset', () => {
     expect(results.total).toBe(N);
     expect(new Set(results.items.map((r) => r.subset))).toEqual(new Set(['test']));
     // The images shown are the other dataset's.
-    const ds = JSON.parse(await fs.readFile(path.join(s.settings.workspace, 'projects', p.pid, 'datasets', other, 'dataset.json'), 'utf8')) as { images: Array<{ id: string }> };
+    const ds = await s.app.studio.store.getDataset(p.pid, other);
     expect(new Set(results.items.map((r) => r.image_id))).toEqual(new Set(ds.images.map((i) => i.id)));
     const page = await s.app.inject({ method: 'GET', url: `/projects/${p.pid}/evaluation?experiment=${expId}` });
     expect(page.statusCode).toBe(200);
