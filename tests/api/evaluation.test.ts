@@ -29,7 +29,7 @@ let expId: string;
 let runId: string;
 let evalUrl: string;
 let expDir: string;
-let images: Array<{ id: string; file: string; label: string; split: string[] }>;
+let images: Array<{ id: string; file: string; label: string | null; split: string[] }>;
 /** The dataset's classes, in class-index order (the model's). */
 let CLASSES: string[];
 let lastEpoch: RunView['metrics'][number];
@@ -67,10 +67,7 @@ beforeAll(async () => {
   lastEpoch = run.metrics.at(-1)!;
   evalUrl = `/api/projects/${p.pid}/experiments/${expId}/evaluation`;
   expDir = path.join(s.settings.workspace, 'projects', p.pid, 'experiments', expId);
-  const ds = JSON.parse(await fs.readFile(path.join(s.settings.workspace, 'projects', p.pid, 'datasets', p.datasetId, 'dataset.json'), 'utf8')) as {
-    images: typeof images;
-    classes: string[];
-  };
+  const ds = await s.app.studio.store.getDataset(p.pid, p.datasetId);
   images = ds.images;
   CLASSES = ds.classes;
 }, 180_000);
