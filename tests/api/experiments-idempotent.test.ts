@@ -126,6 +126,10 @@ describe('idempotent experiment create', () => {
       expect(res.body.error.message).toMatch(/client_token|idempotency-key/);
     }
     expect(await experimentNames()).not.toContain('disagree');
+    // the body stays strict beside the new fields
+    const unknown = await post(valid({ name: 'disagree', client_token: 'strict-1', start: true }));
+    expect(unknown.status).toBe(400);
+    expect(unknown.body.error.message).toContain('start');
   });
 
   it('concurrent requests with one token create exactly one experiment', async () => {
