@@ -1,6 +1,5 @@
 import {
   DatasetCreateSchema,
-  DatasetDoc,
   DatasetUpdateSchema,
   ImageQuerySchema,
   ImageUpdateSchema,
@@ -8,14 +7,15 @@ import {
   SplitRequestSchema,
   type ClassHistogram,
   type DatasetCreate,
-  type DatasetFile,
+  type DatasetManifest,
   type DatasetSummary,
   type DatasetUpdate,
   type ImageDetail,
   type ImageItem,
   type ImagePage,
   type ImageQuery,
-  type ImageRecord,
+  type SplitFile,
+  type StoredImage,
   type ImageUpdate,
   type ImportReport,
   ImportReportSchema,
@@ -31,41 +31,15 @@ import '../tasks/index.ts';
 import { computeMultilabelSplit, computeRegressionSplit, computeSplit, type SplitResult } from '../datasets/splits.ts';
 import { labelShape, type LabelShape } from '../datasets/types.ts';
 import { newId } from '../storage/ids.ts';
-import { applyImportReport, normalizeLabels } from '../storage/import-sink.ts';
+import { applyImportReport, normalizeLabel, normalizeLabels } from '../storage/import-sink.ts';
+import { NONE_CODE, SUBSET_CODES, idAt, stemAt, type DatasetIndex, type ImageRef } from '../storage/dataset-index.ts';
+import type { DatasetTx } from '../storage/datasets.ts';
 import type { Workspace } from '../storage/workspace.ts';
 import { conflict, notFound, validation } from '../kernel/errors.ts';
 import { parseInput } from './projects.ts';
 
 const SUBSETS: Subset[] = ['train', 'val', 'test', 'none'];
 const zeroCounts = (): SubsetCounts => ({ train: 0, val: 0, test: 0, none: 0 });
-
-/**
- * What every page request needs but no file stores: counts per class and an id → index map.
- * Keyed by the parsed document, which the workspace cache keeps until the file changes, so a
- * 10,000-image dataset is counted once per change rather than once per request.
- */
-interface Derived {
-  classCounts: Record<string, number>;
-  unlabeled: number;
-  byId: Map<string, number>;
-  /** Multi-label: index k = labeled images with k labels. */
-  cardinality?: number[];
-  /** Regression: per target name. */
-  targetStats?: Record<string, TargetStats>;
-}
-const derivedCache = new WeakMap<DatasetFile, Derived>();
-
-/** Whether an image is labeled, the way its dataset's task labels images. */
-function isLabeled(img: ImageRecord, shape: LabelShape): boolean {
-  return shape === 'single' ? img.label !== null : shape === 'multi' ? img.labels !== undefined : img.targets !== undefined;
-}
-
-/** The names an image counts under: its class, its labels, or (regression) every target name when it has targets. */
-function countedNames(img: ImageRecord, shape: LabelShape, targetNames: readonly string[]): readonly string[] {
-  if (shape === 'single') return img.label === null ? [] : [img.label];
-  if (shape === 'multi') return img.labels ?? [];
-  return img.targets === undefined ? [] : targetNames;
-}
 
 /** How many equal-width bins a target histogram gets: about √n, 1 to 20. */
 const histogramBins = (n: number) => Math.max(1, Math.min(20, Math.ceil(Math.sqrt(n))));
@@ -96,35 +70,28 @@ export function targetStats(values: readonly number[]): TargetStats {
   return { count, min, max, mean, std, histogram: { edges, counts } };
 }
 
-function derive(ds: DatasetFile): Derived {
-  let d = derivedCache.get(ds);
-  if (d) return d;
-  const shape = labelShape(ds.task);
-  const classCounts: Record<string, number> = Object.create(null) as Record<string, number>;
-  for (const c of shape === 'targets' ? ds.target_names : ds.classes) classCounts[c] = 0;
-  let unlabeled = 0;
-  const byId = new Map<string, number>();
-  const cardinality: number[] = [0];
-  const values: number[][] = ds.target_names.map(() => []);
-  ds.images.forEach((img, i) => {
-    byId.set(img.id, i);
-    if (!isLabeled(img, shape)) {
-      unlabeled += 1;
-      return;
-    }
-    for (const name of countedNames(img, shape, ds.target_names)) classCounts[name] = (classCounts[name] ?? 0) + 1;
-    if (shape === 'multi') {
-      const k = img.labels?.length ?? 0;
-      while (cardinality.length <= k) cardinality.push(0);
-      cardinality[k] += 1;
-    }
-    if (shape === 'targets') img.targets?.forEach((v, j) => values[j]?.push(v));
-  });
-  d = { classCounts: { ...classCounts }, unlabeled, byId };
-  if (shape === 'multi') d.cardinality = cardinality;
-  if (shape === 'targets') d.targetStats = Object.fromEntries(ds.target_names.map((n, j) => [n, targetStats(values[j])]));
-  derivedCache.set(ds, d);
-  return d;
+/** The names an image counts under: its class, its labels, or (regression) every target name when it has targets. */
+function countedNames(ix: DatasetIndex, ref: ImageRef, shape: LabelShape, targetNames: readonly string[]): string[] {
+  const { shard, i } = ref;
+  if (shape === 'single') return shard.label[i] < 0 ? [] : [ix.className(shard.label[i])];
+  if (shape === 'multi') {
+    const codes = shard.labels?.[i];
+    return codes ? Array.from(codes, (c) => ix.className(c)) : [];
+  }
+  return shard.targets?.[i] === undefined ? [] : [...targetNames];
+}
+
+/** Regression's target distributions, from the index (cached per index version). */
+const targetStatsCache = new WeakMap<DatasetIndex, { version: number; stats: Record<string, TargetStats> }>();
+function targetStatsOf(ix: DatasetIndex): Record<string, TargetStats> {
+  const hit = targetStatsCache.get(ix);
+  if (hit && hit.version === ix.version) return hit.stats;
+  const names = ix.manifest.target_names;
+  const values: number[][] = names.map(() => []);
+  for (const s of ix.shards) for (const t of s.targets ?? []) if (t) t.forEach((v, j) => values[j]?.push(v));
+  const stats = Object.fromEntries(names.map((n, j) => [n, targetStats(values[j])]));
+  targetStatsCache.set(ix, { version: ix.version, stats });
+  return stats;
 }
 
 /** Target name → value, for the API (names are the dataset's; values in stored order). */
@@ -133,15 +100,21 @@ function targetRecord(names: readonly string[], values: readonly number[]): Reco
 }
 
 /** An image's task-specific truth for the grid and the detail: `labels` or `targets`, when present. */
-function truthFields(ds: DatasetFile, img: ImageRecord): { labels?: string[]; targets?: Record<string, number> } {
+function truthFields(ds: DatasetManifest, img: StoredImage): { labels?: string[]; targets?: Record<string, number> } {
   const shape = labelShape(ds.task);
   if (shape === 'multi' && img.labels !== undefined) return { labels: [...img.labels] };
   if (shape === 'targets' && img.targets !== undefined) return { targets: targetRecord(ds.target_names, img.targets) };
   return {};
 }
 
-function summarize(projectId: string, ds: DatasetFile): DatasetSummary {
-  const d = derive(ds);
+/** The summary from the header's counts (regression's target distributions need the index). */
+function summarize(projectId: string, ds: DatasetManifest, ix: DatasetIndex | null): DatasetSummary {
+  const shape = labelShape(ds.task);
+  // Null prototype: a class may be called `__proto__`.
+  const classCounts = Object.create(null) as Record<string, number>;
+  for (const c of shape === 'targets' ? ds.target_names : ds.classes) classCounts[c] = 0;
+  for (const [k, v] of ds.counts.class_counts) if (shape !== 'targets' || ds.target_names.includes(k)) classCounts[k] = v;
+  const cardinality = ds.counts.cardinality.length > 0 ? [...ds.counts.cardinality] : [0];
   return {
     id: ds.id,
     project_id: projectId,
@@ -150,12 +123,12 @@ function summarize(projectId: string, ds: DatasetFile): DatasetSummary {
     status: ds.status,
     classes: [...ds.classes],
     target_names: [...ds.target_names],
-    image_count: ds.images.length,
-    class_counts: { ...d.classCounts },
-    unlabeled_count: d.unlabeled,
-    ...(d.cardinality ? { label_cardinality: [...d.cardinality] } : {}),
-    ...(d.targetStats ? { target_stats: structuredClone(d.targetStats) } : {}),
-    split_names: [...ds.split_names],
+    image_count: ds.counts.images,
+    class_counts: { ...classCounts },
+    unlabeled_count: ds.counts.unlabeled,
+    ...(shape === 'multi' ? { label_cardinality: cardinality } : {}),
+    ...(shape === 'targets' && ix ? { target_stats: structuredClone(targetStatsOf(ix)) } : {}),
+    split_names: ds.splits.map((s) => s.name),
     import_report: ds.import_report,
     error: ds.error,
     created_at: ds.created_at,
@@ -163,9 +136,10 @@ function summarize(projectId: string, ds: DatasetFile): DatasetSummary {
   };
 }
 
-function detail(ds: DatasetFile, img: ImageRecord): ImageDetail {
+function detail(ix: DatasetIndex, ref: ImageRef, img: StoredImage): ImageDetail {
+  const ds = ix.manifest;
   const splits = Object.create(null) as Record<string, Subset>;
-  ds.split_names.forEach((n, i) => (splits[n] = img.split[i]));
+  for (const s of ds.splits) splits[s.name] = ix.subset(ref, s.name);
   return {
     id: img.id,
     file: img.file,
@@ -181,34 +155,56 @@ function detail(ds: DatasetFile, img: ImageRecord): ImageDetail {
 }
 
 /**
- * Counts of one split (by its column in the images' split lists): per class, per label
- * (multi-label: an image counts under each of its labels) or per target name (regression).
+ * Counts of one split: per class, per label (multi-label: an image counts under each of its
+ * labels) or per target name (regression). `subsetOf` gives each image's subset.
  */
-function splitSummary(name: string, ds: DatasetFile, images: readonly { img: ImageRecord; subset: Subset }[]): SplitSummary {
+function splitSummary(name: string, ix: DatasetIndex, subsetOf: (ref: ImageRef) => Subset): SplitSummary {
+  const ds = ix.manifest;
   const shape = labelShape(ds.task);
   const counts = zeroCounts();
   // Null prototype: a class may be called `__proto__`.
   const per_class = Object.create(null) as Record<string, SubsetCounts>;
-  for (const { img, subset } of images) {
-    counts[subset] += 1;
-    for (const label of countedNames(img, shape, ds.target_names)) (per_class[label] ??= zeroCounts())[subset] += 1;
+  for (const shard of ix.shards) {
+    for (let i = 0; i < shard.ids.length; i++) {
+      const ref = { shard, i };
+      const subset = subsetOf(ref);
+      counts[subset] += 1;
+      for (const label of countedNames(ix, ref, shape, ds.target_names)) (per_class[label] ??= zeroCounts())[subset] += 1;
+    }
   }
   return { name, counts, per_class };
 }
 
 /** The split of a dataset's images by its task: per class, iteratively per label, or by target quantile bins. */
-function splitImages(ds: DatasetFile, opts: { ratios: SplitRequest['ratios']; stratify: boolean; seed: number }): SplitResult {
-  const shape = labelShape(ds.task);
-  if (shape === 'multi') return computeMultilabelSplit(ds.images.map((i) => ({ id: i.id, labels: i.labels ?? null, key: i.hash })), opts);
-  if (shape === 'targets') return computeRegressionSplit(ds.images.map((i) => ({ id: i.id, value: i.targets?.[0] ?? null, key: i.hash })), opts);
-  return computeSplit(ds.images.map((i) => ({ id: i.id, label: i.label, key: i.hash })), opts);
+function splitImages(ix: DatasetIndex, opts: { ratios: SplitRequest['ratios']; stratify: boolean; seed: number }): SplitResult {
+  const shape = labelShape(ix.manifest.task);
+  const rows: { id: string; key: string; ref: ImageRef }[] = [];
+  for (const shard of ix.shards) {
+    for (let i = 0; i < shard.ids.length; i++) {
+      const ref = { shard, i };
+      rows.push({ id: idAt(ref), key: stemAt(ref), ref });
+    }
+  }
+  if (shape === 'multi') {
+    return computeMultilabelSplit(
+      rows.map((r) => {
+        const codes = r.ref.shard.labels?.[r.ref.i];
+        return { id: r.id, labels: codes ? Array.from(codes, (c) => ix.className(c)) : null, key: r.key };
+      }),
+      opts,
+    );
+  }
+  if (shape === 'targets') return computeRegressionSplit(rows.map((r) => ({ id: r.id, value: r.ref.shard.targets?.[r.ref.i]?.[0] ?? null, key: r.key })), opts);
+  return computeSplit(rows.map((r) => ({ id: r.id, label: r.ref.shard.label[r.ref.i] < 0 ? null : ix.className(r.ref.shard.label[r.ref.i]), key: r.key })), opts);
 }
 
-/** The one split column of every image, for splitSummary. */
-const column = (ds: DatasetFile, col: number) => ds.images.map((img) => ({ img, subset: img.split[col] }));
-
-/** The label/labels/targets of an image update, checked against the dataset's task and names. */
-function applyTruth(ds: DatasetFile, img: ImageRecord, body: ReturnType<typeof ImageUpdateSchema.parse>): void {
+/** The label/labels/targets (and annotations) of an image update, checked against the dataset's task and names. */
+function applyTruth(ds: DatasetManifest, img: StoredImage, body: ReturnType<typeof ImageUpdateSchema.parse>): void {
+  if (body.annotations !== undefined) {
+    if (body.annotations.length === 0) delete img.annotations;
+    else img.annotations = body.annotations.map((a) => ({ ...a, category: normalizeLabel(a.category) ?? 'unnamed' }));
+  }
+  if (body.label === undefined && body.labels === undefined && body.targets === undefined) return;
   const shape = labelShape(ds.task);
   const wants = shape === 'single' ? 'label' : shape === 'multi' ? 'labels' : 'targets';
   const given = body.label !== undefined ? 'label' : body.labels !== undefined ? 'labels' : 'targets';
@@ -240,6 +236,9 @@ function applyTruth(ds: DatasetFile, img: ImageRecord, body: ReturnType<typeof I
   }
 }
 
+/** Positions matching a filter, cached per index version (paging through a filtered list scans once). */
+const filterCache = new WeakMap<DatasetIndex, { version: number; key: string; positions: Int32Array }>();
+
 /** Thumbnails are `.thumbs/<stem>.webp` beside `images/<stem>.<ext>` (see storage/import-sink.ts). */
 export function thumbnailRel(file: string): string {
   const stem = file.slice('images/'.length).replace(/\.[^.]+$/, '');
@@ -248,14 +247,14 @@ export function thumbnailRel(file: string): string {
 
 /** Datasets of a project: the summary, the image list with filters, relabel/delete, and splits. */
 export function createDatasetsService(store: Workspace) {
-  const fileOf = (projectId: string, datasetId: string) => store.datasetFile(projectId, datasetId);
+  const datasets = store.datasets;
 
   async function requireProject(projectId: string): Promise<void> {
     if ((await store.read(ProjectDoc, store.projectFile(projectId))) === null) throw notFound('project', projectId);
   }
 
-  async function load(projectId: string, datasetId: string): Promise<DatasetFile> {
-    const ds = await store.read(DatasetDoc, fileOf(projectId, datasetId));
+  async function header(projectId: string, datasetId: string): Promise<DatasetManifest> {
+    const ds = await datasets.header(projectId, datasetId);
     if (ds === null) {
       await requireProject(projectId);
       throw notFound('dataset', datasetId);
@@ -263,26 +262,68 @@ export function createDatasetsService(store: Workspace) {
     return ds;
   }
 
-  /** Read-modify-write of dataset.json under its lock; `fn` mutates its private copy. */
-  async function modify(projectId: string, datasetId: string, fn: (ds: DatasetFile) => void): Promise<DatasetFile> {
+  async function index(projectId: string, datasetId: string): Promise<DatasetIndex> {
+    await header(projectId, datasetId);
+    return datasets.index(projectId, datasetId);
+  }
+
+  /** A change under the dataset's lock (src/storage/datasets.ts `transact`). */
+  async function change<R>(projectId: string, datasetId: string, fn: (tx: DatasetTx) => R | Promise<R>): Promise<R> {
     await requireProject(projectId);
-    return store.modify(DatasetDoc, fileOf(projectId, datasetId), 'dataset', datasetId, (ds) => {
-      fn(ds);
-      ds.updated_at = new Date().toISOString();
-      return ds;
-    });
+    return datasets.transact(projectId, datasetId, fn);
   }
 
-  function findImage(ds: DatasetFile, imageId: string): ImageRecord {
-    const i = derive(ds).byId.get(imageId);
-    if (i === undefined) throw notFound('image', imageId);
-    return ds.images[i];
+  /** Summary; regression's target distributions come from the index. */
+  async function summary(projectId: string, ds: DatasetManifest): Promise<DatasetSummary> {
+    const ix = labelShape(ds.task) === 'targets' ? await datasets.index(projectId, ds.id) : null;
+    return summarize(projectId, ds, ix);
   }
 
-  function splitIndex(ds: DatasetFile, name: string): number {
-    const i = ds.split_names.indexOf(name);
-    if (i < 0) throw notFound('split', name);
-    return i;
+  function locate(ix: DatasetIndex, imageId: string): ImageRef {
+    const ref = ix.locate(imageId);
+    if (!ref) throw notFound('image', imageId);
+    return ref;
+  }
+
+  async function recordOf(projectId: string, datasetId: string, ix: DatasetIndex, ref: ImageRef): Promise<StoredImage> {
+    return (await datasets.shardRecords(projectId, datasetId, ref.shard.file))[ref.i];
+  }
+
+  function requireSplit(ds: DatasetManifest, name: string): void {
+    if (!ds.splits.some((s) => s.name === name)) throw notFound('split', name);
+  }
+
+  /** The positions of every image matching the grid's filters, in the dataset's order. */
+  function filtered(ix: DatasetIndex, label: string | undefined, split: string | null, subset: Subset | undefined): Int32Array | null {
+    if (label === undefined && subset === undefined) return null;
+    const key = JSON.stringify([label ?? null, split, subset ?? null]);
+    const hit = filterCache.get(ix);
+    if (hit && hit.version === ix.version && hit.key === key) return hit.positions;
+    const shape = labelShape(ix.manifest.task);
+    const code = label === undefined ? -2 : ix.codeIfKnown(label);
+    const want = subset === undefined ? -1 : SUBSET_CODES.indexOf(subset);
+    let found = new Int32Array(1024);
+    let count = 0;
+    let pos = 0;
+    for (const shard of ix.shards) {
+      const col = split === null ? undefined : shard.subsets.get(split);
+      for (let i = 0; i < shard.ids.length; i++, pos++) {
+        if (want >= 0 && (col ? col[i] : NONE_CODE) !== want) continue;
+        if (label !== undefined) {
+          if (code < 0) continue;
+          if (shape === 'multi' ? !(shard.labels?.[i]?.includes(code) ?? false) : shard.label[i] !== code) continue;
+        }
+        if (count === found.length) {
+          const grown = new Int32Array(found.length * 2);
+          grown.set(found);
+          found = grown;
+        }
+        found[count++] = pos;
+      }
+    }
+    const positions = found.slice(0, count);
+    filterCache.set(ix, { version: ix.version, key, positions });
+    return positions;
   }
 
   const service = {
@@ -290,19 +331,19 @@ export function createDatasetsService(store: Workspace) {
       await requireProject(projectId);
       const out: DatasetSummary[] = [];
       for (const id of await store.listDirs(store.datasetsDir(projectId))) {
-        let ds: DatasetFile | null;
+        let ds: DatasetManifest | null;
         try {
-          ds = await store.read(DatasetDoc, fileOf(projectId, id));
+          ds = await datasets.header(projectId, id);
+          if (ds) out.push(await summary(projectId, ds));
         } catch {
           continue;
         }
-        if (ds) out.push(summarize(projectId, ds));
       }
       return out.sort((a, b) => a.created_at.localeCompare(b.created_at) || a.id.localeCompare(b.id));
     },
 
     async get(projectId: string, datasetId: string): Promise<DatasetSummary> {
-      return summarize(projectId, await load(projectId, datasetId));
+      return summary(projectId, await header(projectId, datasetId));
     },
 
     /** A new, empty dataset in status 'importing'; an import job fills it through an import sink. */
@@ -315,51 +356,50 @@ export function createDatasetsService(store: Workspace) {
       } else if (targetNames.length > 0) throw validation('target_names: only a regression dataset has target names');
       await requireProject(projectId);
       const now = new Date().toISOString();
-      const ds: DatasetFile = {
-        schema_version: 1,
+      const ds = await datasets.create(projectId, {
         id: newId('ds'),
         name: body.name,
         task: body.task,
         status: 'importing',
         classes: [],
         target_names: targetNames,
-        split_names: [],
-        images: [],
         import_report: null,
         error: null,
         created_at: now,
         updated_at: now,
-      };
-      return summarize(projectId, await store.write(DatasetDoc, fileOf(projectId, ds.id), ds));
+      });
+      return summarize(projectId, ds, null);
     },
 
     async update(projectId: string, datasetId: string, input: DatasetUpdate): Promise<DatasetSummary> {
       const body = parseInput(DatasetUpdateSchema, input, 'dataset update');
-      const ds = await modify(projectId, datasetId, (d) => {
-        if (body.name !== undefined) d.name = body.name;
+      await change(projectId, datasetId, (tx) => {
+        if (body.name !== undefined) tx.header.name = body.name;
       });
-      return summarize(projectId, ds);
+      return service.get(projectId, datasetId);
     },
 
-    /** Deletes the dataset folder: dataset.json, images and thumbnails. */
+    /** Deletes the dataset folder: header, shards, splits, images and thumbnails. */
     async remove(projectId: string, datasetId: string): Promise<void> {
-      await load(projectId, datasetId);
+      await header(projectId, datasetId);
+      datasets.forget(projectId, datasetId);
       await store.removeTree(store.datasetDir(projectId, datasetId));
     },
 
     /** Marks an import done (status 'ready', report, classes); the images came through the import sink. */
     async finishImport(projectId: string, datasetId: string, report: ImportReport): Promise<DatasetSummary> {
       const r = parseInput(ImportReportSchema, report, 'import report');
-      return summarize(projectId, await modify(projectId, datasetId, (d) => applyImportReport(d, r)));
+      await change(projectId, datasetId, (tx) => applyImportReport(tx.header, r));
+      return service.get(projectId, datasetId);
     },
 
     /** Marks an import as failed (the job died or was cancelled); images already stored stay. */
     async markFailed(projectId: string, datasetId: string, error: { code: string; message: string }): Promise<DatasetSummary> {
-      const ds = await modify(projectId, datasetId, (d) => {
-        d.status = 'failed';
-        d.error = { code: error.code, message: error.message };
+      await change(projectId, datasetId, (tx) => {
+        tx.header.status = 'failed';
+        tx.header.error = { code: error.code, message: error.message };
       });
-      return summarize(projectId, ds);
+      return service.get(projectId, datasetId);
     },
 
     /**
@@ -369,87 +409,98 @@ export function createDatasetsService(store: Workspace) {
      */
     async listImages(projectId: string, datasetId: string, query: ImageQuery): Promise<ImagePage> {
       const q = parseInput(ImageQuerySchema, query, 'image query');
-      const ds = await load(projectId, datasetId);
-      let col = -1;
-      if (q.split !== undefined) col = splitIndex(ds, q.split);
-      else if (ds.split_names.length > 0) col = 0;
-      if (q.subset !== undefined && col < 0) throw validation('subset filter needs a split, and this dataset has none');
+      const ix = await index(projectId, datasetId);
+      const ds = ix.manifest;
+      let split: string | null = null;
+      if (q.split !== undefined) {
+        requireSplit(ds, q.split);
+        split = q.split;
+      } else if (ds.splits.length > 0) split = ds.splits[0].name;
+      if (q.subset !== undefined && split === null) throw validation('subset filter needs a split, and this dataset has none');
       const shape = labelShape(ds.task);
       if (q.label !== undefined && shape === 'targets') throw validation(`label: a ${ds.task} dataset has no labels to filter by`);
-      const hasLabel = (img: ImageRecord, label: string) => (shape === 'multi' ? (img.labels?.includes(label) ?? false) : img.label === label);
-      const keep = (img: ImageRecord) =>
-        (q.label === undefined || hasLabel(img, q.label)) && (q.subset === undefined || img.split[col] === q.subset);
-      const filtered = q.label === undefined && q.subset === undefined ? ds.images : ds.images.filter(keep);
+      const positions = filtered(ix, q.label, split, q.subset);
+      const total = positions ? positions.length : ix.size;
       const start = (q.page - 1) * q.page_size;
-      const items: ImageItem[] = filtered.slice(start, start + q.page_size).map((img) => ({
-        id: img.id,
-        file: img.file,
-        width: img.width,
-        height: img.height,
-        label: img.label,
-        ...truthFields(ds, img),
-        split: col >= 0 ? img.split[col] : null,
-      }));
-      return { items, page: q.page, page_size: q.page_size, total: filtered.length };
+      const items: ImageItem[] = [];
+      for (let k = start; k < Math.min(total, start + q.page_size); k++) {
+        const ref = ix.at(positions ? positions[k] : k);
+        if (!ref) break;
+        const img = await recordOf(projectId, datasetId, ix, ref);
+        items.push({
+          id: img.id,
+          file: img.file,
+          width: img.width,
+          height: img.height,
+          label: img.label,
+          ...truthFields(ds, img),
+          split: split === null ? null : ix.subset(ref, split),
+        });
+      }
+      return { items, page: q.page, page_size: q.page_size, total };
     },
 
     async getImage(projectId: string, datasetId: string, imageId: string): Promise<ImageDetail> {
-      const ds = await load(projectId, datasetId);
-      return detail(ds, findImage(ds, imageId));
+      const ix = await index(projectId, datasetId);
+      const ref = locate(ix, imageId);
+      return detail(ix, ref, await recordOf(projectId, datasetId, ix, ref));
     },
 
     /** The images before and after one in the dataset's order (the viewer's previous and next). */
     async neighbours(projectId: string, datasetId: string, imageId: string): Promise<{ prev: string | null; next: string | null }> {
-      const ds = await load(projectId, datasetId);
-      const i = ds.images.findIndex((img) => img.id === imageId);
-      if (i < 0) throw notFound('image', imageId);
-      return { prev: ds.images[i - 1]?.id ?? null, next: ds.images[i + 1]?.id ?? null };
+      const ix = await index(projectId, datasetId);
+      const pos = ix.position(locate(ix, imageId));
+      const at = (p: number) => {
+        const r = ix.at(p);
+        return r ? idAt(r) : null;
+      };
+      return { prev: at(pos - 1), next: at(pos + 1) };
     },
 
     /**
      * Sets (or clears, with null) an image's truth, the field its dataset's task takes: `label`
      * (classification; a new label becomes a class), `labels` (multi-label; each must be a class)
-     * or `targets` (regression; a finite value for every target). A field another task takes is a
-     * VALIDATION_ERROR naming it.
+     * or `targets` (regression; a finite value for every target); and/or replaces its
+     * `annotations`. A truth field another task takes is a VALIDATION_ERROR naming it. One shard
+     * and the header are written, whatever the dataset's size.
      */
     async relabelImage(projectId: string, datasetId: string, imageId: string, input: ImageUpdate): Promise<ImageDetail> {
       const body = parseInput(ImageUpdateSchema, input, 'image update');
-      let out: ImageDetail | undefined;
-      await modify(projectId, datasetId, (ds) => {
-        const img = ds.images.find((i) => i.id === imageId);
-        if (!img) throw notFound('image', imageId);
-        applyTruth(ds, img, body);
-        out = detail(ds, img);
+      await change(projectId, datasetId, async (tx) => {
+        const ref = locate(tx.index, imageId);
+        const slot = tx.index.shards.indexOf(ref.shard);
+        const records = await tx.records(slot);
+        applyTruth(tx.header, records[ref.i], body);
+        tx.replace(slot, records);
       });
-      if (!out) throw notFound('image', imageId);
-      return out;
+      return service.getImage(projectId, datasetId, imageId);
     },
 
     /** Removes the image from the dataset and deletes its file and thumbnail. */
     async deleteImage(projectId: string, datasetId: string, imageId: string): Promise<void> {
-      let removed: ImageRecord | undefined;
-      await modify(projectId, datasetId, (ds) => {
-        const i = ds.images.findIndex((img) => img.id === imageId);
-        if (i < 0) throw notFound('image', imageId);
-        [removed] = ds.images.splice(i, 1);
+      await change(projectId, datasetId, async (tx) => {
+        const ref = locate(tx.index, imageId);
+        const slot = tx.index.shards.indexOf(ref.shard);
+        const records = await tx.records(slot);
+        const [removed] = records.splice(ref.i, 1);
+        tx.replace(slot, records);
+        // Files go after the record (the commit), so no record ever points at a missing file.
+        tx.trash([removed.file, thumbnailRel(removed.file)]);
       });
-      // Files go after the record, so no record ever points at a missing file.
-      if (removed) {
-        await store.removeDatasetFile(projectId, datasetId, removed.file);
-        await store.removeDatasetFile(projectId, datasetId, thumbnailRel(removed.file));
-      }
     },
 
     /** Absolute path of the image's original file, checked to be inside the dataset's images/. */
     async imageFilePath(projectId: string, datasetId: string, imageId: string): Promise<string> {
-      const ds = await load(projectId, datasetId);
-      return store.datasetFilePath(projectId, datasetId, findImage(ds, imageId).file);
+      const ix = await index(projectId, datasetId);
+      const img = await recordOf(projectId, datasetId, ix, locate(ix, imageId));
+      return store.datasetFilePath(projectId, datasetId, img.file);
     },
 
     /** Absolute path of the image's thumbnail (WebP), checked to be inside the dataset's .thumbs/. */
     async thumbnailPath(projectId: string, datasetId: string, imageId: string): Promise<string> {
-      const ds = await load(projectId, datasetId);
-      return store.datasetFilePath(projectId, datasetId, thumbnailRel(findImage(ds, imageId).file));
+      const ix = await index(projectId, datasetId);
+      const img = await recordOf(projectId, datasetId, ix, locate(ix, imageId));
+      return store.datasetFilePath(projectId, datasetId, thumbnailRel(img.file));
     },
 
     /**
@@ -457,41 +508,37 @@ export function createDatasetsService(store: Workspace) {
      * targets per target name), optionally per subset of one split.
      */
     async classHistogram(projectId: string, datasetId: string, split?: string): Promise<ClassHistogram> {
-      const ds = await load(projectId, datasetId);
-      const d = derive(ds);
-      const shape = labelShape(ds.task);
-      const labels = Object.keys(d.classCounts).sort();
-      const counts = labels.map((l) => d.classCounts[l]);
-      if (split === undefined) return { labels, counts, unlabeled: d.unlabeled, split: null, subsets: null };
-      const col = splitIndex(ds, split);
-      const at = new Map(labels.map((l, i) => [l, i]));
-      const subsets = Object.fromEntries(SUBSETS.map((s) => [s, labels.map(() => 0)])) as Record<Subset, number[]>;
-      for (const img of ds.images) for (const name of countedNames(img, shape, ds.target_names)) subsets[img.split[col]][at.get(name) ?? 0] += 1;
-      return { labels, counts, unlabeled: d.unlabeled, split, subsets };
+      const ds = await header(projectId, datasetId);
+      const s = summarize(projectId, ds, null);
+      const labels = Object.keys(s.class_counts).sort();
+      const counts = labels.map((l) => s.class_counts[l]);
+      if (split === undefined) return { labels, counts, unlabeled: s.unlabeled_count, split: null, subsets: null };
+      requireSplit(ds, split);
+      const ix = await datasets.index(projectId, datasetId);
+      const per = splitSummary(split, ix, (ref) => ix.subset(ref, split)).per_class;
+      const subsets = Object.fromEntries(SUBSETS.map((sub) => [sub, labels.map((l) => per[l]?.[sub] ?? 0)])) as Record<Subset, number[]>;
+      return { labels, counts, unlabeled: s.unlabeled_count, split, subsets };
     },
 
     /** Computes a split without saving it (or saves it, unless `preview`), and reports its counts. */
     async createSplit(projectId: string, datasetId: string, input: SplitRequest): Promise<SplitSummary> {
       const req = parseInput(SplitRequestSchema, input, 'split');
-      const assign = (ds: DatasetFile) => {
+      const assign = (ix: DatasetIndex) => {
+        const ds = ix.manifest;
         if (ds.status === 'importing') throw conflict('the dataset is still importing; split it when the import is done');
-        if (ds.split_names.includes(req.name)) throw conflict(`a split named '${req.name}' already exists`);
-        const r = splitImages(ds, { ratios: req.ratios, stratify: req.stratify, seed: req.seed });
-        return ds.images.map((img) => ({ img, subset: r.assignment.get(img.id) ?? ('none' as const) }));
+        if (ds.splits.some((s) => s.name === req.name)) throw conflict(`a split named '${req.name}' already exists`);
+        const r = splitImages(ix, { ratios: req.ratios, stratify: req.stratify, seed: req.seed });
+        const subsetOf = (ref: ImageRef): Subset => r.assignment.get(idAt(ref)) ?? 'none';
+        return { r, subsetOf, summary: splitSummary(req.name, ix, subsetOf) };
       };
-      if (req.preview) {
-        const ds = await load(projectId, datasetId);
-        return splitSummary(req.name, ds, assign(ds));
-      }
-      let summary: SplitSummary | undefined;
-      await modify(projectId, datasetId, (ds) => {
-        const rows = assign(ds);
-        ds.split_names.push(req.name);
-        for (const { img, subset } of rows) img.split.push(subset);
-        summary = splitSummary(req.name, ds, rows);
+      if (req.preview) return assign(await index(projectId, datasetId)).summary;
+      return change(projectId, datasetId, (tx) => {
+        const { r, summary: out } = assign(tx.index);
+        const file: SplitFile = { schema_version: 1, name: req.name, train: [], val: [], test: [] };
+        for (const [id, sub] of r.assignment) if (sub !== 'none') file[sub].push(id);
+        tx.addSplit(file);
+        return out;
       });
-      if (!summary) throw notFound('dataset', datasetId);
-      return summary;
     },
 
     /** Same as createSplit with `preview: true`. */
@@ -500,22 +547,21 @@ export function createDatasetsService(store: Workspace) {
     },
 
     async listSplits(projectId: string, datasetId: string): Promise<SplitSummary[]> {
-      const ds = await load(projectId, datasetId);
-      return ds.split_names.map((name, col) => splitSummary(name, ds, column(ds, col)));
+      const ix = await index(projectId, datasetId);
+      return ix.manifest.splits.map(({ name }) => splitSummary(name, ix, (ref) => ix.subset(ref, name)));
     },
 
     async getSplit(projectId: string, datasetId: string, name: string): Promise<SplitSummary> {
-      const ds = await load(projectId, datasetId);
-      const col = splitIndex(ds, name);
-      return splitSummary(name, ds, column(ds, col));
+      const ix = await index(projectId, datasetId);
+      requireSplit(ix.manifest, name);
+      return splitSummary(name, ix, (ref) => ix.subset(ref, name));
     },
 
     async deleteSplit(projectId: string, datasetId: string, name: string): Promise<void> {
       if (!SplitNameSchema.safeParse(name).success) throw notFound('split', name);
-      await modify(projectId, datasetId, (ds) => {
-        const col = splitIndex(ds, name);
-        ds.split_names.splice(col, 1);
-        for (const img of ds.images) img.split.splice(col, 1);
+      await change(projectId, datasetId, (tx) => {
+        requireSplit(tx.header, name);
+        tx.removeSplit(name);
       });
     },
   };

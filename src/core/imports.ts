@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { Settings } from '../config.ts';
 import { AppError } from '../kernel/errors.ts';
 import type { Workspace } from '../storage/workspace.ts';
-import { DatasetDoc, type DatasetSummary, type ImportReport, type Task } from '../schemas/index.ts';
+import type { DatasetSummary, ImportReport, Task } from '../schemas/index.ts';
 import { applyImportReport } from '../storage/import-sink.ts';
 import { checkUpload } from '../storage/uploads.ts';
 import { removeUnrecordedImages } from '../storage/cleanup.ts';
@@ -152,33 +152,33 @@ export function createImportsService({ settings, store, datasets, jobs, gate = (
   }
 
   async function settle(interrupted: JobView[]): Promise<void> {
+    const settled: { project_id: string; dataset_id: string }[] = [];
     for (const job of interrupted) {
       if (job.kind !== 'import' || !job.project_id || !job.dataset_id) continue;
       const error = job.error ?? { code: 'INTERRUPTED', message: 'the studio stopped during the import' };
+      settled.push({ project_id: job.project_id, dataset_id: job.dataset_id });
       await datasets.markFailed(job.project_id, job.dataset_id, error).catch(() => undefined);
     }
     // No job runs yet (the workspace is locked, this process has started none): a dataset still
     // `importing` is one whose import died before its job was recorded. It fails, resumable by a
     // new import, instead of staying `importing` for ever.
     for (const d of await importingDatasets(store)) {
+      settled.push(d);
       await datasets
         .markFailed(d.project_id, d.dataset_id, { code: 'INTERRUPTED', message: 'the studio stopped before this import was recorded; import again' })
         .catch(() => undefined);
     }
     await quarantineOrphanFolders(store);
     // No import runs yet, and every interrupted one is settled: files a killed import wrote
-    // before their records reached dataset.json can go now (storage/cleanup.ts).
-    await removeUnrecordedImages(store);
+    // before their records were committed can go now (storage/cleanup.ts). Only those datasets:
+    // start-up does not read every dataset.
+    await removeUnrecordedImages(store, undefined, settled);
   }
 }
 
 /** The worker flushed every image; the report, classes and `ready` land in one locked write. */
 async function finishDataset(store: Workspace, projectId: string, datasetId: string, report: ImportReport): Promise<void> {
-  await store.modify(DatasetDoc, store.datasetFile(projectId, datasetId), 'dataset', datasetId, (ds) => {
-    applyImportReport(ds, report);
-    ds.updated_at = new Date().toISOString();
-    return ds;
-  });
+  await store.datasets.transact(projectId, datasetId, (tx) => applyImportReport(tx.header, report));
 }
 
 

@@ -74,7 +74,12 @@ export type ImportReport = z.infer<typeof ImportReportSchema>;
 
 export const DatasetErrorSchema = z.object({ code: z.string(), message: z.string() });
 
-/** `projects/<pid>/datasets/<did>/dataset.json`: the dataset, its images and its splits, in one file. */
+/**
+ * A whole dataset in memory: its header, every image record and each image's subset per split.
+ * This is what training, evaluation and export read (`Workspace.readDataset` assembles it from the
+ * shards), and it was the stored `dataset.json` of schema version 1 (every image in one file),
+ * which `DatasetV1Doc` still reads to migrate it.
+ */
 export const DatasetFileSchema = z
   .object({
     schema_version: z.literal(1),
@@ -111,7 +116,85 @@ export const DatasetFileSchema = z
   });
 export type DatasetFile = z.infer<typeof DatasetFileSchema>;
 
-export const DatasetDoc: DocType<DatasetFile> = { name: 'dataset.json', version: 1, schema: DatasetFileSchema };
+/** A version-1 `dataset.json`, read only to migrate it (src/storage/dataset-migrate.ts). */
+export const DatasetV1Doc: DocType<DatasetFile> = { name: 'dataset.json', version: 1, schema: DatasetFileSchema };
+
+/** An image record as a shard stores it: its subsets live in the split files, not here. */
+export const StoredImageSchema = ImageRecordSchema.omit({ split: true });
+export type StoredImage = z.infer<typeof StoredImageSchema>;
+
+/**
+ * Counts kept in the header so a summary needs no image record. Generic over the tasks: an image is
+ * labelled when it has a `label`, `labels` or `targets`; it counts under its label, each of its
+ * labels, or every target name. `cardinality[k]`: images whose `labels` hold k labels.
+ */
+export const DatasetCountsSchema = z.object({
+  images: z.number().int().min(0),
+  unlabeled: z.number().int().min(0),
+  /** [class, images] pairs by name: pairs, not an object, so a class may be called `__proto__`. */
+  class_counts: z.array(z.tuple([z.string(), z.number().int().min(1)])),
+  cardinality: z.array(z.number().int().min(0)),
+});
+export type DatasetCounts = z.infer<typeof DatasetCountsSchema>;
+
+/** Split files are named by the header that commits them (as shard files are); a name is never rewritten. */
+const SplitFileNameSchema = z.string().regex(/^splits\/[A-Za-z0-9_-]{1,64}\.[0-9]+\.json$/);
+
+/**
+ * `projects/<pid>/datasets/<did>/dataset.json`, version 2: the header and the commit point. It names
+ * the shard files that hold the image records (in order) and the split files; a change writes new
+ * shard or split files, then this file (atomically), then removes what it replaced
+ * (plan/storage.md, "Datasets at scale").
+ */
+export const DatasetManifestSchema = z
+  .object({
+    schema_version: z.literal(2),
+    id: DatasetIdSchema,
+    name: DisplayNameSchema,
+    task: StoredTaskNameSchema,
+    status: DatasetStatusSchema,
+    classes: z.array(LabelSchema),
+    target_names: z.array(LabelSchema),
+    /** Each commit's number; shard and split files carry the one that wrote them. */
+    rev: z.number().int().min(0),
+    next_shard: z.number().int().min(0),
+    /** `[slot, rev, images]` per shard, in the dataset's order: its file is `shards/<slot, 6 digits>.<rev>.json`. */
+    shards: z.array(z.tuple([z.number().int().min(0).max(999_999), z.number().int().min(0), z.number().int().min(1)])),
+    splits: z.array(z.object({ name: SplitNameSchema, file: SplitFileNameSchema })),
+    counts: DatasetCountsSchema,
+    /** Image and thumbnail files of deleted images not yet unlinked (a crash between commit and unlink). */
+    trash: z.array(z.string().max(200)),
+    import_report: ImportReportSchema.nullable(),
+    error: DatasetErrorSchema.nullable(),
+    created_at: TimestampSchema,
+    updated_at: TimestampSchema,
+  })
+  .superRefine((d, ctx) => {
+    const names = d.splits.map((s) => s.name);
+    if (new Set(names).size !== names.length) ctx.addIssue({ code: 'custom', message: 'duplicate split name', path: ['splits'] });
+    const total = d.shards.reduce((a, s) => a + s[2], 0);
+    if (total !== d.counts.images) ctx.addIssue({ code: 'custom', message: `shards hold ${total} images, counts.images is ${d.counts.images}`, path: ['counts', 'images'] });
+  });
+export type DatasetManifest = z.infer<typeof DatasetManifestSchema>;
+export const DatasetDoc: DocType<DatasetManifest> = { name: 'dataset.json', version: 2, schema: DatasetManifestSchema };
+
+/** `shards/<n>.<rev>.json`: up to SHARD_SIZE image records, in the dataset's order. */
+export const ShardSchema = z.object({ schema_version: z.literal(1), images: z.array(StoredImageSchema).min(1) });
+export type ShardFile = z.infer<typeof ShardSchema>;
+export const ShardDoc: DocType<ShardFile> = { name: 'dataset shard', version: 1, schema: ShardSchema };
+
+/** `splits/<name>.<rev>.json`: a split's assignment, written once. An image listed nowhere (added later) is in `none`. */
+export const SplitFileSchema = z.object({
+  schema_version: z.literal(1),
+  name: SplitNameSchema,
+  train: z.array(ImageIdSchema),
+  val: z.array(ImageIdSchema),
+  test: z.array(ImageIdSchema),
+});
+export type SplitFile = z.infer<typeof SplitFileSchema>;
+export const SplitDoc: DocType<SplitFile> = { name: 'split file', version: 1, schema: SplitFileSchema };
+
+
 
 export const SubsetCountsSchema = z.object({ train: z.number().int(), val: z.number().int(), test: z.number().int(), none: z.number().int() });
 export type SubsetCounts = z.infer<typeof SubsetCountsSchema>;
@@ -234,8 +317,11 @@ export const ImageUpdateSchema = z
     label: LabelSchema.nullable().optional(),
     labels: z.array(LabelSchema).max(1000).nullable().optional(),
     targets: z.record(z.string().max(200), z.number().finite()).nullable().optional(),
+    /** The image's boxes and polygons, replaced whole (COCO conventions: bbox [x, y, w, h] in pixels). */
+    annotations: z.array(AnnotationSchema).max(10_000).optional(),
   })
-  .refine((b) => [b.label, b.labels, b.targets].filter((v) => v !== undefined).length === 1, 'give exactly one of label, labels, targets');
+  .refine((b) => [b.label, b.labels, b.targets].filter((v) => v !== undefined).length <= 1, 'give at most one of label, labels, targets')
+  .refine((b) => [b.label, b.labels, b.targets, b.annotations].some((v) => v !== undefined), 'give one of label, labels, targets (or annotations)');
 export type ImageUpdate = z.input<typeof ImageUpdateSchema>;
 
 export const ImageQuerySchema = z.strictObject({

@@ -1,7 +1,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { DatasetIdSchema, ProjectIdSchema } from '../schemas/common.ts';
-import { DatasetDoc, type DatasetFile } from '../schemas/dataset.ts';
+import type { DatasetManifest } from '../schemas/dataset.ts';
 import { TEMP_FILE_RE } from './atomic.ts';
 import type { Workspace } from './workspace.ts';
 
@@ -84,27 +84,36 @@ async function realDirEntries(dir: string): Promise<import('node:fs').Dirent[] |
  * and an image delete drops the record before the files, so a process killed in between leaves
  * files that nothing lists and nothing would ever remove.
  *
- * Run at start-up only, after interrupted imports were settled: a dataset still `importing` may be
+ * Run at start-up only, after interrupted imports were settled, on the datasets they left (`only`;
+ * without it, every dataset — a walk whose cost grows with the workspace, for tests and repairs).
+ * An image delete needs no sweep: its files are unlinked after its commit, and named in the
+ * header's `trash` until then (src/storage/datasets.ts). A dataset still `importing` may be
  * filling in another process, so it is left alone. Only regular files whose names have the exact
  * shape the sink writes, directly in a real `images/` or `.thumbs/` folder, are candidates; symlinks
  * are never followed nor removed, and anything else is left alone.
  */
-export async function removeUnrecordedImages(store: Workspace, log: (line: string) => void = defaultLog): Promise<UnrecordedSweep> {
+export async function removeUnrecordedImages(
+  store: Workspace,
+  log: (line: string) => void = defaultLog,
+  only?: readonly { project_id: string; dataset_id: string }[],
+): Promise<UnrecordedSweep> {
   const out: UnrecordedSweep = { removed: [], untouched: [] };
   const projectIds = (await realDirEntries(store.projectsDir())) ?? [];
+  const wanted = only ? new Set(only.map((r) => `${r.project_id}/${r.dataset_id}`)) : null;
   for (const p of projectIds) {
     if (!p.isDirectory() || !ProjectIdSchema.safeParse(p.name).success) continue;
     const datasetIds = (await realDirEntries(store.datasetsDir(p.name))) ?? [];
     for (const d of datasetIds) {
       if (!d.isDirectory() || !DatasetIdSchema.safeParse(d.name).success) continue;
+      if (wanted && !wanted.has(`${p.name}/${d.name}`)) continue;
       const ref = { project_id: p.name, dataset_id: d.name };
       const leave = (reason: string) => {
         out.untouched.push({ ...ref, reason });
         log(`dataset ${d.name} of project ${p.name}: ${reason}; its files were left alone`);
       };
-      let ds: DatasetFile | null;
+      let ds: DatasetManifest | null;
       try {
-        ds = await store.read(DatasetDoc, store.datasetFile(p.name, d.name));
+        ds = await store.datasets.header(p.name, d.name);
       } catch (e) {
         leave(`dataset.json is unreadable (${e instanceof Error ? e.message.slice(0, 200) : String(e)})`);
         continue;
@@ -117,16 +126,11 @@ export async function removeUnrecordedImages(store: Workspace, log: (line: strin
         leave('its import is still in progress');
         continue;
       }
-      const images = new Set<string>();
-      const stems = new Set<string>();
-      for (const img of ds.images) {
-        const name = img.file.slice('images/'.length);
-        images.add(name);
-        stems.add(name.replace(/\.[^.]+$/, ''));
-      }
+      // Files are named by the first 16 hex digits of their hash, which the index keeps per image.
+      const index = await store.datasets.index(p.name, d.name);
       const files = [
-        ...(await sweepFolder(store.imagesDir(p.name, d.name), 'images', IMAGE_NAME_RE, (n) => images.has(n), log)),
-        ...(await sweepFolder(store.thumbsDir(p.name, d.name), '.thumbs', THUMB_NAME_RE, (_n, stem) => stems.has(stem), log)),
+        ...(await sweepFolder(store.imagesDir(p.name, d.name), 'images', IMAGE_NAME_RE, (_n, stem) => index.hasStem(stem), log)),
+        ...(await sweepFolder(store.thumbsDir(p.name, d.name), '.thumbs', THUMB_NAME_RE, (_n, stem) => index.hasStem(stem), log)),
       ];
       if (files.length === 0) continue;
       out.removed.push({ ...ref, files });
@@ -224,7 +228,7 @@ export async function importingDatasets(store: Workspace): Promise<{ project_id:
     if (!p.isDirectory() || !ProjectIdSchema.safeParse(p.name).success) continue;
     for (const d of (await realDirEntries(store.datasetsDir(p.name))) ?? []) {
       if (!d.isDirectory() || !DatasetIdSchema.safeParse(d.name).success) continue;
-      const ds = await store.read(DatasetDoc, store.datasetFile(p.name, d.name)).catch(() => null);
+      const ds = await store.datasets.header(p.name, d.name).catch(() => null);
       if (ds?.status === 'importing') out.push({ project_id: p.name, dataset_id: d.name });
     }
   }

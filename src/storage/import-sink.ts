@@ -1,4 +1,4 @@
-import { DatasetDoc, type Annotation, type DatasetFile, type ImageRecord, type ImportReport } from '../schemas/dataset.ts';
+import type { Annotation, DatasetManifest, ImportReport, StoredImage } from '../schemas/dataset.ts';
 import { AppError, notFound } from '../kernel/errors.ts';
 import { newId } from './ids.ts';
 import type { Workspace } from './workspace.ts';
@@ -28,18 +28,18 @@ export interface DatasetImportSink {
   addImage(rec: SinkImage): Promise<void>;
   /** The uploaded archive, opened as uploads.ts `openUpload` does. */
   openUpload<T>(file: string, adopt: (fd: number) => Promise<T>): Promise<T>;
-  /** Writes the images received so far into dataset.json (also done every `flushEvery` images). */
+  /** Commits the images received so far to the dataset (also done every `flushEvery` images). */
   flush(): Promise<void>;
   /** Same as flush: the worker's last call, after which the main thread finishes the dataset. */
   close(): Promise<void>;
   /** Last flush; the dataset becomes 'ready' with its report and classes. */
-  finish(report: ImportReport): Promise<DatasetFile>;
+  finish(report: ImportReport): Promise<DatasetManifest>;
   /** Last flush; the dataset becomes 'failed' with the error (images stored so far stay). */
-  fail(error: { code: string; message: string }): Promise<DatasetFile>;
+  fail(error: { code: string; message: string }): Promise<DatasetManifest>;
 }
 
 export interface ImportSinkOptions {
-  /** Rewriting a 10,000-image dataset.json per image would be quadratic; batches keep it linear-ish. */
+  /** One commit per image would rewrite the last shard per image; batches keep the writes few. */
   flushEvery?: number;
   flushIntervalMs?: number;
 }
@@ -61,17 +61,14 @@ export function normalizeLabels(raw: readonly string[]): string[] {
 
 /**
  * Marks an import done: status 'ready', the report stored, and the classes set — the source's
- * declared order first (COCO/YOLO category order matters to users), then any other label present.
+ * declared order first (COCO/YOLO category order matters to users), then any other label present
+ * (the header's counts name every label and class an image has; regression's target names aside).
  */
-export function applyImportReport(ds: DatasetFile, report: ImportReport): void {
-  const present = new Set<string>();
-  for (const img of ds.images) {
-    if (img.label !== null) present.add(img.label);
-    for (const l of img.labels ?? []) present.add(l);
-  }
+export function applyImportReport(ds: DatasetManifest, report: ImportReport): void {
+  const present = ds.counts.class_counts.map(([n]) => n).filter((n) => !ds.target_names.includes(n));
   const declared = report.classes.map(normalizeLabel).filter((c): c is string => c !== null);
   const classes = [...new Set([...declared, ...ds.classes])];
-  for (const l of [...present].sort()) if (!classes.includes(l)) classes.push(l);
+  for (const l of present.sort()) if (!classes.includes(l)) classes.push(l);
   ds.classes = classes;
   ds.status = 'ready';
   ds.import_report = { ...report, classes };
@@ -80,31 +77,39 @@ export function applyImportReport(ds: DatasetFile, report: ImportReport): void {
 
 /**
  * Where an import job's images land: originals as `images/<hash16>.<ext>`, thumbnails as
- * `.thumbs/<hash16>.webp`, and records appended to dataset.json in batches, under its lock.
- * A hash already in the dataset is not added twice.
+ * `.thumbs/<hash16>.webp`, and records appended to the dataset's last shard in batches (one
+ * commit per batch: src/storage/datasets.ts). A hash already in the dataset is not added twice.
  */
 export function createImportSink(store: Workspace, projectId: string, datasetId: string, opts: ImportSinkOptions = {}): DatasetImportSink {
   const flushEvery = opts.flushEvery ?? 500;
   const flushIntervalMs = opts.flushIntervalMs ?? 2000;
   const file = store.datasetFile(projectId, datasetId);
-  let pending: ImageRecord[] = [];
+  let pending: StoredImage[] = [];
   let lastFlush = Date.now();
 
-  async function commit(final?: (ds: DatasetFile) => void): Promise<DatasetFile> {
+  /** Appends the pending records (those whose file is not in the dataset yet), then applies `final` to the header. */
+  async function commit(final?: (ds: DatasetManifest) => void): Promise<DatasetManifest> {
     const batch = pending;
     pending = [];
     lastFlush = Date.now();
-    return store.modify(DatasetDoc, file, 'dataset', datasetId, (ds) => {
-      const known = new Set(ds.images.map((i) => i.hash));
-      for (const rec of batch) {
-        if (known.has(rec.hash)) continue;
-        known.add(rec.hash);
-        ds.images.push({ ...rec, split: ds.split_names.map(() => 'none' as const) });
-      }
-      final?.(ds);
-      ds.updated_at = new Date().toISOString();
-      return ds;
-    });
+    if (batch.length > 0) {
+      await store.datasets.transact(projectId, datasetId, (tx) => {
+        const known = new Set<string>();
+        const fresh: StoredImage[] = [];
+        for (const rec of batch) {
+          const stem = rec.hash.slice(0, 16);
+          if (known.has(stem) || tx.index.hasStem(stem)) continue;
+          known.add(stem);
+          fresh.push(rec);
+        }
+        tx.append(fresh);
+      });
+    }
+    // A second commit: the header's counts include the batch by now, and `final` reads them.
+    if (final) await store.datasets.transact(projectId, datasetId, (tx) => final(tx.header));
+    const header = await store.datasets.header(projectId, datasetId);
+    if (header === null) throw notFound('dataset', datasetId);
+    return header;
   }
 
   return {
@@ -129,7 +134,6 @@ export function createImportSink(store: Workspace, projectId: string, datasetId:
         ...(rec.annotations && rec.annotations.length
           ? { annotations: rec.annotations.map((a) => ({ ...a, category: normalizeLabel(a.category) ?? 'unnamed' })) }
           : {}),
-        split: [],
         source: rec.source_path,
       });
       if (pending.length >= flushEvery || Date.now() - lastFlush >= flushIntervalMs) await commit();

@@ -41,15 +41,22 @@ export function parseDoc<T extends { schema_version: number }>(doc: DocType<T>, 
 
 /** Validates before writing: a bug never gets to store a file the next read would refuse. */
 export function serializeDoc<T extends { schema_version: number }>(doc: DocType<T>, value: T, file: string): string {
+  return validatedText(doc, value, file).text;
+}
+
+/** The validated value (zod's output: a fresh object no caller holds) and its text. */
+function validatedText<T extends { schema_version: number }>(doc: DocType<T>, value: T, file: string): { data: T; text: string } {
   const r = doc.schema.safeParse(value);
   if (!r.success) {
     const first = r.error.issues[0];
     throw new AppError('INTERNAL', `refusing to write an invalid ${doc.name} to ${file}: ${first.path.join('.')}: ${first.message}`);
   }
-  return `${JSON.stringify(r.data, null, 1)}\n`;
+  return { data: r.data, text: `${JSON.stringify(r.data, null, 1)}\n` };
 }
 
 interface CacheEntry {
+  /** The schema it was parsed with: the same file read as another document type is parsed again. */
+  doc: unknown;
   mtimeMs: number;
   size: number;
   ino: number;
@@ -83,7 +90,7 @@ export class DocCache {
       throw e;
     }
     const hit = this.entries.get(file);
-    if (hit && hit.ino === st.ino && hit.mtimeMs === st.mtimeMs && hit.size === st.size) {
+    if (hit && hit.doc === doc && hit.ino === st.ino && hit.mtimeMs === st.mtimeMs && hit.size === st.size) {
       // Refresh recency for the LRU order.
       this.entries.delete(file);
       this.entries.set(file, hit);
@@ -99,18 +106,38 @@ export class DocCache {
     const value = parseDoc(doc, text, file);
     // Only cache when the file did not change while we read it.
     const after = await fs.stat(file).catch(() => null);
-    if (after && after.ino === st.ino && after.mtimeMs === st.mtimeMs && after.size === st.size) this.remember(file, after, value);
+    if (after && after.ino === st.ino && after.mtimeMs === st.mtimeMs && after.size === st.size) this.remember(doc, file, after, value);
     return value;
   }
 
   async write<T extends { schema_version: number }>(doc: DocType<T>, file: string, value: T): Promise<T> {
-    const text = serializeDoc(doc, value, file);
+    const { data, text } = validatedText(doc, value, file);
     const identity = await writeFileAtomic(file, text);
-    // The text was validated on its way out, so parsing it back gives exactly what a fresh read
-    // would, as an object no caller holds a reference into.
-    const stored = JSON.parse(text) as T;
-    this.remember(file, identity, stored);
-    return stored;
+    // zod's output is what a fresh read of the text would give, and an object no caller holds a
+    // reference into.
+    this.remember(doc, file, identity, data);
+    return data;
+  }
+
+  /** A read that leaves the cache as it was (and drops a stale entry for the file). */
+  async readUncached<T extends { schema_version: number }>(doc: DocType<T>, file: string): Promise<T | null> {
+    this.forget(file);
+    let text: string;
+    try {
+      text = await fs.readFile(file, 'utf8');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw e;
+    }
+    return parseDoc(doc, text, file);
+  }
+
+  /** A validated atomic write that leaves nothing in the cache. */
+  async writeUncached<T extends { schema_version: number }>(doc: DocType<T>, file: string, value: T): Promise<T> {
+    const { data, text } = validatedText(doc, value, file);
+    this.forget(file);
+    await writeFileAtomic(file, text);
+    return data;
   }
 
   forget(file: string): void {
@@ -123,9 +150,9 @@ export class DocCache {
     for (const key of [...this.entries.keys()]) if (key === dir || key.startsWith(dir + path.sep)) this.forget(key);
   }
 
-  private remember(file: string, st: FileIdentity, value: unknown): void {
+  private remember(doc: unknown, file: string, st: FileIdentity, value: unknown): void {
     this.forget(file);
-    this.entries.set(file, { ino: st.ino, mtimeMs: st.mtimeMs, size: st.size, value });
+    this.entries.set(file, { doc, ino: st.ino, mtimeMs: st.mtimeMs, size: st.size, value });
     this.bytes += st.size;
     while (this.entries.size > this.maxEntries || (this.bytes > this.maxBytes && this.entries.size > 1)) {
       const oldest = this.entries.keys().next().value;

@@ -7,7 +7,8 @@ import type { DocType } from '../schemas/common.ts';
 import { DatasetIdSchema, JobIdSchema, ProjectIdSchema } from '../schemas/common.ts';
 import { StudioDoc, type StudioFile } from '../schemas/studio.ts';
 import { JobDoc, type JobFile } from '../schemas/job.ts';
-import { DatasetDoc, type DatasetFile } from '../schemas/dataset.ts';
+import type { DatasetFile } from '../schemas/dataset.ts';
+import { DatasetStore } from './datasets.ts';
 import { AppError, notFound } from '../kernel/errors.ts';
 import { writeFileAtomic } from './atomic.ts';
 import { removeOrphanTemps } from './cleanup.ts';
@@ -37,6 +38,8 @@ function checkId(schema: typeof ProjectIdSchema, id: string, what: string): stri
 export class Workspace {
   readonly root: string;
   private readonly cache = new DocCache();
+  /** Datasets: header, shards, splits and the in-memory index (src/storage/datasets.ts). */
+  readonly datasets: DatasetStore = new DatasetStore(this);
   private readonly lockOptions: LockOptions;
   /** The workspace's real location, resolved on first need (see `insideReal`). */
   private realRoot: Promise<string> | undefined;
@@ -90,6 +93,18 @@ export class Workspace {
     return this.cache.read(doc, this.inside(file));
   }
 
+  /** As `read`, not kept in the document cache (the caller keeps what it needs). */
+  async readUncached<T extends Versioned>(doc: DocType<T>, file: string): Promise<T | null> {
+    return this.cache.readUncached(doc, this.inside(file));
+  }
+
+  /** As `write`, not kept in the document cache; returns the stored value. */
+  async writeUncached<T extends Versioned>(doc: DocType<T>, file: string, value: T): Promise<T> {
+    const full = this.inside(file);
+    await fs.mkdir(path.dirname(full), { recursive: true });
+    return this.cache.writeUncached(doc, full, value);
+  }
+
   /** As `read`, but a missing file is NOT_FOUND(`what`, `id`). */
   async get<T extends Versioned>(doc: DocType<T>, file: string, what: string, id?: string): Promise<T> {
     const v = await this.read(doc, file);
@@ -133,6 +148,11 @@ export class Workspace {
     }
   }
 
+  /** Runs `fn` holding the file's lock (as `update` does), for changes that span several files. */
+  async withLock<T>(file: string, fn: () => Promise<T>): Promise<T> {
+    return withFileLock(this.inside(file), fn, this.lockOptions);
+  }
+
   private async locked<T extends Versioned>(doc: DocType<T>, full: string, fn: (current: T | null) => T | Promise<T>): Promise<T> {
     return withFileLock(
       full,
@@ -148,7 +168,7 @@ export class Workspace {
   // ── datasets ─────────────────────────────────────────────────────────────────────────────
   /** A dataset with every image record (what training, evaluation and export read), or null. */
   async readDataset(projectId: string, datasetId: string): Promise<DatasetFile | null> {
-    return this.read(DatasetDoc, this.datasetFile(projectId, datasetId));
+    return this.datasets.materialize(projectId, datasetId);
   }
 
   /** As `readDataset`, but a missing dataset is NOT_FOUND. */

@@ -192,6 +192,22 @@ describe('images', () => {
     expect(after.image_count).toBe(25);
   });
 
+  it('replaces an image’s boxes, alone or with its label; refuses a bad box by its path', async () => {
+    const item = (await call<Page>(s.app, 'GET', `${base}/images?label=square&page_size=1`)).body.data.items[0];
+    const boxes = [{ category: 'square', bbox: [4, 5, 20, 22] }, { category: '  lid ', bbox: [30, 30, 8, 8] }];
+    const edited = await call<{ annotations: unknown[]; label: string }>(s.app, 'PATCH', `${base}/images/${item.id}`, { annotations: boxes });
+    expect(edited.status).toBe(200);
+    expect(edited.body.data.annotations).toEqual([{ category: 'square', bbox: [4, 5, 20, 22] }, { category: 'lid', bbox: [30, 30, 8, 8] }]);
+    expect(edited.body.data.label).toBe('square');
+    const both = await call<{ annotations: unknown[]; label: string }>(s.app, 'PATCH', `${base}/images/${item.id}`, { label: 'box', annotations: [] });
+    expect(both.body.data).toMatchObject({ label: 'box', annotations: [] });
+    const bad = await call(s.app, 'PATCH', `${base}/images/${item.id}`, { annotations: [{ category: 'x', bbox: [0, 0, -1, 2] }] });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.message).toContain('annotations.0.bbox.2');
+    expect((await call(s.app, 'PATCH', `${base}/images/${item.id}`, {})).body.error.code).toBe('VALIDATION_ERROR');
+    await call(s.app, 'PATCH', `${base}/images/${item.id}`, { label: 'square' });
+  });
+
   it('two concurrent PATCHes of the same dataset both land', async () => {
     const items = (await call<Page>(s.app, 'GET', `${base}/images?label=circle&page_size=4`)).body.data.items;
     const results = await Promise.all([

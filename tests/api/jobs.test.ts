@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/app.ts';
 import { loadSettings } from '../../src/config.ts';
-import { DatasetDoc } from '../../src/schemas/index.ts';
+import { DatasetV1Doc } from '../../src/schemas/index.ts';
 import { openWorkspace } from '../../src/storage/workspace.ts';
 import { call, makeImageFolder, makeStudio, parseSse, waitForJob, type TestStudio } from './helpers.ts';
 
@@ -77,7 +77,8 @@ describe('restart', () => {
       const store = await openWorkspace(settings.workspace);
       const now = new Date().toISOString();
       const dsId = 'ds-crashed1';
-      await store.write(DatasetDoc, store.datasetFile(p, dsId), {
+      // Version 1 (every record in dataset.json): read back through the migration.
+      await store.write(DatasetV1Doc, store.datasetFile(p, dsId), {
         schema_version: 1,
         id: dsId,
         name: 'crashed',

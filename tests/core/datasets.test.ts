@@ -178,22 +178,24 @@ describe('datasets service: images', () => {
   it('serves page 50 of a 10,000-image dataset from the parsed cache', async () => {
     const { projectId, datasetId, datasets } = await makeDataset(ws, { a: 1 });
     // Grow the dataset to 10,000 records directly (the image bytes do not matter here).
-    const { DatasetDoc } = await import('../../src/schemas/dataset.ts');
-    await ws.modify(DatasetDoc, ws.datasetFile(projectId, datasetId), 'dataset', datasetId, (ds) => {
-      const base = ds.images[0];
+    await ws.datasets.transact(projectId, datasetId, async (tx) => {
+      const [base] = await tx.records(0);
+      const more = [];
       for (let i = 1; i < 10_000; i++) {
         const hex = i.toString(16).padStart(16, '0');
-        ds.images.push({ ...base, id: `img-${i.toString(36).padStart(8, '0')}`, file: `images/${hex}.png`, hash: hex.repeat(4), label: i % 2 ? 'a' : 'b' });
+        more.push({ ...base, id: `img-${i.toString(36).padStart(8, '0')}`, file: `images/${hex}.png`, hash: hex.repeat(4), label: i % 2 ? 'a' : 'b' });
       }
-      return ds;
+      tx.append(more);
     });
     const first = await datasets.listImages(projectId, datasetId, { page: 50, page_size: 100 });
     expect(first.total).toBe(10_000);
     expect(first.items[0].id).toBe(`img-${(4900).toString(36).padStart(8, '0')}`);
-    // Same document object on the next read: no re-parse of the 10,000 records.
-    const a = await ws.read(DatasetDoc, ws.datasetFile(projectId, datasetId));
+    // Same index on the next read: no re-read of the 10,000 records.
+    const a = await ws.datasets.index(projectId, datasetId);
+    const version = a.version;
     await datasets.listImages(projectId, datasetId, { page: 50, page_size: 100, label: 'b' });
-    expect(await ws.read(DatasetDoc, ws.datasetFile(projectId, datasetId))).toBe(a);
+    expect(await ws.datasets.index(projectId, datasetId)).toBe(a);
+    expect(a.version).toBe(version);
   });
 });
 

@@ -51,7 +51,7 @@ async function listing(did: string): Promise<{ images: string[]; thumbs: string[
 }
 
 async function recordedFiles(did: string): Promise<{ images: string[]; thumbs: string[] }> {
-  const ds = await ws.get(DatasetDoc, ws.datasetFile(pid, did), 'dataset');
+  const ds = await ws.getDataset(pid, did);
   const images = ds.images.map((i) => i.file.slice('images/'.length)).sort();
   return { images, thumbs: images.map((f) => f.replace(/\.[^.]+$/, '.webp')).sort() };
 }
@@ -73,7 +73,7 @@ describe('removeUnrecordedImages', () => {
     expect(out.removed.map((r) => ({ ...r, files: [...r.files].sort() }))).toEqual([{ project_id: pid, dataset_id: did, files: gone }]);
     expect(lines).toEqual([`dataset ${did} of project ${pid}: removed 6 unrecorded files (3 images, 3 thumbnails)`]);
     // Every recorded file is still served.
-    const ds = await ws.get(DatasetDoc, ws.datasetFile(pid, did), 'dataset');
+    const ds = await ws.getDataset(pid, did);
     for (const img of ds.images) await expect(ws.datasetFilePath(pid, did, img.file)).resolves.toContain(img.file);
 
     // A second pass finds nothing and logs nothing.

@@ -1,7 +1,6 @@
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { DatasetDoc } from '../../src/schemas/dataset.ts';
 import { openWorkspace } from '../../src/storage/workspace.ts';
 import { allFiles, checkWorkspace, runAndKill } from './kill-harness.ts';
 
@@ -47,7 +46,7 @@ try {
         console.error(`temp files left after a reopen: ${left.join(', ')}`);
         process.exit(1);
       }
-      if ((await ws.read(DatasetDoc, ws.datasetFile('proj-00000001', 'ds-0000000a')))?.schema_version !== 1) {
+      if (!(await ws.readDataset('proj-00000001', 'ds-0000000a'))?.images.length) {
         console.error('the dataset did not read back through the workspace');
         process.exit(1);
       }

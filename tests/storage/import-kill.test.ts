@@ -5,8 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadSettings } from '../../src/config.ts';
 import { createServices } from '../../src/core/services.ts';
 import { writeSyntheticFolder } from '../../src/datasets/synthetic.ts';
-import { DatasetDoc } from '../../src/schemas/dataset.ts';
-import { parseDoc } from '../../src/storage/json-doc.ts';
+import { Workspace } from '../../src/storage/workspace.ts';
 import { freePort, studioProcess, type StudioProcess } from '../studio-process.ts';
 import { tempRoot } from './helpers.ts';
 
@@ -67,7 +66,7 @@ describe('an import killed mid-way', () => {
     await new Promise((r) => server!.once('exit', r));
 
     const listed = async () => {
-      const ds = parseDoc(DatasetDoc, await fs.readFile(path.join(dsDir, 'dataset.json'), 'utf8'), 'dataset.json');
+      const ds = await new Workspace(workspace()).getDataset(pid, did);
       const images = ds.images.map((i) => i.file.slice('images/'.length)).sort();
       return { ds, images, thumbs: images.map((f) => f.replace(/\.[^.]+$/, '.webp')).sort() };
     };

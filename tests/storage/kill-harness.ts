@@ -1,7 +1,9 @@
 import { spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { DatasetDoc } from '../../src/schemas/dataset.ts';
+import type { DocType } from '../../src/schemas/common.ts';
+import { DatasetDoc, DatasetV1Doc, ShardDoc, SplitDoc } from '../../src/schemas/dataset.ts';
+import { Workspace } from '../../src/storage/workspace.ts';
 import { ProjectDoc } from '../../src/schemas/project.ts';
 import { StudioDoc } from '../../src/schemas/studio.ts';
 import { parseDoc } from '../../src/storage/json-doc.ts';
@@ -26,17 +28,42 @@ export async function allFiles(dir: string): Promise<string[]> {
   return out;
 }
 
-/** Every JSON file must parse and validate against its schema; returns the problems found. */
+/** The schema a workspace JSON file is written with, by its name and folder. */
+function docFor(f: string, text: string): DocType<{ schema_version: number }> {
+  const base = path.basename(f);
+  const dir = path.basename(path.dirname(f));
+  if (base === 'dataset.json') return (text.includes('"schema_version": 1,') ? DatasetV1Doc : DatasetDoc) as DocType<{ schema_version: number }>;
+  if (dir === 'shards') return ShardDoc as DocType<{ schema_version: number }>;
+  if (dir === 'splits') return SplitDoc as DocType<{ schema_version: number }>;
+  return (base === 'studio.json' ? StudioDoc : ProjectDoc) as DocType<{ schema_version: number }>;
+}
+
+/**
+ * Every JSON file must parse and validate against its schema, and every dataset's header must
+ * name only shard and split files that exist, with counts equal to its records; returns the
+ * problems found.
+ */
 export async function checkWorkspace(root: string): Promise<string[]> {
   const problems: string[] = [];
+  const datasets: { pid: string; did: string }[] = [];
   for (const f of await allFiles(root)) {
     if (!f.endsWith('.json')) continue;
-    const doc = path.basename(f) === 'dataset.json' ? DatasetDoc : path.basename(f) === 'studio.json' ? StudioDoc : ProjectDoc;
     try {
-      parseDoc(doc as typeof ProjectDoc, await fs.readFile(f, 'utf8'), f);
+      const text = await fs.readFile(f, 'utf8');
+      parseDoc(docFor(f, text), text, f);
     } catch (e) {
       problems.push(`${path.relative(root, f)}: ${(e as Error).message.slice(0, 200)}`);
     }
+    const parts = path.relative(root, f).split(path.sep);
+    if (parts.length === 5 && parts[0] === 'projects' && parts[2] === 'datasets' && parts[4] === 'dataset.json') datasets.push({ pid: parts[1], did: parts[3] });
+  }
+  if (problems.length) return problems;
+  // Read-only: a plain Workspace (no start-up sweep) reading through the dataset store.
+  const ws = new Workspace(root);
+  for (const { pid, did } of datasets) {
+    const header = await ws.read(DatasetDoc, ws.datasetFile(pid, did)).catch(() => null);
+    if (header === null) continue; // version 1: checked by its schema above
+    for (const p of await ws.datasets.verify(pid, did)) problems.push(`${pid}/${did}: ${p}`);
   }
   return problems;
 }

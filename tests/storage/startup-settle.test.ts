@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/app.ts';
 import { loadSettings } from '../../src/config.ts';
-import { DatasetDoc } from '../../src/schemas/dataset.ts';
+import { DatasetV1Doc } from '../../src/schemas/dataset.ts';
 
 /**
  * What a SIGKILL at the wrong moment left is settled at the next start (the hardening issue): a
@@ -30,7 +30,7 @@ describe('start-up settles what a crash left', () => {
     const pid = (await app.inject({ method: 'POST', url: '/api/projects', payload: { name: 'p' } })).json().data.id as string;
     // what a kill between dataset.json and the job record leaves: a dataset importing, no job
     const now = new Date().toISOString();
-    await app.studio.store.write(DatasetDoc, app.studio.store.datasetFile(pid, 'ds-stuck001'), {
+    await app.studio.store.write(DatasetV1Doc, app.studio.store.datasetFile(pid, 'ds-stuck001'), {
       schema_version: 1, id: 'ds-stuck001', name: 'stuck', task: 'classification', status: 'importing', classes: [], target_names: [],
       split_names: [], images: [], import_report: null, error: null, created_at: now, updated_at: now,
     });
