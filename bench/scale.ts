@@ -113,6 +113,8 @@ async function one(n: number): Promise<void> {
     };
     try {
       emit('dataset open (first image page, index built)', n, await req('GET', `${base}/images?page=1&page_size=50`), 'ms');
+      const rssNow = (what: string) => emit(`RSS ${what}`, n, process.memoryUsage().rss / 2 ** 20, 'MB');
+      rssNow('after the open');
       const rand = (k: number) => Math.floor(Math.random() * k);
       const relabel: number[] = [];
       for (let k = 0; k < 200; k++) relabel.push(await req('PATCH', `${base}/images/${record(rand(n)).id}`, { label: `class${rand(CLASSES + 2)}` }));
@@ -123,7 +125,9 @@ async function one(n: number): Promise<void> {
         boxes.push(await req('PATCH', `${base}/images/${record(rand(n)).id}`, { annotations: [{ category: 'class1', bbox: [rand(100), rand(100), 50, 40] }] }));
       }
       emit('box edit p50', n, pct(boxes, 50), 'ms');
+      emit('peak RSS before the split', n, process.resourceUsage().maxRSS / 1024, 'MB');
       emit('split (stratified, saved)', n, await req('POST', `${base}/splits`, { name: 'bench', ratios: { train: 0.8, val: 0.1, test: 0.1 }, stratify: true, seed: 1 }), 'ms');
+      rssNow('after the split');
       const filtered: number[] = [];
       const pages = Math.max(1, Math.floor((n * 0.8) / CLASSES / 50));
       for (let k = 0; k < 200; k++) filtered.push(await req('GET', `${base}/images?label=class${rand(CLASSES)}&split=bench&subset=train&page=${1 + rand(pages)}&page_size=50`));

@@ -178,24 +178,28 @@ function splitSummary(name: string, ix: DatasetIndex, subsetOf: (ref: ImageRef) 
 /** The split of a dataset's images by its task: per class, iteratively per label, or by target quantile bins. */
 function splitImages(ix: DatasetIndex, opts: { ratios: SplitRequest['ratios']; stratify: boolean; seed: number }): SplitResult {
   const shape = labelShape(ix.manifest.task);
-  const rows: { id: string; key: string; ref: ImageRef }[] = [];
-  for (const shard of ix.shards) {
-    for (let i = 0; i < shard.ids.length; i++) {
-      const ref = { shard, i };
-      rows.push({ id: idAt(ref), key: stemAt(ref), ref });
+  // One item per image, made straight from the index's columns (a million images: one pass).
+  const items = <T>(make: (ref: ImageRef, id: string, key: string) => T): T[] => {
+    const out: T[] = [];
+    for (const shard of ix.shards) {
+      for (let i = 0; i < shard.ids.length; i++) {
+        const ref = { shard, i };
+        out.push(make(ref, idAt(ref), stemAt(ref)));
+      }
     }
-  }
+    return out;
+  };
   if (shape === 'multi') {
     return computeMultilabelSplit(
-      rows.map((r) => {
-        const codes = r.ref.shard.labels?.[r.ref.i];
-        return { id: r.id, labels: codes ? Array.from(codes, (c) => ix.className(c)) : null, key: r.key };
+      items((r, id, key) => {
+        const codes = r.shard.labels?.[r.i];
+        return { id, labels: codes ? Array.from(codes, (c) => ix.className(c)) : null, key };
       }),
       opts,
     );
   }
-  if (shape === 'targets') return computeRegressionSplit(rows.map((r) => ({ id: r.id, value: r.ref.shard.targets?.[r.ref.i]?.[0] ?? null, key: r.key })), opts);
-  return computeSplit(rows.map((r) => ({ id: r.id, label: r.ref.shard.label[r.ref.i] < 0 ? null : ix.className(r.ref.shard.label[r.ref.i]), key: r.key })), opts);
+  if (shape === 'targets') return computeRegressionSplit(items((r, id, key) => ({ id, value: r.shard.targets?.[r.i]?.[0] ?? null, key })), opts);
+  return computeSplit(items((r, id, key) => ({ id, label: r.shard.label[r.i] < 0 ? null : ix.className(r.shard.label[r.i]), key })), opts);
 }
 
 /** The label/labels/targets (and annotations) of an image update, checked against the dataset's task and names. */
@@ -236,8 +240,12 @@ function applyTruth(ds: DatasetManifest, img: StoredImage, body: ReturnType<type
   }
 }
 
-/** Positions matching a filter, cached per index version (paging through a filtered list scans once). */
-const filterCache = new WeakMap<DatasetIndex, { version: number; key: string; positions: Int32Array }>();
+/**
+ * Positions matching a filter, the last few filters per index, for the index's version: paging
+ * through a filtered list, or switching between a few filters, scans once each.
+ */
+const filterCache = new WeakMap<DatasetIndex, { version: number; found: Map<string, Int32Array> }>();
+const FILTERS_KEPT = 8;
 
 /** Thumbnails are `.thumbs/<stem>.webp` beside `images/<stem>.<ext>` (see storage/import-sink.ts). */
 export function thumbnailRel(file: string): string {
@@ -297,8 +305,10 @@ export function createDatasetsService(store: Workspace) {
   function filtered(ix: DatasetIndex, label: string | undefined, split: string | null, subset: Subset | undefined): Int32Array | null {
     if (label === undefined && subset === undefined) return null;
     const key = JSON.stringify([label ?? null, split, subset ?? null]);
-    const hit = filterCache.get(ix);
-    if (hit && hit.version === ix.version && hit.key === key) return hit.positions;
+    let kept = filterCache.get(ix);
+    if (!kept || kept.version !== ix.version) filterCache.set(ix, (kept = { version: ix.version, found: new Map() }));
+    const hit = kept.found.get(key);
+    if (hit) return hit;
     const shape = labelShape(ix.manifest.task);
     const code = label === undefined ? -2 : ix.codeIfKnown(label);
     const want = subset === undefined ? -1 : SUBSET_CODES.indexOf(subset);
@@ -322,7 +332,8 @@ export function createDatasetsService(store: Workspace) {
       }
     }
     const positions = found.slice(0, count);
-    filterCache.set(ix, { version: ix.version, key, positions });
+    kept.found.set(key, positions);
+    if (kept.found.size > FILTERS_KEPT) kept.found.delete(kept.found.keys().next().value!);
     return positions;
   }
 

@@ -74,12 +74,7 @@ export function computeSplit(images: SplitImage[], opts: SplitOptions): SplitRes
   const ratios = SplitRatiosSchema.parse(opts.ratios);
   const random = mulberry32(opts.seed);
   const assignment = new Map<string, SplitSubset>();
-  const byClass = new Map<string, string[]>();
-  const keyOf = new Map(images.map((img) => [img.id, img.key ?? img.id]));
-  const byKey = (a: string, b: string): number => {
-    const [ka, kb] = [keyOf.get(a) ?? a, keyOf.get(b) ?? b];
-    return ka < kb ? -1 : ka > kb ? 1 : a < b ? -1 : a > b ? 1 : 0;
-  };
+  const byClass = new Map<string, SplitImage[]>();
   let unassigned = 0;
   for (const img of images) {
     if (img.label === null) {
@@ -87,18 +82,18 @@ export function computeSplit(images: SplitImage[], opts: SplitOptions): SplitRes
       unassigned += 1;
       continue;
     }
-    const ids = byClass.get(img.label) ?? [];
-    ids.push(img.id);
-    byClass.set(img.label, ids);
+    const group = byClass.get(img.label) ?? [];
+    group.push(img);
+    byClass.set(img.label, group);
   }
   const classes = [...byClass.keys()].sort();
   const groups = opts.stratify ? classes.map((c) => byClass.get(c) ?? []) : [classes.flatMap((c) => byClass.get(c) ?? [])];
   for (const group of groups) {
-    const ids = shuffleInPlace([...group].sort(byKey), random);
-    const quota = apportion(ids.length, ratios);
+    const ordered = seededOrder(group, random);
+    const quota = apportion(ordered.length, ratios);
     let at = 0;
     for (const subset of SUBSETS) {
-      for (const id of ids.slice(at, at + quota[subset])) assignment.set(id, subset);
+      for (let k = at; k < at + quota[subset]; k++) assignment.set(ordered[k].id, subset);
       at += quota[subset];
     }
   }

@@ -15,6 +15,8 @@ export interface ShardColumns {
   readonly file: string;
   /** The shard's slot number (`shards/<n>.<rev>.json`): stable across rewrites of the shard. */
   readonly n: number;
+  /** The commit that wrote the shard file. */
+  readonly rev: number;
   /** Each image's id, packed (`packId`). */
   readonly ids: Float64Array;
   /** The ids sorted, and where each sorted id sits in `ids`: the lookup by id, a binary search. */
@@ -160,6 +162,7 @@ export class DatasetIndex {
     const shard: ShardColumns = {
       file,
       n: shardSlot(file),
+      rev: Number(file.slice('shards/'.length + 7, -'.json'.length)),
       ids,
       sortedIds: Float64Array.from(order, (i) => ids[i]),
       sortedAt: order,

@@ -218,20 +218,18 @@ export class DatasetStore {
   /** Brings an index to `header`: shards whose file is unchanged keep their columns. */
   private async refresh(projectId: string, datasetId: string, index: DatasetIndex, header: DatasetManifest, fresh: boolean): Promise<void> {
     const before = fresh ? null : index.manifest;
-    const byFile = new Map(index.shards.map((s) => [s.file, s]));
     const bySlot = new Map(index.shards.map((s) => [s.n, s]));
     const oldSplits = new Map((before?.splits ?? []).map((s) => [s.name, s.file]));
     const kept = header.splits.filter((s) => oldSplits.get(s.name) === s.file).map((s) => s.name);
     const shards: ShardColumns[] = [];
     for (const entry of header.shards) {
-      const file = shardFile(entry);
-      const same = byFile.get(file);
-      if (same) {
+      const same = bySlot.get(entry[0]);
+      if (same && same.rev === entry[1]) {
         shards.push(same);
         continue;
       }
-      const records = await this.shardRecords(projectId, datasetId, file);
-      shards.push(index.columns(file, records, bySlot.get(entry[0]), kept));
+      const file = shardFile(entry);
+      shards.push(index.columns(file, await this.shardRecords(projectId, datasetId, file), same, kept));
     }
     index.setShards(header, shards);
     for (const s of header.splits) {
@@ -320,7 +318,15 @@ export class DatasetStore {
   private async transactLocked<R>(projectId: string, datasetId: string, fn: (tx: DatasetTx) => R | Promise<R>): Promise<R> {
     const index = await this.currentIndex(projectId, datasetId, true);
     const before = index.manifest;
-    const header = structuredClone(before);
+    // What a transaction may change of the header is copied; the shard and split lists are the
+    // commit's to rebuild, and copying them would cost a pass over a large dataset's header.
+    const header: DatasetManifest = {
+      ...before,
+      classes: [...before.classes],
+      target_names: [...before.target_names],
+      import_report: before.import_report === null ? null : structuredClone(before.import_report),
+      error: before.error === null ? null : { ...before.error },
+    };
     const replaced = new Map<number, StoredImage[]>();
     const appended: StoredImage[] = [];
     const addedSplits: SplitFile[] = [];
@@ -339,7 +345,11 @@ export class DatasetStore {
       trash: (files) => void trashed.push(...files),
     };
     const out = await fn(tx);
-    const headerChanged = JSON.stringify(header) !== JSON.stringify(before);
+    const headerChanged =
+      header.name !== before.name ||
+      header.status !== before.status ||
+      JSON.stringify([header.classes, header.target_names, header.import_report, header.error]) !==
+        JSON.stringify([before.classes, before.target_names, before.import_report, before.error]);
     if (!headerChanged && replaced.size === 0 && appended.length === 0 && addedSplits.length === 0 && removedSplits.length === 0 && trashed.length === 0 && before.trash.length === 0) return out;
 
     const dir = this.ws.datasetDir(projectId, datasetId);
