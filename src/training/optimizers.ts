@@ -34,6 +34,12 @@ export interface ParamGrad {
   dims: number[];
   /** false for parameters excluded from weight decay (e.g. norms and biases in some recipes). */
   decay: boolean;
+  /**
+   * The parameter's learning rate as a multiple of `lr` (default 1): PyTorch's param groups, e.g.
+   * a backbone trained at a tenth of the head's rate. Weight decay follows the group's rate, as in
+   * PyTorch (AdamW decays by lr·wd of the group).
+   */
+  lrScale?: number;
 }
 
 export interface OptimizerState {
@@ -87,7 +93,28 @@ export function appendOptimizer(
   step?: string,
 ): OptimizerUpdate {
   const s = optimizerSpecSchema.parse(spec);
-  const negLr = b.op('Neg', [lr]);
+  for (const e of entries) {
+    if (e.lrScale !== undefined && !(e.lrScale > 0 && Number.isFinite(e.lrScale))) throw new Error(`lrScale of '${e.param}' must be positive, got ${e.lrScale}`);
+  }
+  /** The group's learning rate: `lr`, or `lr · scale` (one Mul per distinct scale). */
+  const lrs = new Map<number, string>([[1, lr]]);
+  const lrOf = (e: ParamGrad): string => {
+    const k = e.lrScale ?? 1;
+    let v = lrs.get(k);
+    if (v === undefined) lrs.set(k, (v = b.op('Mul', [lr, constScalar(b, k)])));
+    return v;
+  };
+  /** Per group, a value derived from its rate, made once. */
+  const perGroup = (f: (groupLr: string) => string) => {
+    const made = new Map<string, string>();
+    return (e: ParamGrad): string => {
+      const g = lrOf(e);
+      let v = made.get(g);
+      if (v === undefined) made.set(g, (v = f(g)));
+      return v;
+    };
+  };
+  const negLrOf = perGroup((g) => b.op('Neg', [g]));
   const at = scalarsAtRank(b);
   const update: OptimizerUpdate = { params: {}, state: [] };
   const stateInput = (e: ParamGrad, kind: string): string => {
@@ -111,7 +138,7 @@ export function appendOptimizer(
         dp = s.nesterov ? b.op('Add', [dp, b.op('Mul', [bufOut, at(mom, r)])]) : bufOut;
       }
       // p = p − lr·d_p
-      update.params[e.param] = b.op('Add', [e.param, b.op('Mul', [dp, at(negLr, r)])]);
+      update.params[e.param] = b.op('Add', [e.param, b.op('Mul', [dp, at(negLrOf(e), r)])]);
     }
     return update;
   }
@@ -127,14 +154,15 @@ export function appendOptimizer(
   // step_size = lr / (1 − β1^t);  bias_correction2_sqrt = sqrt(1 − β2^t)
   const bc1 = b.op('Sub', [one, b.op('Pow', [beta1, step])]);
   const bc2Sqrt = b.op('Sqrt', [b.op('Sub', [one, b.op('Pow', [beta2, step])])]);
-  const negStepSize = b.op('Neg', [b.op('Div', [lr, bc1])]);
+  const negStepSizeOf = perGroup((g) => b.op('Neg', [b.op('Div', [g, bc1])]));
   // AdamW: p·(1 − lr·wd) before the Adam step
-  const decayFactor = s.kind === 'adamw' && wd ? b.op('Sub', [one, b.op('Mul', [lr, wd])]) : '';
+  const decayFactorOf = perGroup((g) => (s.kind === 'adamw' && wd ? b.op('Sub', [one, b.op('Mul', [g, wd])]) : ''));
 
   for (const e of entries) {
     const r = e.dims.length;
     // Adam: g = g + wd·p (L2 in the gradient)
     const g = s.kind === 'adam' && wd && e.decay ? b.op('Add', [e.grad, b.op('Mul', [e.param, at(wd, r)])]) : e.grad;
+    const decayFactor = decayFactorOf(e);
     const p = decayFactor && e.decay ? b.op('Mul', [e.param, at(decayFactor, r)]) : e.param;
     const m = stateInput(e, 'exp_avg');
     const v = stateInput(e, 'exp_avg_sq');
@@ -144,7 +172,7 @@ export function appendOptimizer(
     update.state.push({ name: m, param: e.param, out: mOut, dims: e.dims }, { name: v, param: e.param, out: vOut, dims: e.dims });
     // p = p − step_size · m / (sqrt(v)/sqrt(bc2) + eps)
     const denom = b.op('Add', [b.op('Div', [b.op('Sqrt', [vOut]), at(bc2Sqrt, r)]), at(eps, r)]);
-    update.params[e.param] = b.op('Add', [p, b.op('Mul', [b.op('Div', [mOut, denom]), at(negStepSize, r)])]);
+    update.params[e.param] = b.op('Add', [p, b.op('Mul', [b.op('Div', [mOut, denom]), at(negStepSizeOf(e), r)])]);
   }
   return update;
 }

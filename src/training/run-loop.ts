@@ -97,6 +97,20 @@ export interface RunLoopOptions {
   metadata?: Record<string, string>;
   /** Minimum interval between progress reports. */
   progressEveryMs?: number;
+  /** Fine-tuning a pretrained model (absent: every trainable parameter trains alike from the start). */
+  fineTune?: FineTune;
+}
+
+/**
+ * How a pretrained model is fine-tuned: for the first `freezeEpochs` epochs only the head trains
+ * (the backbone frozen, its batch norms in eval mode: running statistics used, not updated), then
+ * everything in `trainable`; the backbone's parameters (trainable ones not in `head`) learn at
+ * `backboneLrMultiplier` × the schedule's rate, the head at the rate itself.
+ */
+export interface FineTune {
+  head: string[];
+  freezeEpochs: number;
+  backboneLrMultiplier: number;
 }
 
 export type StopReason = 'completed' | 'early_stopping' | 'cancelled';
@@ -227,22 +241,43 @@ export async function evaluate(
 export async function runTrainingLoop(o: RunLoopOptions, inputSize: number): Promise<RunLoopResult> {
   const h = o.hyperparameters;
   const task = o.task ?? classIndexTask(h, o.classWeights);
-  const trainer = await Trainer.create(o.model, {
-    loss: task.loss,
-    trainable: o.trainable,
-    optimizer: h.optimizer === 'sgd' ? { kind: 'sgd', momentum: h.momentum, weightDecay: h.weight_decay } : { kind: 'adamw', weightDecay: h.weight_decay },
-    threads: o.threads,
-    seed: h.seed,
-  });
+  const ft = o.fineTune;
+  const head = new Set(ft?.head ?? []);
+  const lrScale: Record<string, number> = {};
+  if (ft && ft.backboneLrMultiplier !== 1) for (const p of o.trainable) if (!head.has(p)) lrScale[p] = ft.backboneLrMultiplier;
+  const frozenUntil = ft && ft.freezeEpochs > 0 && o.trainable.some((p) => !head.has(p)) ? ft.freezeEpochs : 0;
+  const make = (frozen: boolean) => {
+    const trainable = frozen ? o.trainable.filter((p) => head.has(p)) : o.trainable;
+    if (trainable.length === 0) throw new AppError('VALIDATION_ERROR', 'freezing the backbone leaves nothing to train: the head is not among the trainable parameters');
+    return Trainer.create(o.model, {
+      loss: task.loss,
+      trainable,
+      optimizer: h.optimizer === 'sgd' ? { kind: 'sgd', momentum: h.momentum, weightDecay: h.weight_decay } : { kind: 'adamw', weightDecay: h.weight_decay },
+      threads: o.threads,
+      seed: h.seed,
+      ...(Object.keys(lrScale).length ? { lrScale } : {}),
+      ...(frozen ? { frozenBatchNorm: true } : {}),
+    });
+  };
+  const phase = { trainer: await make((o.resume?.epoch ?? 0) < frozenUntil), frozenUntil, make };
   try {
-    return await loop(trainer, o, inputSize, task);
+    return await loop(phase, o, inputSize, task);
   } finally {
-    await trainer.release();
+    await phase.trainer.release();
   }
 }
 
-async function loop(trainer: Trainer, o: RunLoopOptions, size: number, task: LoopTask): Promise<RunLoopResult> {
+/** The loop's trainer, swapped once when the backbone is unfrozen. */
+interface Phase {
+  trainer: Trainer;
+  /** The first epoch (0-based) that trains everything; 0 when nothing is frozen. */
+  frozenUntil: number;
+  make(frozen: boolean): Promise<Trainer>;
+}
+
+async function loop(phase: Phase, o: RunLoopOptions, size: number, task: LoopTask): Promise<RunLoopResult> {
   const h = o.hyperparameters;
+  let trainer = phase.trainer;
   const spe = o.stepsPerEpoch;
   const schedule: ScheduleConfig = {
     scheduler: h.scheduler,
@@ -258,12 +293,22 @@ async function loop(trainer: Trainer, o: RunLoopOptions, size: number, task: Loo
   let best = o.resume?.best ?? null;
   let badEpochs = o.resume?.badEpochs ?? 0;
   const first = o.resume?.epoch ?? 0;
-  if (o.resume) trainer.setState(o.resume.state);
+  // A checkpoint of the frozen phase holds the head only: the rest is as the model began.
+  if (o.resume) trainer.setState(trainer.completeState(o.resume.state));
+  if (phase.frozenUntil > first) o.sink.log(`the backbone is frozen for ${phase.frozenUntil} epoch${phase.frozenUntil === 1 ? '' : 's'}: only the head trains, the backbone's batch norms use their running statistics`);
   const everyMs = o.progressEveryMs ?? 250;
   const runStart = performance.now();
   let stepsThisProcess = 0;
 
   for (let epoch = first; epoch < h.epochs; epoch++) {
+    if (epoch === phase.frozenUntil && epoch > first) {
+      const state = trainer.getState();
+      await trainer.release();
+      trainer = phase.trainer = await phase.make(false);
+      trainer.setState(trainer.completeState(state));
+      const m = o.fineTune?.backboneLrMultiplier ?? 1;
+      o.sink.log(`epoch ${epoch + 1}: the backbone is unfrozen${m !== 1 ? ` and learns at ${m} × the learning rate` : ''}`);
+    }
     const t0 = performance.now();
     let lossSum = 0;
     const trainScorer = task.scorer();

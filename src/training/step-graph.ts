@@ -29,6 +29,14 @@ export interface TrainingStepOptions {
   noWeightDecay?: string[];
   /** Also output each parameter's raw gradient (before clipping), for checks and diagnostics. */
   exposeGradients?: boolean;
+  /** Learning rate multiples per trainable name (PyTorch's param groups; absent: 1). */
+  lrScale?: Record<string, number>;
+  /**
+   * Batch norms none of whose affine parameters train stay in inference form: their running
+   * statistics normalize and are not updated (a frozen backbone's BN in eval mode, as fine-tuning
+   * recipes keep it). Default false: every BN trains as under model.train().
+   */
+  frozenBatchNorm?: boolean;
 }
 
 export interface TrainingStep {
@@ -191,9 +199,13 @@ export function buildTrainingStep(model: Model, opts: TrainingStepOptions): Trai
   }
 
   // Batch-norm trains as PyTorch's model.train(): every BN, frozen ones included, normalizes with
-  // batch statistics and updates its running statistics.
+  // batch statistics and updates its running statistics — unless `frozenBatchNorm` keeps the BNs
+  // of frozen layers in eval mode.
+  const training = new Set(opts.trainable);
   for (const node of b.graph.nodes) {
-    if (node.opType === 'BatchNormalization') node.attrs = { ...node.attrs, training_mode: attr.int(1) };
+    if (node.opType !== 'BatchNormalization') continue;
+    if (opts.frozenBatchNorm && !training.has(node.inputs[1]) && !training.has(node.inputs[2])) continue;
+    node.attrs = { ...node.attrs, training_mode: attr.int(1) };
   }
   const dropout = replaceDropout(b, batch);
   const exposed = new Exposed(b);
@@ -233,7 +245,7 @@ export function buildTrainingStep(model: Model, opts: TrainingStepOptions): Trai
   const update = appendOptimizer(
     b,
     opts.optimizer,
-    opts.trainable.map((p, i) => ({ param: p, grad: gradList[i], dims: paramDims.get(p) ?? [], decay: !noDecay.has(p) })),
+    opts.trainable.map((p, i) => ({ param: p, grad: gradList[i], dims: paramDims.get(p) ?? [], decay: !noDecay.has(p), ...(opts.lrScale?.[p] !== undefined ? { lrScale: opts.lrScale[p] } : {}) })),
     lr,
     step,
   );

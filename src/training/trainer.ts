@@ -203,6 +203,31 @@ export class Trainer {
     };
   }
 
+  /**
+   * A whole state for this trainer from a partial one (a trainer that trained fewer parameters,
+   * e.g. only the head while the backbone was frozen): what `partial` lacks comes from the model's
+   * initializers (parameters, batch-norm statistics) or starts at zero (optimizer state), as it
+   * would for a parameter that never trained. Names `partial` has that this graph lacks are dropped.
+   */
+  completeState(partial: TrainerState): TrainerState {
+    const fromModel = (name: string): TensorData => {
+      const t = this.#model.graph.initializers.get(name);
+      if (!t) throw badInput(`'${name}' is not an initializer of the model`);
+      return t;
+    };
+    const pick = (names: string[], given: Record<string, TensorData>, fallback: (n: string) => TensorData) =>
+      Object.fromEntries(names.map((n) => [n, given[n] ?? fallback(n)]));
+    return {
+      params: pick(Object.keys(this.graph.params), partial.params, fromModel),
+      optimizerState: pick(Object.keys(this.graph.state), partial.optimizerState, (n) => {
+        const dims = this.graph.stateDims[n];
+        return { dtype: 'float32', dims, data: allocTyped('float32', dims.reduce((a, d) => a * d, 1)) };
+      }),
+      bnStats: pick(Object.keys(this.graph.bnStats), partial.bnStats, fromModel),
+      step: partial.step,
+    };
+  }
+
   /** Replaces the whole state; names and shapes must match this trainer's graph exactly. */
   setState(s: TrainerState): void {
     if (!Number.isSafeInteger(s.step) || s.step < 0) throw badInput(`step must be a non-negative integer, got ${s.step}`);
