@@ -164,6 +164,27 @@ export function requestHash(body: Omit<ExperimentCreateParsed, 'client_token'> &
   return createHash('sha256').update(canonical(body)).digest('hex');
 }
 
+/**
+ * The fine-tuning settings a person did not choose: a pretrained model (an imported backbone or
+ * loaded weights) trains its head alone for the first third of the epochs, then everything with
+ * the backbone at a tenth of the rate — on a few hundred images a full fine-tune from the start
+ * lets the fresh head's large gradients wreck the pretrained features (plan/training.md). A model
+ * from random weights trains everything alike. A frozen backbone with nothing else to train
+ * (`trainable: "head"`) is refused when asked for.
+ */
+export function fineTuneDefaults(
+  model: { backbone_id?: string; weights_id?: string; trainable: ResolvedModelChoice['trainable'] },
+  h: { epochs: number; freeze_backbone_epochs?: number; backbone_lr_multiplier?: number },
+): { freeze_backbone_epochs: number; backbone_lr_multiplier: number } {
+  const pretrained = model.backbone_id !== undefined || model.weights_id !== undefined;
+  const headOnly = model.trainable === 'head';
+  if (headOnly && (h.freeze_backbone_epochs ?? 0) > 0) {
+    throw validation('hyperparameters.freeze_backbone_epochs: only the head trains (model.trainable is "head"): there is no backbone to unfreeze');
+  }
+  const freeze = h.freeze_backbone_epochs ?? (pretrained && !headOnly && h.epochs >= 3 ? Math.max(1, Math.round(h.epochs / 3)) : 0);
+  return { freeze_backbone_epochs: freeze, backbone_lr_multiplier: h.backbone_lr_multiplier ?? (pretrained ? 0.1 : 1) };
+}
+
 export function createExperimentsService({ store, datasets, models, gate = projectGate(store) }: ExperimentsDeps): ExperimentsService {
   async function checkRemovable(projectId: string, experimentId: string): Promise<void> {
     await readExperiment(store, projectId, experimentId);
@@ -281,7 +302,8 @@ export function createExperimentsService({ store, datasets, models, gate = proje
     }
     const model: ResolvedModelChoice = { ...s.model, input_size };
     const normalize = s.augmentation.normalize ?? { mean: entry.mean, std: entry.std };
-    return parseInput(ExperimentSettingsSchema, { ...s, task: task.name, model, augmentation: { ...s.augmentation, normalize } }, 'experiment');
+    const hyperparameters = { ...h, ...fineTuneDefaults(model, h) };
+    return parseInput(ExperimentSettingsSchema, { ...s, task: task.name, model, hyperparameters, augmentation: { ...s.augmentation, normalize } }, 'experiment');
   }
 
   async function createOnce(projectId: string, body: ExperimentCreate, opts: CreateOptions = {}): Promise<CreateOutcome> {

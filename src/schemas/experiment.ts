@@ -123,9 +123,20 @@ export const HyperparametersSchema = z
      * can leave statistics that no longer describe the weights.
      */
     bn_recalibration: z.enum(['auto', 'on', 'off'], { error: 'must be "auto", "on" or "off"' }).default('auto'),
+    /**
+     * Fine-tuning: for the first K epochs only the head trains — the backbone frozen, its batch
+     * norms in eval mode — then everything. Absent in a request: a third of the epochs for a
+     * pretrained model (imported backbone or loaded weights), else 0; always set once stored.
+     */
+    freeze_backbone_epochs: int(0, 1000).optional(),
+    /** Fine-tuning: the backbone's learning rate as a multiple of `lr`. Absent in a request: 0.1 for a pretrained model, else 1. */
+    backbone_lr_multiplier: positive(1).optional(),
     seed: int(0, 2 ** 31 - 1).default(0),
   })
   .superRefine((h, ctx) => {
+    if (h.freeze_backbone_epochs !== undefined && h.freeze_backbone_epochs > 0 && h.freeze_backbone_epochs >= h.epochs) {
+      ctx.addIssue({ code: 'custom', message: `must be less than epochs (${h.epochs}): the backbone would never train`, path: ['freeze_backbone_epochs'] });
+    }
     if (h.warmup_epochs >= h.epochs && h.warmup_epochs > 0) {
       ctx.addIssue({ code: 'custom', message: `must be less than epochs (${h.epochs})`, path: ['warmup_epochs'] });
     }

@@ -166,6 +166,8 @@ export default async function trainWorker(task: WorkerTask<TrainWorkerPayload>):
           signal,
           resume,
           metadata: { run_id: payload.run_id, model: cfg.model.name },
+          // Runs from before fine-tuning settings existed train everything alike.
+          fineTune: { head: p.spec.head, freezeEpochs: h.freeze_backbone_epochs ?? 0, backboneLrMultiplier: h.backbone_lr_multiplier ?? 1 },
           sink: {
             async checkpoint(name, content, at) {
               const info = await writeCheckpoint(store, r, name, encodeCheckpoint(content), at);
