@@ -147,6 +147,8 @@ const LABELS: Record<string, string> = {
   'hyperparameters.loss': 'Loss',
   'hyperparameters.huber_delta': 'Huber delta',
   'hyperparameters.bn_recalibration': 'Batch-norm statistics',
+  'hyperparameters.freeze_backbone_epochs': 'Freeze the backbone',
+  'hyperparameters.backbone_lr_multiplier': 'Backbone learning rate ×',
   'hyperparameters.early_stopping.metric': 'Early-stopping metric',
   'hyperparameters.early_stopping.patience': 'Patience',
   'hyperparameters.seed': 'Seed',

@@ -164,3 +164,25 @@ describe('validation and test images from another dataset', () => {
     expect(bad.body).toContain("no dataset &#39;ds-zzzzzzzz&#39; in this project");
   });
 });
+
+describe('fine-tuning fields', () => {
+  it('shows them empty (the recipe by default), and posts what a person types', async () => {
+    const page = await get(s.app, `/projects/${p.pid}/experiments/new`);
+    expect(page.body).toMatch(/<input class="input" name="hyperparameters.freeze_backbone_epochs" type="number" min="0" max="1000" step="1" placeholder="auto: a third when pretrained">/);
+    expect(page.body).toContain('name="hyperparameters.backbone_lr_multiplier"');
+    const empty = await hx(s.app, 'POST', `/projects/${p.pid}/experiments`, form({ name: 'FT default', 'hyperparameters.epochs': '6', 'hyperparameters.freeze_backbone_epochs': '', 'hyperparameters.backbone_lr_multiplier': '' }));
+    expect(empty.statusCode, empty.body).toBe(200);
+    const [byDefault] = (await s.app.studio.experiments.list(p.pid)).filter((e) => e.name === 'FT default');
+    // small_cnn starts from random weights: everything trains alike.
+    expect(byDefault.hyperparameters).toMatchObject({ freeze_backbone_epochs: 0, backbone_lr_multiplier: 1 });
+    const typed = await hx(s.app, 'POST', `/projects/${p.pid}/experiments`, form({ name: 'FT typed', 'hyperparameters.epochs': '6', 'hyperparameters.freeze_backbone_epochs': '2', 'hyperparameters.backbone_lr_multiplier': '0.25' }));
+    expect(typed.statusCode, typed.body).toBe(200);
+    const [chosen] = (await s.app.studio.experiments.list(p.pid)).filter((e) => e.name === 'FT typed');
+    expect(chosen.hyperparameters).toMatchObject({ freeze_backbone_epochs: 2, backbone_lr_multiplier: 0.25 });
+    // Too many frozen epochs: refused beside the field, in words.
+    const bad = await hx(s.app, 'POST', `/projects/${p.pid}/experiments`, form({ name: 'FT bad', 'hyperparameters.epochs': '2', 'hyperparameters.freeze_backbone_epochs': '2' }));
+    expect(bad.statusCode).toBe(400);
+    expect(bad.body).toContain('Freeze the backbone');
+    expect(bad.body).toContain('must be less than epochs (2)');
+  });
+});
