@@ -22,6 +22,14 @@ export const ERROR_CODES = {
   CANCELLED: 409,
   INTERRUPTED: 409,
   INTERNAL: 500,
+  /** A weights file's pickle names a global (or opcode) a tensor state dict never needs. */
+  UNSAFE_PICKLE: 400,
+  /** A download's bytes do not have the pinned sha256. */
+  HASH_MISMATCH: 502,
+  /** A download failed after it started (HTTP error, a body cut short). */
+  DOWNLOAD_FAILED: 502,
+  /** The host a download needs cannot be reached (an offline machine): the message says how to load the file by hand. */
+  OFFLINE: 503,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
