@@ -6,6 +6,7 @@ import { attr, getInt, type Graph, type Model, type Node, WRITE_IR_VERSION, WRIT
 import { ancestorNodes, cloneGraph, producers, renameValue, valueNames } from './graph-edit.ts';
 import { groupBlocks } from './import-blocks.ts';
 import { readNormalisation } from './import-preprocessing.ts';
+import { assertTrainable, defaultOpset, upgradeGraph } from './import-upgrade.ts';
 import { Rng, torchDefaultLinear } from './init.ts';
 import type { ModelSpec } from './spec.ts';
 
@@ -13,7 +14,9 @@ import type { ModelSpec } from './spec.ts';
  * Import of an external ONNX classifier (torch.onnx.export, timm, …) as a backbone: cut its
  * classifier, attach a fresh Gemm head for `numClasses`, and describe the result as a ModelSpec
  * so it trains like a catalog model. Accepts inference exports (BN folded into conv) and training
- * exports (BatchNormalization kept, possibly with its training-mode outputs).
+ * exports (BatchNormalization kept, possibly with its training-mode outputs), at opsets 7–17: older
+ * op forms are upgraded to opset 17's (import-upgrade.ts), and a backbone that could not be
+ * trained is refused here, naming the op, its node and the file's opset — never at run time.
  */
 
 export const ImportOptionsSchema = z.object({
@@ -45,18 +48,24 @@ export function importOnnxBackbone(source: Model, options: ImportOptions): Model
   const parsed = ImportOptionsSchema.safeParse(options);
   if (!parsed.success) throw badInput('invalid import options', parsed.error.issues);
   const opts = parsed.data;
+  const opset = defaultOpset(source);
   const g = cloneGraph(source.graph);
   const input = normaliseInput(g);
   constantsToInitializers(g);
   materialiseSharedWeights(g);
   const { features, width } = cutClassifier(g);
-  toInferenceForm(g);
 
   // Batch becomes symbolic so any batch size runs; stale intermediate shapes would contradict it.
+  // Spatial dims the file leaves free are fixed to the input size: the gradient rules need them.
+  const norm = readNormalisation(source.metadata);
+  const side = [input.shape?.[2], input.shape?.[3]].find((d) => typeof d === 'number');
+  const inputSize = typeof side === 'number' ? side : norm.size ?? 224;
   const staticBatch = typeof input.shape?.[0] === 'number' ? input.shape[0] : null;
-  input.shape = ['N', 3, input.shape?.[2] ?? null, input.shape?.[3] ?? null];
+  input.shape = ['N', 3, inputSize, inputSize];
   if (staticBatch !== null && staticBatch > 1) unbakeBatch(g, staticBatch);
   g.valueInfo = [];
+  upgradeGraph(g, opset);
+  toInferenceForm(g);
 
   const rng = new Rng(opts.seed ?? 0);
   const b = new GraphBuilder(g);
@@ -71,12 +80,9 @@ export function importOnnxBackbone(source: Model, options: ImportOptions): Model
   const { params, bnStats, paramsOf } = classifyInitializers(g);
   const grouped = groupBlocks(g.nodes.filter((n) => n !== headNode), paramsOf);
   const headParams = [w, bias];
-  const norm = readNormalisation(source.metadata);
-  const h = input.shape[2];
-  const inputSize = typeof h === 'number' ? h : norm.size ?? 224;
   const model: Model = {
     irVersion: Math.max(source.irVersion, WRITE_IR_VERSION),
-    opsetImports: upgradeOpset(source),
+    opsetImports: upgradeOpset(source, opset),
     producerName: 'ai-studio',
     graph: g,
     metadata: {
@@ -87,6 +93,7 @@ export function importOnnxBackbone(source: Model, options: ImportOptions): Model
       'studio.std': JSON.stringify(norm.std),
     },
   };
+  assertTrainable(model, params, opset);
   return {
     name: opts.name ?? 'imported',
     model,
@@ -252,8 +259,12 @@ function classifyInitializers(g: Graph): { params: string[]; bnStats: string[]; 
   return { params, bnStats, paramsOf: (n) => byNode.get(n) ?? [] };
 }
 
-/** Opsets 13–16 share the semantics of every op a CNN uses with 17 (BN aside, normalised above). */
-function upgradeOpset(m: Model): Model['opsetImports'] {
-  return m.opsetImports.map((o) =>
-    (o.domain === '' || o.domain === 'ai.onnx') && o.version >= 13 && o.version < WRITE_OPSET ? { ...o, version: WRITE_OPSET } : { ...o });
+/**
+ * The default domain at WRITE_OPSET once upgradeGraph has rewritten the nodes (opsets 13–16 share
+ * the semantics of every op a CNN uses with 17, BN aside, normalised above); one entry for it.
+ */
+function upgradeOpset(m: Model, opset: number): Model['opsetImports'] {
+  const version = Math.max(opset, WRITE_OPSET);
+  const others = m.opsetImports.filter((o) => o.domain !== '' && o.domain !== 'ai.onnx').map((o) => ({ ...o }));
+  return [{ domain: '', version }, ...others];
 }
