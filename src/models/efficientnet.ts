@@ -81,8 +81,12 @@ const B0_STAGES: EfficientNetConfig['stages'] = [
   [6, 3, 1, 192, 320, 1],
 ];
 
+// torchvision's width and depth multipliers and classifier dropout; depth rounds up (math.ceil).
 const configs = {
   efficientnet_b0: { widthMult: 1.0, depthMult: 1.0, dropout: 0.2, stages: B0_STAGES },
+  efficientnet_b1: { widthMult: 1.0, depthMult: 1.1, dropout: 0.2, stages: B0_STAGES },
+  efficientnet_b2: { widthMult: 1.1, depthMult: 1.2, dropout: 0.3, stages: B0_STAGES },
+  efficientnet_b3: { widthMult: 1.2, depthMult: 1.4, dropout: 0.3, stages: B0_STAGES },
 } satisfies Record<string, EfficientNetConfig>;
 
 // --- variants
@@ -91,3 +95,19 @@ export function efficientnetB0(o: ResolvedOptions): ModelSpec {
   return buildEfficientNet('efficientnet_b0', configs.efficientnet_b0, o);
 }
 registerModel('efficientnet_b0', efficientnetB0, { family: 'efficientnet', description: 'EfficientNet-B0 (torchvision)', defaultInputSize: 224, torchvisionParams1000: 5_288_548 });
+
+// torchvision's weights were trained at these sizes (their eval transforms crop 240, 260, 300).
+export function efficientnetB1(o: ResolvedOptions): ModelSpec {
+  return buildEfficientNet('efficientnet_b1', configs.efficientnet_b1, o);
+}
+registerModel('efficientnet_b1', efficientnetB1, { family: 'efficientnet', description: 'EfficientNet-B1 (torchvision)', defaultInputSize: 240, torchvisionParams1000: 7_794_184 });
+
+export function efficientnetB2(o: ResolvedOptions): ModelSpec {
+  return buildEfficientNet('efficientnet_b2', configs.efficientnet_b2, o);
+}
+registerModel('efficientnet_b2', efficientnetB2, { family: 'efficientnet', description: 'EfficientNet-B2 (torchvision)', defaultInputSize: 260, torchvisionParams1000: 9_109_994 });
+
+export function efficientnetB3(o: ResolvedOptions): ModelSpec {
+  return buildEfficientNet('efficientnet_b3', configs.efficientnet_b3, o);
+}
+registerModel('efficientnet_b3', efficientnetB3, { family: 'efficientnet', description: 'EfficientNet-B3 (torchvision)', defaultInputSize: 300, torchvisionParams1000: 12_233_232 });

@@ -114,3 +114,38 @@ export const uniformFanOutLinear = (rng: Rng): LinearInit => (fout, fin) => ({
   weight: uniformTensor(rng, [fout, fin], 1 / Math.sqrt(fout)),
   bias: constantTensor([fout], 0),
 });
+
+/**
+ * nn.init.trunc_normal_(std, a, b): normal(0, std) redrawn until inside [a, b] (absolute bounds,
+ * PyTorch's defaults ±2, so ±100 std at ConvNeXt's 0.02: a draw is practically never redrawn).
+ */
+export function truncNormalTensor(rng: Rng, dims: number[], std: number, a = -2, b = 2): TensorData {
+  const data = new Float32Array(size(dims));
+  for (let i = 0; i < data.length; i++) {
+    let v: number;
+    do v = rng.normal() * std; while (v < a || v > b);
+    data[i] = v;
+  }
+  return f32(dims, data);
+}
+
+/** nn.init.xavier_uniform_ of a [out, in, …] weight: uniform in ±√(6 / (fan_in + fan_out)). */
+export function xavierUniformTensor(rng: Rng, dims: number[]): TensorData {
+  const rest = size(dims.slice(2));
+  return uniformTensor(rng, dims, Math.sqrt(6 / (dims[1] * rest + dims[0] * rest)));
+}
+
+/** ConvNeXt's Linear init: trunc_normal_(std 0.02), zero bias. */
+export const truncNormalLinear = (rng: Rng, std = 0.02): LinearInit => (fout, fin) => ({
+  weight: truncNormalTensor(rng, [fout, fin], std),
+  bias: constantTensor([fout], 0),
+});
+
+/** ViT's MLP init (torchvision MLPBlock): xavier_uniform_ weight, normal(0, 1e-6) bias. */
+export const xavierLinear = (rng: Rng): LinearInit => (fout, fin) => ({
+  weight: xavierUniformTensor(rng, [fout, fin]),
+  bias: normalTensor(rng, [fout], 1e-6),
+});
+
+/** A zero weight and bias (ViT's heads.head, as torchvision initialises it). */
+export const zeroLinear: LinearInit = (fout, fin) => ({ weight: constantTensor([fout, fin], 0), bias: constantTensor([fout], 0) });

@@ -1,9 +1,10 @@
 import { GraphBuilder } from '../onnx/builder.ts';
+import { constInts, constScalar } from '../onnx/ops.ts';
 import { attr, f32, type TensorData } from '../onnx/ir.ts';
-import { constantTensor, kaimingNormalFanOut, type LinearInit, Rng } from './init.ts';
+import { constantTensor, kaimingNormalFanOut, type LinearInit, Rng, torchDefaultLinear, xavierUniformTensor } from './init.ts';
 import { IMAGENET_MEAN, IMAGENET_STD, type ModelSpec } from './spec.ts';
 
-export type Activation = 'relu' | 'hardswish' | 'silu' | 'sigmoid' | 'hardsigmoid' | null;
+export type Activation = 'relu' | 'relu6' | 'hardswish' | 'silu' | 'sigmoid' | 'hardsigmoid' | 'gelu' | null;
 
 export interface ConvOptions {
   cin: number;
@@ -97,6 +98,10 @@ export class NetBuilder {
     switch (a) {
       case null: return x;
       case 'relu': return this.b.op('Relu', [x]);
+      // nn.ReLU6: Clip with constant bounds (Constant nodes: the initializers stay the weights).
+      case 'relu6': return this.b.op('Clip', [x, constScalar(this.b, 0), constScalar(this.b, 6)]);
+      // nn.GELU() (approximate='none'): x·½(1 + erf(x/√2)); opset 17 has no Gelu op.
+      case 'gelu': return this.gelu(x);
       case 'sigmoid': return this.b.op('Sigmoid', [x]);
       case 'hardswish': return this.b.op('HardSwish', [x]);
       // PyTorch's hardsigmoid is relu6(x+3)/6; ONNX's default alpha is 0.2, so set both.
@@ -146,6 +151,71 @@ export class NetBuilder {
   dropout(x: string, name: string, p: number): string {
     const ratio = this.b.initializer(`${name}.ratio`, f32([], [p]));
     return this.b.op('Dropout', [x, ratio], {}, name);
+  }
+
+  /** nn.GELU() (exact, approximate='none'): x · ½(1 + erf(x/√2)), as PyTorch computes it. */
+  gelu(x: string): string {
+    const b = this.b;
+    const e = b.op('Erf', [b.op('Mul', [x, constScalar(b, Math.SQRT1_2)])]);
+    return b.op('Mul', [b.op('Mul', [x, constScalar(b, 0.5)]), b.op('Add', [e, constScalar(b, 1)])]);
+  }
+
+  /** nn.LayerNorm(c) over the last axis (weight 1, bias 0): ONNX LayerNormalization, axis −1. */
+  layerNorm(x: string, name: string, c: number, eps = 1e-5): string {
+    const scale = this.param(`${name}.weight`, constantTensor([c], 1));
+    const bias = this.param(`${name}.bias`, constantTensor([c], 0));
+    return this.b.op('LayerNormalization', [x, scale, bias], { axis: attr.int(-1), epsilon: attr.float(eps) }, name);
+  }
+
+  /** torchvision's LayerNorm2d on NCHW: permute to NHWC, LayerNorm over C, permute back. */
+  layerNorm2d(x: string, name: string, c: number, eps = 1e-6): string {
+    return this.transpose(this.layerNorm(this.transpose(x, [0, 2, 3, 1]), name, c, eps), [0, 3, 1, 2]);
+  }
+
+  transpose(x: string, perm: number[]): string {
+    return this.b.op('Transpose', [x], { perm: attr.ints(perm) });
+  }
+
+  /** Reshape to constant dims (0 copies the input's dim, −1 is inferred). */
+  reshape(x: string, dims: number[]): string {
+    return this.b.op('Reshape', [x, constInts(this.b, dims)]);
+  }
+
+  private batchDim: string | null = null;
+
+  /**
+   * Reshape to [N, …dims] with N read from the graph input's shape: rows [N·L, C] go back to
+   * images or sequences with the batch dim symbolic again for shape inference (a −1 there would
+   * leave it unknown).
+   */
+  reshapeBatch(x: string, dims: number[]): string {
+    this.batchDim ??= this.b.op('Gather', [this.b.op('Shape', ['input']), constInts(this.b, [0])]);
+    return this.b.op('Reshape', [x, this.b.op('Concat', [this.batchDim, constInts(this.b, dims)], { axis: attr.int(0) })]);
+  }
+
+  /**
+   * nn.MultiheadAttention(dim, heads, batch_first=True) as self-attention on tokens held as
+   * [N·seq, dim] rows: one Gemm with the packed `in_proj_weight` ([3·dim, dim], q, k, v stacked),
+   * heads as [N, heads, seq, dim/heads], softmax(q·kᵀ/√d)·v, then `out_proj`. PyTorch's init:
+   * xavier-uniform in_proj, zero biases, out_proj as nn.Linear.
+   */
+  selfAttention(x: string, name: string, dim: number, heads: number, seq: number): string {
+    if (dim % heads !== 0) throw new Error(`${name}: ${dim} not divisible by ${heads} heads`);
+    const d = dim / heads;
+    const w = this.param(`${name}.in_proj_weight`, xavierUniformTensor(this.rng, [3 * dim, dim]));
+    const bias = this.param(`${name}.in_proj_bias`, constantTensor([3 * dim], 0));
+    const qkv = this.b.op('Gemm', [x, w, bias], { transB: attr.int(1) });
+    // [N·seq, 3·dim] → [N, seq, 3, heads, d] → [3, N, heads, seq, d]: one Transpose for all three
+    const split = this.transpose(this.reshape(qkv, [-1, seq, 3, heads, d]), [2, 0, 3, 1, 4]);
+    const [q, k, v] = this.b.opN('Split', [split], { axis: attr.int(0) }, 3).map((t) => this.b.op('Squeeze', [t, constInts(this.b, [0])]));
+    // PyTorch scales q before the product (q / √d), as here
+    const scores = this.b.op('MatMul', [this.b.op('Mul', [q, constScalar(this.b, 1 / Math.sqrt(d))]), this.transpose(k, [0, 1, 3, 2])]);
+    const attn = this.b.op('Softmax', [scores], { axis: attr.int(-1) });
+    const out = this.reshape(this.transpose(this.b.op('MatMul', [attn, v]), [0, 2, 1, 3]), [-1, dim]);
+    const init = torchDefaultLinear(this.rng);
+    const ow = this.param(`${name}.out_proj.weight`, init(dim, dim).weight);
+    const ob = this.param(`${name}.out_proj.bias`, constantTensor([dim], 0));
+    return this.b.op('Gemm', [out, ow, ob], { transB: attr.int(1) }, `${name}.out_proj`);
   }
 
   stat(name: string, value: TensorData): string {

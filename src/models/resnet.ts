@@ -80,6 +80,7 @@ const configs = {
   resnet18: { block: 'basic', layers: [2, 2, 2, 2] },
   resnet34: { block: 'basic', layers: [3, 4, 6, 3] },
   resnet50: { block: 'bottleneck', layers: [3, 4, 6, 3] },
+  resnet101: { block: 'bottleneck', layers: [3, 4, 23, 3] },
 } satisfies Record<string, ResNetConfig>;
 
 const meta = (description: string, torchvisionParams1000: number) =>
@@ -101,3 +102,8 @@ export function resnet50(o: ResolvedOptions): ModelSpec {
   return buildResNet('resnet50', configs.resnet50, o);
 }
 registerModel('resnet50', resnet50, meta('ResNet-50 (torchvision, v1.5)', 25_557_032));
+
+export function resnet101(o: ResolvedOptions): ModelSpec {
+  return buildResNet('resnet101', configs.resnet101, o);
+}
+registerModel('resnet101', resnet101, meta('ResNet-101 (torchvision, v1.5)', 44_549_160));

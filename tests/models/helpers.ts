@@ -45,3 +45,12 @@ export function floats(t: TensorData): number[] {
   if (!(t.data instanceof Float32Array)) throw new Error(`expected float32 data, got ${t.dtype}`);
   return Array.from(t.data);
 }
+
+/**
+ * Catalog models too big for the per-model runtime loops (forward, training step: resnet101
+ * ~10 s and 1.2 GB, vit_b_16 ~24 s and 2.1 GB at 32 px on one thread): their parameter counts
+ * and graph contract are checked in catalog.test.ts, their outputs against PyTorch in
+ * catalog-parity.test.ts, and their blocks train in the smaller twins (resnet50; vit_b_16's
+ * widths with 2 layers in training.test.ts).
+ */
+export const HEAVY_MODELS = new Set(['resnet101', 'vit_b_16']);

@@ -72,9 +72,20 @@ const dropout: Rule = (n, c) => {
   c.set(n.outputs[1], 'bool', c.shape(n.inputs[0]));
 };
 
+/** Y like X; Mean and InvStdDev (outputs 1, 2) like X with the normalized axes [axis, rank) kept as 1. */
+const layerNorm: Rule = (n, c) => {
+  sameAsInput(n, c);
+  const shape = c.shape(n.inputs[0]);
+  if (!shape) return;
+  const a = getInt(n, 'axis', -1);
+  const from = a < 0 ? a + shape.length : a;
+  const reduced = shape.map((d, i) => (i < from ? d : 1));
+  for (const o of n.outputs.slice(1)) c.set(o, 'float32', reduced);
+};
+
 const UNARY = ['Relu', 'LeakyRelu', 'Clip', 'Sigmoid', 'HardSigmoid', 'HardSwish', 'Tanh', 'Neg', 'Exp', 'Log', 'Sqrt',
   'Erf', 'Abs', 'Reciprocal', 'Sign', 'Softmax', 'LogSoftmax', 'Softplus', 'Softsign', 'Elu', 'Selu', 'Gelu', 'Mish',
-  'Ceil', 'Floor', 'Round', 'Sin', 'Cos', 'PRelu', 'CumSum', 'LRN', 'InstanceNormalization', 'LayerNormalization',
+  'Ceil', 'Floor', 'Round', 'Sin', 'Cos', 'PRelu', 'CumSum', 'LRN', 'InstanceNormalization',
   'LpNormalization', 'Trilu'];
 
 export const elementwiseRules: Record<string, Rule> = {
@@ -83,6 +94,7 @@ export const elementwiseRules: Record<string, Rule> = {
   Cast: cast,
   CastLike: (n, c) => c.set(n.outputs[0], c.dtype(n.inputs[1]), c.shape(n.inputs[0])),
   Dropout: dropout,
+  LayerNormalization: layerNorm,
   BatchNormalization: batchNorm,
   Not: (n, c) => c.set(n.outputs[0], 'bool', c.shape(n.inputs[0])),
   IsNaN: (n, c) => c.set(n.outputs[0], 'bool', c.shape(n.inputs[0])),
