@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { badInput } from '../kernel/errors.ts';
 import { GraphBuilder } from '../onnx/builder.ts';
 import { decodeModel } from '../onnx/codec.ts';
-import { attr, getInt, type Graph, type Model, type Node, WRITE_IR_VERSION, WRITE_OPSET } from '../onnx/ir.ts';
+import { attr, getInt, getInts, type Graph, type Model, type Node, type TensorData, WRITE_IR_VERSION, WRITE_OPSET } from '../onnx/ir.ts';
 import { ancestorNodes, cloneGraph, producers, renameValue, valueNames } from './graph-edit.ts';
 import { groupBlocks } from './import-blocks.ts';
 import { readNormalisation } from './import-preprocessing.ts';
@@ -140,11 +140,26 @@ function freshName(g: Graph, prefix: string): string {
 /** Weights some exporters write as Constant nodes become initializers, so they can be trained. */
 function constantsToInitializers(g: Graph): void {
   g.nodes = g.nodes.filter((n) => {
-    const value = n.attrs['value'];
-    if (n.opType !== 'Constant' || (n.domain ?? '') !== '' || value?.kind !== 'tensor') return true;
-    g.initializers.set(n.outputs[0], value.value);
+    if (n.opType !== 'Constant' || (n.domain ?? '') !== '') return true;
+    const t = constantValue(n);
+    if (!t) return true;
+    g.initializers.set(n.outputs[0], t);
     return false;
   });
+}
+
+/** A Constant node's value: `value` (any opset) or, from opset 12, value_float(s)/value_int(s). */
+function constantValue(n: Node): TensorData | undefined {
+  const a = n.attrs;
+  const v = a['value'] ?? a['value_float'] ?? a['value_floats'] ?? a['value_int'] ?? a['value_ints'];
+  switch (v?.kind) {
+    case 'tensor': return v.value;
+    case 'float': return { dtype: 'float32', dims: [], data: Float32Array.of(v.value) };
+    case 'floats': return { dtype: 'float32', dims: [v.value.length], data: Float32Array.from(v.value) };
+    case 'int': return { dtype: 'int64', dims: [], data: BigInt64Array.of(BigInt(v.value)) };
+    case 'ints': return { dtype: 'int64', dims: [v.value.length], data: BigInt64Array.from(v.value.map((x) => BigInt(x))) };
+    default: return undefined;
+  }
 }
 
 /**
@@ -176,24 +191,63 @@ function materialiseSharedWeights(g: Graph): void {
 
 /**
  * Finds the classifier — the last Gemm or MatMul with a constant weight that the output depends
- * on — and removes it with everything after it. Returns the feature value it read and its width.
+ * on, or failing that a 1×1 Conv on globally pooled features (MXNet/Gluon exports such as the ONNX
+ * model zoo's mobilenetv2-7) — and removes it with everything after it. Returns the feature value
+ * it read and its width.
  */
 function cutClassifier(g: Graph): { features: string; width: number } {
   if (g.outputs.length === 0) throw badInput('the model has no output');
   const upstream = ancestorNodes(g, [g.outputs[0].name]);
   const classifier = [...upstream].reverse().find((n) =>
     (n.opType === 'Gemm' || n.opType === 'MatMul') && g.initializers.has(n.inputs[1]) && !g.initializers.has(n.inputs[0]));
-  if (!classifier) throw badInput('no classifier found: the output does not depend on a Gemm or MatMul with constant weights');
-  const wDims = g.initializers.get(classifier.inputs[1])!.dims;
-  if (wDims.length !== 2) throw badInput(`the classifier weight must be 2-D, not [${wDims.join(',')}]`);
-  const transB = classifier.opType === 'Gemm' && getInt(classifier, 'transB', 0) === 1;
-  if (classifier.opType === 'Gemm' && getInt(classifier, 'transA', 0) === 1) throw badInput('a transposed classifier input (transA) is not supported');
-  const features = classifier.inputs[0];
+  let features: string;
+  let width: number;
+  if (classifier) {
+    const wDims = g.initializers.get(classifier.inputs[1])!.dims;
+    if (wDims.length !== 2) throw badInput(`the classifier weight must be 2-D, not [${wDims.join(',')}]`);
+    const transB = classifier.opType === 'Gemm' && getInt(classifier, 'transB', 0) === 1;
+    if (classifier.opType === 'Gemm' && getInt(classifier, 'transA', 0) === 1) throw badInput('a transposed classifier input (transA) is not supported');
+    features = classifier.inputs[0];
+    width = transB ? wDims[1] : wDims[0];
+  } else {
+    const conv = pooledConvClassifier(g, upstream);
+    if (!conv) throw badInput('no classifier found: the output does not depend on a Gemm or MatMul with constant weights, nor on a 1×1 Conv over globally pooled features');
+    features = conv.inputs[0];
+    width = g.initializers.get(conv.inputs[1])!.dims[1];
+  }
   const kept = new Set(ancestorNodes(g, [features]));
   g.nodes = g.nodes.filter((n) => kept.has(n));
   const used = new Set(g.nodes.flatMap((n) => n.inputs));
   for (const k of [...g.initializers.keys()]) if (!used.has(k)) g.initializers.delete(k);
-  return { features, width: transB ? wDims[1] : wDims[0] };
+  return { features, width };
+}
+
+/** Ops that keep a [N, C, 1, 1] tensor [N, C, 1, 1] on the way from the pooling to the classifier. */
+const POOLED_PASS_THROUGH = new Set(['Dropout', 'Identity', 'Relu', 'Clip', 'BatchNormalization']);
+
+/**
+ * The last Conv the output depends on when it is a classifier in disguise: constant weight
+ * [K, C, 1, 1], one group, no strides or pads that matter on a 1×1 input, whose input comes from a
+ * GlobalAveragePool/GlobalMaxPool (through dropout, identities and activations), and after which
+ * nothing but reshaping and normalisation (Flatten, Reshape, Squeeze, Softmax, …) reaches the output.
+ */
+function pooledConvClassifier(g: Graph, upstream: Node[]): Node | undefined {
+  const conv = [...upstream].reverse().find((n) => n.opType === 'Conv');
+  if (!conv || !g.initializers.has(conv.inputs[1]) || g.initializers.has(conv.inputs[0])) return undefined;
+  const w = g.initializers.get(conv.inputs[1])!;
+  if (w.dims.length !== 4 || w.dims[2] !== 1 || w.dims[3] !== 1 || getInt(conv, 'group', 1) !== 1) return undefined;
+  if ((getInts(conv, 'pads') ?? []).some((p) => p !== 0) || (getInts(conv, 'dilations') ?? []).some((d) => d !== 1)) return undefined;
+  const after = upstream.slice(upstream.indexOf(conv) + 1);
+  const reshaping = new Set(['Flatten', 'Reshape', 'Squeeze', 'Softmax', 'LogSoftmax', 'Identity', 'Dropout', 'Shape', 'Gather', 'Unsqueeze', 'Concat', 'Constant', 'Cast']);
+  if (after.some((n) => !reshaping.has(n.opType))) return undefined;
+  const prod = producers(g);
+  let v = conv.inputs[0];
+  for (let n = prod.get(v); n; n = prod.get(v)) {
+    if (n.opType === 'GlobalAveragePool' || n.opType === 'GlobalMaxPool') return conv;
+    if (!POOLED_PASS_THROUGH.has(n.opType)) return undefined;
+    v = n.inputs[0];
+  }
+  return undefined;
 }
 
 /**
