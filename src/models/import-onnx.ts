@@ -14,8 +14,8 @@ import type { ModelSpec } from './spec.ts';
  * Import of an external ONNX classifier (torch.onnx.export, timm, …) as a backbone: cut its
  * classifier, attach a fresh Gemm head for `numClasses`, and describe the result as a ModelSpec
  * so it trains like a catalog model. Accepts inference exports (BN folded into conv) and training
- * exports (BatchNormalization kept, possibly with its training-mode outputs), at opsets 7–17: older
- * op forms are upgraded to opset 17's (import-upgrade.ts), and a backbone that could not be
+ * exports (BatchNormalization kept, possibly with its training-mode outputs), at opsets 7–21: op
+ * forms of other opsets are rewritten into opset 17's (import-upgrade.ts), and a backbone that could not be
  * trained is refused here, naming the op, its node and the file's opset — never at run time.
  */
 
@@ -82,7 +82,7 @@ export function importOnnxBackbone(source: Model, options: ImportOptions): Model
   const headParams = [w, bias];
   const model: Model = {
     irVersion: Math.max(source.irVersion, WRITE_IR_VERSION),
-    opsetImports: upgradeOpset(source, opset),
+    opsetImports: upgradeOpset(source),
     producerName: 'ai-studio',
     graph: g,
     metadata: {
@@ -317,8 +317,7 @@ function classifyInitializers(g: Graph): { params: string[]; bnStats: string[]; 
  * The default domain at WRITE_OPSET once upgradeGraph has rewritten the nodes (opsets 13–16 share
  * the semantics of every op a CNN uses with 17, BN aside, normalised above); one entry for it.
  */
-function upgradeOpset(m: Model, opset: number): Model['opsetImports'] {
-  const version = Math.max(opset, WRITE_OPSET);
+function upgradeOpset(m: Model): Model['opsetImports'] {
   const others = m.opsetImports.filter((o) => o.domain !== '' && o.domain !== 'ai.onnx').map((o) => ({ ...o }));
-  return [{ domain: '', version }, ...others];
+  return [{ domain: '', version: WRITE_OPSET }, ...others];
 }

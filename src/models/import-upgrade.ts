@@ -8,9 +8,9 @@ import { valueNames } from './graph-edit.ts';
 
 /**
  * Opset upgrade of an imported ONNX graph: every node is rewritten from the form its op had at the
- * file's opset (7–16) into the form at WRITE_OPSET (17), as the ONNX operator changelog and the
+ * file's opset (7–21) into the form at WRITE_OPSET (17), as the ONNX operator changelog and the
  * ONNX version converter's adapters define, so that the graph trains with the engine's opset-17
- * rules. Attributes that became inputs become int64/float initializers; semantics that changed
+ * rules (and the step graph, whose own nodes are opset-17 forms, is valid). Attributes that became inputs become int64/float initializers; semantics that changed
  * (Softmax's 2-D coercion before 13, Upsample → Resize, Resize-10's coordinates) are rewritten to
  * compute the same values. Ops whose form did not change between the file's opset and 17 are kept
  * as they are. What cannot be expressed at 17 is refused with UNSUPPORTED_OP naming the op, the
@@ -35,6 +35,12 @@ export function defaultOpset(m: Model): number {
   if (version > MAX_IMPORT_OPSET) throw new AppError('UNSUPPORTED_OP', `the model uses opset ${version}; imports read opsets ${MIN_IMPORT_OPSET}–${MAX_IMPORT_OPSET}`);
   return version;
 }
+
+/** Default-domain ops introduced after opset 17 that have no opset-17 form here (Gelu is written out). */
+const NEWER_THAN_17: ReadonlySet<string> = new Set([
+  'BitwiseAnd', 'BitwiseNot', 'BitwiseOr', 'BitwiseXor', 'CenterCropPad', 'Col2Im', 'GroupNormalization', 'Mish',
+  'DeformConv', 'AffineGrid', 'ImageDecoder', 'RegexFullMatch', 'StringConcat', 'StringSplit',
+]);
 
 /** Clip-6's default min (and, negated, max): the lowest float32. */
 const FLOAT_MIN = -3.4028234663852886e38;
@@ -90,6 +96,10 @@ class Upgrader {
    * constant values (nearest rounding) and on ranks (Softmax coercion) sees them.
    */
   run(): void {
+    if (this.opset > WRITE_OPSET) {
+      this.runDowngrade();
+      return;
+    }
     const consumed = new Set(this.g.nodes.flatMap((n) => n.inputs));
     for (const n of this.g.nodes) {
       if (!isDefault(n.domain)) continue;
@@ -203,6 +213,147 @@ class Upgrader {
   }
 
   /**
+   * Opsets 18–21 → 17: constants folded first (axes arrive as inputs), then each changed form
+   * back to 17's where it has one (reductions' axes input → attribute, Split's num_outputs →
+   * sizes, Pad's axes → full-rank pads, Resize/AveragePool/Cast attributes at their defaults
+   * dropped, Gelu written out with Erf or Tanh as torch's opset-17 exports do); refused otherwise.
+   */
+  private runDowngrade(): void {
+    foldConstants(this.g);
+    const types = inferShapes(this.g);
+    const replaced = new Map<Node, Node[]>();
+    for (const n of this.g.nodes) {
+      if (!isDefault(n.domain)) continue;
+      const out = this.downgrade(n, types);
+      if (out) replaced.set(n, out);
+    }
+    if (replaced.size > 0) this.g.nodes = this.g.nodes.flatMap((n) => replaced.get(n) ?? [n]);
+  }
+
+  private intsOf(name: string | undefined): number[] | undefined {
+    const t = name ? this.g.initializers.get(name) : undefined;
+    if (!t || (t.dtype !== 'int64' && t.dtype !== 'int32')) return undefined;
+    return Array.from(t.data as ArrayLike<number | bigint>, (v) => Number(v));
+  }
+
+  private downgrade(n: Node, types: ReturnType<typeof inferShapes>): Node[] | undefined {
+    const a = n.attrs;
+    const atDefault = (name: string, value: number | string) => {
+      const v = a[name];
+      if (v && v.value !== value) throw this.refuse(n, `${name}=${JSON.stringify(v.value)} has no form at opset ${WRITE_OPSET}`);
+      delete a[name];
+    };
+    if (NEWER_THAN_17.has(n.opType)) throw this.refuse(n, `the op has no form at opset ${WRITE_OPSET}`);
+    switch (n.opType) {
+      case 'ReduceMean':
+      case 'ReduceMax':
+      case 'ReduceMin':
+      case 'ReduceProd':
+      case 'ReduceL1':
+      case 'ReduceL2':
+      case 'ReduceLogSum':
+      case 'ReduceLogSumExp':
+      case 'ReduceSumSquare': {
+        // 18: axes input and noop_with_empty_axes; 13: axes attribute (absent: every axis).
+        const noop = getInt(n, 'noop_with_empty_axes', 0) === 1;
+        delete a['noop_with_empty_axes'];
+        const axes = n.inputs[1] ? this.intsOf(n.inputs[1]) : [];
+        if (!axes) throw this.refuse(n, 'axes that are not constant');
+        if (axes.length === 0 && noop) return [{ ...n, opType: 'Identity', inputs: [n.inputs[0]], attrs: {} }];
+        n.inputs = [n.inputs[0]];
+        if (axes.length > 0) a['axes'] = attr.ints(axes);
+        return undefined;
+      }
+      case 'Split': {
+        // 18: num_outputs (the last part may be smaller); 13: equal parts or a split input.
+        const parts = a['num_outputs'];
+        if (!parts) return undefined;
+        delete a['num_outputs'];
+        const shape = types.get(n.inputs[0])?.shape;
+        const axis = getInt(n, 'axis', 0);
+        const d = shape?.[axis < 0 ? axis + shape.length : axis];
+        if (typeof d !== 'number') return undefined; // equal parts, as 13 splits when sizes are free
+        const k = Math.ceil(d / Number(parts.value));
+        const sizes = n.outputs.map((_, i) => Math.max(0, Math.min(k, d - i * k)));
+        n.inputs = [n.inputs[0], this.ints(n, 'split', sizes)];
+        return undefined;
+      }
+      case 'Pad': {
+        // 18: axes input; 19: wrap mode.
+        if (getString(n, 'mode', 'constant') === 'wrap') throw this.refuse(n, `mode 'wrap' has no form at opset ${WRITE_OPSET}`);
+        const axesName = n.inputs[3] ?? '';
+        if (axesName === '') return undefined;
+        const axes = this.intsOf(axesName);
+        const pads = this.intsOf(n.inputs[1]);
+        const rank = types.get(n.inputs[0])?.shape.length;
+        if (!axes || !pads || rank === undefined) throw this.refuse(n, 'axes or pads that are not constant, or an input of unknown rank');
+        const full = new Array<number>(2 * rank).fill(0);
+        axes.forEach((ax, i) => {
+          const k = ax < 0 ? ax + rank : ax;
+          full[k] = pads[i];
+          full[k + rank] = pads[i + axes.length];
+        });
+        n.inputs = [n.inputs[0], this.ints(n, 'pads', full), n.inputs[2] ?? ''];
+        if (n.inputs[2] === '') n.inputs.pop();
+        return undefined;
+      }
+      case 'Resize':
+        // 18: antialias, axes, keep_aspect_ratio_policy; 19: half_pixel_symmetric.
+        atDefault('antialias', 0);
+        atDefault('keep_aspect_ratio_policy', 'stretch');
+        if (a['axes']) throw this.refuse(n, `axes has no form at opset ${WRITE_OPSET}`);
+        if (getString(n, 'coordinate_transformation_mode', 'half_pixel') === 'half_pixel_symmetric') {
+          throw this.refuse(n, `coordinate_transformation_mode 'half_pixel_symmetric' has no form at opset ${WRITE_OPSET}`);
+        }
+        return undefined;
+      case 'AveragePool': {
+        // 19: dilations.
+        const dil = getInts(n, 'dilations');
+        if (dil && dil.some((v) => v !== 1)) throw this.refuse(n, `dilations have no form at opset ${WRITE_OPSET}`);
+        delete a['dilations'];
+        return undefined;
+      }
+      case 'Cast':
+      case 'CastLike':
+        // 19: saturate, which only float8 targets read.
+        delete a['saturate'];
+        return undefined;
+      case 'Gelu':
+        return this.gelu(n);
+      default:
+        return undefined;
+    }
+  }
+
+  /** Gelu-20 as torch's opset-17 exports write it: x·½·(1 + erf(x/√2)), or the tanh form. */
+  private gelu(n: Node): Node[] {
+    const [x] = n.inputs;
+    const [y] = n.outputs;
+    const base = n.name || 'Gelu';
+    const v = (what: string) => this.fresh(`${base}.${what}`);
+    const node = (opType: string, inputs: string[], output: string): Node => ({ name: this.fresh(`${base}.${opType}`), opType, inputs, outputs: [output], attrs: {} });
+    const half = this.scalar(n, 'half', 0.5);
+    const one = this.scalar(n, 'one', 1);
+    const [inner, t, onePlus, xHalf] = [v('inner'), v('t'), v('one_plus'), v('x_half')];
+    const nodes: Node[] = [];
+    if (getString(n, 'approximate', 'none') === 'tanh') {
+      const [sq, cube, poly, sum] = [v('sq'), v('cube'), v('poly'), v('sum')];
+      nodes.push(
+        node('Mul', [x, x], sq),
+        node('Mul', [sq, x], cube),
+        node('Mul', [cube, this.scalar(n, 'c', 0.044715)], poly),
+        node('Add', [x, poly], sum),
+        node('Mul', [sum, this.scalar(n, 'k', Math.sqrt(2 / Math.PI))], inner),
+        node('Tanh', [inner], t),
+      );
+    } else {
+      nodes.push(node('Mul', [x, this.scalar(n, 'rsqrt2', Math.SQRT1_2)], inner), node('Erf', [inner], t));
+    }
+    nodes.push(node('Add', [t, one], onePlus), node('Mul', [x, half], xHalf), node('Mul', [xHalf, onePlus], y));
+    return nodes;
+  }
+
+  /**
    * Upsample-7 (scales attribute), Upsample-9 and Resize-10 (scales input) → Resize-13. All three
    * map output coordinate o to input o / scale ("asymmetric"); nearest takes that coordinate's
    * integer part when upsampling and rounds it up when downsampling (onnxruntime's rule for these
@@ -272,9 +423,9 @@ class Upgrader {
 
 /**
  * Rewrites the default-domain nodes of `g` (a graph of a model at default-domain opset `opset`) in
- * place into their form at WRITE_OPSET. Graphs at opset 13 or later are left as they are (the ops
- * a model uses changed between 13 and 17 only by gaining types; BatchNormalization's training form
- * is normalised by the import).
+ * place into their form at WRITE_OPSET: opsets 7–12 upgraded, 18–21 brought back. Graphs at 13–17
+ * only have their constant subgraphs folded (the ops a model uses changed between 13 and 17 only
+ * by gaining types; BatchNormalization's training form is normalised by the import).
  */
 export function upgradeGraph(g: Graph, opset: number): void {
   if (opset < MIN_IMPORT_OPSET) throw new AppError('UNSUPPORTED_OP', `the model uses opset ${opset}; imports need opset ${MIN_IMPORT_OPSET} or later`);

@@ -15,7 +15,7 @@ import { batchOf, maxAbsDiff } from './helpers.ts';
  */
 
 /** ONNX's IR version for each opset's release. */
-const IR_FOR_OPSET: Record<number, number> = { 6: 3, 7: 3, 8: 3, 9: 4, 10: 5, 11: 6, 12: 7 };
+const IR_FOR_OPSET: Record<number, number> = { 6: 3, 7: 3, 8: 3, 9: 4, 10: 5, 11: 6, 12: 7, 18: 8, 19: 9, 20: 9 };
 
 function seeded(n: number, seed: number, scale = 0.3): Float32Array {
   const out = new Float32Array(n);
@@ -171,6 +171,52 @@ describe('old op forms, built by hand', () => {
     x = b.op('Pad', [x, b.initializer('pads', i64([8], [0, 0, 1, 1, 0, 0, 1, 1])), b.initializer('pv', f32([], [0.7]))], { mode: attr.string('constant') }, 'pad');
     x = b.op('Dropout', [x, b.initializer('ratio', f32([], [0.2]))], {}, 'drop');
     await checkUpgrade(o.head(x, 4));
+  });
+});
+
+describe('newer op forms (opsets 18–20) brought back to 17', () => {
+  it('opset 18: reductions with an axes input, Split with num_outputs, Pad with axes, Resize-18, batch norm', async () => {
+    const o = new Old(18, 8);
+    const { b } = o;
+    let x = o.conv('data', 3, 5, 'conv0');
+    x = b.op('BatchNormalization', [x, o.weight('bn.s', [5]), o.weight('bn.b', [5]), o.weight('bn.m', [5]), b.initializer('bn.v', f32([5], new Float32Array(5).fill(1.2)))], {}, 'bn');
+    const m = b.op('ReduceMean', [x, b.initializer('axes_hw', i64([2], [2, 3]))], { keepdims: attr.int(1) }, 'mean_hw');
+    x = b.op('Mul', [x, b.op('Sigmoid', [m])]);
+    x = b.op('Add', [x, b.op('ReduceMax', [x], { noop_with_empty_axes: attr.int(1) }, 'noop_max')]);
+    const [p, q] = b.opN('Split', [x], { axis: attr.int(1), num_outputs: attr.int(2) }, 2, 'split_3_2');
+    x = b.op('Concat', [b.op('Relu', [p]), q], { axis: attr.int(1) });
+    x = b.op('Pad', [x, b.initializer('pads_hw', i64([4], [1, 0, 2, 1])), b.initializer('pv', f32([], [0.1])), b.initializer('which_axes', i64([2], [2, 3]))], {}, 'pad_axes');
+    x = b.op('Resize', [x, '', b.initializer('sc', f32([4], [1, 1, 2, 2]))], { mode: attr.string('nearest'), antialias: attr.int(0), keep_aspect_ratio_policy: attr.string('stretch') }, 'resize18');
+    const spec = await checkUpgrade(o.head(x, 5));
+    const byName = new Map(spec.model.graph.nodes.map((n) => [n.name, n]));
+    expect(byName.get('mean_hw')!.attrs['axes']).toEqual(attr.ints([2, 3]));
+    expect(byName.get('noop_max')!.opType).toBe('Identity');
+    expect(spec.model.graph.initializers.get(byName.get('split_3_2')!.inputs[1])!.data).toEqual(BigInt64Array.from([3n, 2n]));
+    expect(byName.get('pad_axes')!.inputs).toHaveLength(3);
+  });
+
+  it('opsets 19 and 20: AveragePool with unit dilations; Gelu written out (exact and tanh)', async () => {
+    const o19 = new Old(19);
+    const pooled = o19.b.op('AveragePool', [o19.conv('data', 3, 4, 'conv0')], { kernel_shape: attr.ints([3, 3]), pads: attr.ints([1, 1, 1, 1]), dilations: attr.ints([1, 1]) }, 'avg');
+    await checkUpgrade(o19.head(pooled, 4));
+    const o = new Old(20);
+    const { b } = o;
+    let x = b.op('Gelu', [o.conv('data', 3, 4, 'conv0')], {}, 'gelu');
+    x = b.op('Gelu', [o.conv(x, 4, 4, 'conv1')], { approximate: attr.string('tanh') }, 'gelu_tanh');
+    const spec = await checkUpgrade(o.head(x, 4));
+    expect(ops(spec)).not.toContain('Gelu');
+    expect(ops(spec)).toContain('Erf');
+    expect(ops(spec)).toContain('Tanh');
+  });
+
+  it('refuses what has no opset-17 form: antialiased Resize, GroupNormalization', () => {
+    const o = new Old(18);
+    const x = o.b.op('Resize', [o.conv('data', 3, 4, 'conv0'), '', o.b.initializer('sc', f32([4], [1, 1, 0.5, 0.5]))], { mode: attr.string('linear'), antialias: attr.int(1) }, 'aa');
+    const r = refusal(() => importOnnxBackbone(o.head(x, 4), { numClasses: 2 }));
+    expect([r.code, r.message]).toEqual(['UNSUPPORTED_OP', "op Resize (node 'aa') at opset 18: antialias=1 has no form at opset 17"]);
+    const g = new Old(18);
+    const y = g.b.op('GroupNormalization', [g.conv('data', 3, 4, 'conv0'), g.weight('gs', [2]), g.weight('gb', [2])], { num_groups: attr.int(2) }, 'gn');
+    expect(refusal(() => importOnnxBackbone(g.head(y, 4), { numClasses: 2 })).message).toBe("op GroupNormalization (node 'gn') at opset 18: the op has no form at opset 17");
   });
 });
 
