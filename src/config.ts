@@ -13,6 +13,9 @@ const EnvSchema = z.object({
   // Long enough for a maximum-size zip upload at ~4 MB/s; slow-loris connections still get cut.
   STUDIO_REQUEST_TIMEOUT_MS: z.coerce.number().int().positive().default(600_000),
   STUDIO_EXAMPLE: z.enum(['on', 'off']).default('on'),
+  // Where official pretrained weights are downloaded from (torchvision's; a mirror, or a local server in tests).
+  STUDIO_WEIGHTS_BASE_URL: z.string().url().default('https://download.pytorch.org/models/'),
+  STUDIO_WEIGHTS_TIMEOUT_MS: z.coerce.number().int().positive().default(15_000),
 });
 
 export interface Settings {
@@ -27,6 +30,10 @@ export interface Settings {
   /** JSON bodies are small by contract; uploads go through multipart with their own limits. */
   bodyLimitBytes: number;
   exampleProject: boolean;
+  /** Base URL of the pinned pretrained-weights files (plan/weights.md). */
+  weightsBaseUrl: string;
+  /** How long a weights download waits for the host to answer (and for the next byte) before it gives up. */
+  weightsTimeoutMs: number;
 }
 
 export function loadSettings(env: NodeJS.ProcessEnv = process.env, overrides: Partial<Settings> = {}): Settings {
@@ -42,6 +49,8 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env, overrides: Pa
     requestTimeoutMs: e.STUDIO_REQUEST_TIMEOUT_MS,
     bodyLimitBytes: 1024 * 1024,
     exampleProject: e.STUDIO_EXAMPLE === 'on',
+    weightsBaseUrl: e.STUDIO_WEIGHTS_BASE_URL.endsWith('/') ? e.STUDIO_WEIGHTS_BASE_URL : `${e.STUDIO_WEIGHTS_BASE_URL}/`,
+    weightsTimeoutMs: e.STUDIO_WEIGHTS_TIMEOUT_MS,
     ...overrides,
   };
 }

@@ -24,6 +24,7 @@ import {
   writeExperiment,
 } from '../storage/experiments.ts';
 import { listRunIds, readRun } from '../storage/runs.ts';
+import type { WeightsService } from './weights.ts';
 import type { Workspace } from '../storage/workspace.ts';
 import type { JobsService } from '../jobs/service.ts';
 import type { DatasetsService } from './datasets.ts';
@@ -137,6 +138,8 @@ export interface ExperimentsDeps {
   store: Workspace;
   datasets: DatasetsService;
   models: ModelsService;
+  /** Pretrained weights: `model.weights_id` must name ready weights of the architecture (src/core/weights.ts). */
+  weights?: Pick<WeightsService, 'requireReady'>;
   /** The project's gate (src/core/projects.ts); the workspace's own when not given. */
   gate?: <T>(projectId: string, fn: () => Promise<T>) => Promise<T>;
 }
@@ -185,7 +188,7 @@ export function fineTuneDefaults(
   return { freeze_backbone_epochs: freeze, backbone_lr_multiplier: h.backbone_lr_multiplier ?? (pretrained ? 0.1 : 1) };
 }
 
-export function createExperimentsService({ store, datasets, models, gate = projectGate(store) }: ExperimentsDeps): ExperimentsService {
+export function createExperimentsService({ store, datasets, models, weights, gate = projectGate(store) }: ExperimentsDeps): ExperimentsService {
   async function checkRemovable(projectId: string, experimentId: string): Promise<void> {
     await readExperiment(store, projectId, experimentId);
     for (const runId of await listRunIds(store, projectId, experimentId)) {
@@ -288,6 +291,12 @@ export function createExperimentsService({ store, datasets, models, gate = proje
     }
 
     const entry = await modelOf(s.model);
+    const weightsId = (s.model as { weights_id?: string }).weights_id;
+    if (weightsId !== undefined) {
+      if (entry.kind !== 'catalog') throw validation('model.weights_id: pretrained weights go with a catalog architecture; an imported backbone brings its own');
+      if (!weights) throw validation('model.weights_id: pretrained weights are not available here');
+      await weights.requireReady(entry.name, weightsId);
+    }
     const input_size = s.model.input_size ?? entry.input_size;
     if (entry.kind === 'imported' && input_size !== entry.input_size) {
       throw validation(`model.input_size: the imported model '${entry.name}' takes ${entry.input_size}×${entry.input_size} images`);

@@ -12,6 +12,7 @@ import { createExperimentsService, type ExperimentsService } from './experiments
 import { createRunsService, type RunsService } from './runs.ts';
 import { createEvaluationService, type EvaluationService } from './evaluation.ts';
 import { createExportsService, type ExportsService } from './exports.ts';
+import { createWeightsService, type WeightsService } from './weights.ts';
 
 export type ProjectsService = ReturnType<typeof createProjectsService>;
 export type { DatasetsService, ModelsService, ExperimentsService, RunsService };
@@ -26,6 +27,8 @@ export interface StudioServices {
   jobs: JobsService;
   /** The catalog and imported ONNX backbones. */
   models: ModelsService;
+  /** Pretrained weights for catalog architectures: load (upload, path), download, list, delete. */
+  weights: WeightsService;
   experiments: ExperimentsService;
   /** Training runs: one trains at a time, the rest queue (`runs.queue()`). */
   runs: RunsService;
@@ -54,7 +57,9 @@ export async function createServices(settings: Settings): Promise<StudioServices
   const imports = createImportsService({ settings, store, datasets, jobs, gate: projects.gate });
   await imports.settleInterrupted(interrupted);
   const models = createModelsService(store);
-  const experiments = createExperimentsService({ store, datasets, models });
+  const weights = createWeightsService({ settings, store, jobs });
+  await weights.settleInterrupted();
+  const experiments = createExperimentsService({ store, datasets, models, weights });
   const runs = createRunsService({ store, jobs, experiments });
   // Before the server takes requests: runs the last process left queued/running agree with their jobs.
   await runs.settleInterrupted();
@@ -68,6 +73,7 @@ export async function createServices(settings: Settings): Promise<StudioServices
     imports,
     jobs,
     models,
+    weights,
     experiments,
     runs,
     evaluation,
@@ -78,6 +84,7 @@ export async function createServices(settings: Settings): Promise<StudioServices
       // After the jobs: a running evaluation settles (as failed, interrupted) before its thread goes.
       await evaluation.close();
       await exports.close();
+      await weights.close();
       await lock.release();
     },
   };

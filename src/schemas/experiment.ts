@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { WeightsIdSchema } from './weights.ts';
 import type { DocType } from './common.ts';
 import { BackboneIdSchema, DatasetIdSchema, DescriptionSchema, DisplayNameSchema, JobIdSchema, ProjectIdSchema, TimestampSchema, idOf } from './common.ts';
 import { SplitNameSchema } from './dataset.ts';
@@ -46,6 +47,8 @@ export type TrainableChoice = z.infer<typeof TrainableChoiceSchema>;
 const modelFields = {
   architecture: ArchitectureSchema.optional(),
   backbone_id: BackboneIdSchema.optional(),
+  /** Pretrained weights of the catalog architecture to start from (`wt-…`, plan/weights.md); random when absent. */
+  weights_id: WeightsIdSchema.optional(),
   trainable: TrainableChoiceSchema.default('all'),
 };
 
@@ -302,6 +305,8 @@ export function mergeExperimentPatch(current: ExperimentSettings, patch: Experim
   const model = base.model as Record<string, unknown>;
   if (patch.model && 'architecture' in patch.model) delete model.backbone_id;
   if (patch.model && 'backbone_id' in patch.model) delete model.architecture;
+  // Weights belong to one architecture: another model drops them unless the patch names its own.
+  if (patch.model && ('architecture' in patch.model || 'backbone_id' in patch.model) && !('weights_id' in patch.model)) delete model.weights_id;
   return deepMerge(base, patch);
 }
 

@@ -25,6 +25,7 @@ import { buildModel } from '../training/model-from-config.ts';
 import { resumePointOf, runTrainingLoop, type EpochBatches, type LoopTask, type ResumePoint } from '../training/run-loop.ts';
 import { getTask, runTaskOf, type AnyTask } from '../tasks/index.ts';
 import { backboneReader } from './run-model.ts';
+import { startFromWeights } from './pretrained.ts';
 import { runWorkerTask, type WorkerFailure, type WorkerLog, type WorkerScope } from './worker-task.ts';
 
 /**
@@ -91,6 +92,10 @@ export default async function trainWorker(task: WorkerTask<TrainWorkerPayload>):
     try {
       const existing = payload.resume ? await readRunConfig(store, r) : null;
       const p = await prepare(store, payload, existing);
+      // Pretrained weights first; a resumed run's checkpoint then replaces them.
+      if (p.config.model.weights_id !== undefined && p.config.model.architecture !== undefined) {
+        log(await startFromWeights(store, p.spec, p.config.model.architecture, p.config.model.weights_id));
+      }
       if (!existing) await writeRunConfig(store, r, p.config);
       const cfg = p.config;
       const h = cfg.hyperparameters;

@@ -63,7 +63,8 @@ export function applyWeights(spec: ModelSpec, values: Map<string, LoadedTensor>)
 
 /** The model's class count a file's head was made for (its head weight's first dimension), if it has one that fits otherwise. */
 export function headClassesOf(spec: ModelSpec, family: string, tensors: Map<string, LoadedTensor>): number | null {
-  const weight = spec.head.find((n) => n.endsWith('.weight') && spec.model.graph.initializers.get(n)?.dims.length === 2);
+  // the head's output layer: a 2-D weight with one row per class
+  const weight = spec.head.find((n) => n.endsWith('.weight') && spec.model.graph.initializers.get(n)?.dims.length === 2 && spec.model.graph.initializers.get(n)?.dims[0] === spec.numClasses);
   if (!weight) return null;
   for (const m of toCatalogNames(family, tensors)) {
     if (m.name === weight && m.tensor.dims.length === 2 && m.tensor.dims[1] === spec.model.graph.initializers.get(weight)!.dims[1]) return m.tensor.dims[0];

@@ -7,3 +7,4 @@ export { toCatalogNames, looksLikeTimm } from './mapping.ts';
 export { matchWeights, applyWeights, headClassesOf, type MatchResult } from './apply.ts';
 export { ALLOWED_GLOBALS } from './pickle.ts';
 export { WEIGHTS_LIMITS, type LoadedTensor, type ReadWeights, type SkippedTensor, type WeightsFormat } from './types.ts';
+export { PINNED_WEIGHTS, pinnedWeights, DEFAULT_WEIGHTS_BASE_URL, type PinnedWeights } from './pinned.ts';
