@@ -69,6 +69,7 @@ export const CASES: OpCase[] = [
   one('Softmax axis 1 of 3-D', 'Softmax', [X([2, 3, 4])], { axis: int(1) }),
   unary('LogSoftmax'),
   one('LogSoftmax axis 0', 'LogSoftmax', [X([3, 4])], { axis: int(0) }),
+  one('Softmax last axis of 4-D (attention scores)', 'Softmax', [X([1, 2, 3, 4])], { axis: int(-1) }),
   // ---- reductions
   one('ReduceSum axis 1', 'ReduceSum', [X([2, 3, 4]), I([1])], { keepdims: int(0) }),
   one('ReduceSum axes -1,0 keep', 'ReduceSum', [X([2, 3, 4]), I([-1, 0])]),
@@ -88,9 +89,11 @@ export const CASES: OpCase[] = [
   one('Expand', 'Expand', [X([3, 1]), I([2, 3, 4])]),
   one('Transpose', 'Transpose', [X([2, 3, 4])], { perm: ints([1, 2, 0]) }),
   one('Transpose default', 'Transpose', [X([2, 3, 4])]),
+  one('Transpose 5-D (packed q, k, v to heads)', 'Transpose', [X([2, 3, 3, 2, 2])], { perm: ints([2, 0, 3, 1, 4]) }),
   one('Concat axis 1', 'Concat', [X([2, 1, 3]), X([2, 2, 3]), X([2, 3, 3])], { axis: int(1) }),
   one('Concat axis -1', 'Concat', [X([2, 3]), X([2, 2])], { axis: int(-1) }),
   one('Split 2 ways', 'Split', [X([2, 5]), I([2, 3])], { axis: int(1) }, { outputs: 2 }),
+  one('Split 3 equal ways, no split input (q, k, v)', 'Split', [X([3, 2, 2])], { axis: int(0) }, { outputs: 3 }),
   one('Split, one output unused', 'Split', [X([6, 2]), I([1, 5])], { axis: int(0) }, { outputs: 2, lossOutputs: [1] }),
   one('Slice', 'Slice', [X([4, 5]), I([1, -3]), I([3, 100]), I([0, 1])]),
   one('Slice step 2', 'Slice', [X([5, 6]), I([0, 1]), I([5, 6]), I([0, 1]), I([2, 2])]),
@@ -114,10 +117,14 @@ export const CASES: OpCase[] = [
   one('MatMul', 'MatMul', [X([3, 4]), X([4, 5])]),
   one('MatMul batch·2-D', 'MatMul', [X([2, 3, 4]), X([4, 5])]),
   one('MatMul broadcast batch', 'MatMul', [X([2, 1, 3, 4]), X([3, 4, 2])]),
+  one('MatMul 4-D batch (attention: q·kᵀ)', 'MatMul', [X([2, 2, 3, 4]), X([2, 2, 4, 3])]),
   // ---- convolution
   one('Conv 3x3 p1', 'Conv', [image(2, 3, 5, 5), X([4, 3, 3, 3])], { pads: ints([1, 1, 1, 1]) }),
   one('Conv 3x3 s2 p1 bias, odd size', 'Conv', [image(2, 3, 7, 6), X([4, 3, 3, 3]), X([4])], { strides: ints([2, 2]), pads: ints([1, 1, 1, 1]) }),
   one('Conv 3x3 valid', 'Conv', [image(2, 3, 6, 5), X([2, 3, 3, 3])]),
+  one('Conv 7x7 depthwise p3 bias (ConvNeXt)', 'Conv', [image(2, 4, 8, 9), X([4, 1, 7, 7]), X([4])], { group: int(4), pads: ints([3, 3, 3, 3]) }),
+  one('Conv 4x4/4 RGB patchify bias (ConvNeXt, ViT stems)', 'Conv', [image(2, 3, 8, 12), X([5, 3, 4, 4]), X([5])], { strides: ints([4, 4]) }),
+  one('Conv 2x2/2 8ch patchify bias (ConvNeXt downsampling)', 'Conv', [image(2, 8, 4, 6), X([6, 8, 2, 2]), X([6])], { strides: ints([2, 2]) }),
   one('Conv 1x1', 'Conv', [image(2, 3, 4, 3), X([2, 3, 1, 1]), X([2])]),
   one('Conv 1x1 s2', 'Conv', [image(2, 3, 6, 5), X([2, 3, 1, 1])], { strides: ints([2, 2]) }),
   one('Conv 2x3 s(2,1) asymmetric pads dil(1,2)', 'Conv', [image(1, 2, 7, 8), X([3, 2, 2, 3])], { strides: ints([2, 1]), pads: ints([0, 1, 1, 2]), dilations: ints([1, 2]) }),
@@ -170,6 +177,7 @@ export const CASES: OpCase[] = [
   one('SoftmaxCrossEntropyLoss with log_prob used', 'SoftmaxCrossEntropyLoss', [X([3, 4]), I([1, 0, 3])], {}, { outputs: 2 }),
   // ---- layer norm
   one('LayerNormalization last axis', 'LayerNormalization', [X([2, 3, 4]), X([4]), X([4])], { epsilon: attr.float(1e-3) }),
+  one('LayerNormalization rows, eps 1e-6 (ConvNeXt, ViT)', 'LayerNormalization', [X([6, 5]), X([5]), X([5])], { epsilon: attr.float(1e-6) }),
   one('LayerNormalization axis 1, no bias', 'LayerNormalization', [X([2, 3, 4]), X([3, 4])], { axis: int(1) }),
   // ---- resize
   one('Resize linear half_pixel x2', 'Resize', [image(1, 2, 3, 4), NONE, F([1, 1, 2, 2], [4])], { mode: attr.string('linear') }),
