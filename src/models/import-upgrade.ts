@@ -429,6 +429,8 @@ class Upgrader {
  */
 export function upgradeGraph(g: Graph, opset: number): void {
   if (opset < MIN_IMPORT_OPSET) throw new AppError('UNSUPPORTED_OP', `the model uses opset ${opset}; imports need opset ${MIN_IMPORT_OPSET} or later`);
+  // 'ai.onnx' is the default domain's other name; the engine knows it as ''.
+  for (const n of g.nodes) if (n.domain === 'ai.onnx') delete n.domain;
   if (opset >= 13 && opset <= WRITE_OPSET) foldConstants(g);
   else new Upgrader(g, opset).run();
 }
