@@ -142,6 +142,18 @@ describe('import an external ONNX backbone', () => {
     expect(spec.mean.map((v) => Math.round(v * 1000) / 1000)).toEqual([0.485, 0.456, 0.406]);
   });
 
+  it('fixes spatial dims the file leaves free to its input size, so the gradient rules see static shapes', async () => {
+    const b = new GraphBuilder();
+    b.input('x', 'float32', ['batch', 3, 'height', 'width']);
+    const w = b.initializer('conv.w', f32([4, 3, 3, 3], new Float32Array(108).fill(0.05)));
+    const feats = b.op('Flatten', [b.op('GlobalAveragePool', [b.op('Conv', ['x', w], { kernel_shape: attr.ints([3, 3]), pads: attr.ints([1, 1, 1, 1]) })])], { axis: attr.int(1) });
+    b.output(b.op('Gemm', [feats, b.initializer('fc.w', f32([2, 4], new Float32Array(8))), b.initializer('fc.b', f32([2], new Float32Array(2)))], { transB: attr.int(1) }), 'float32', ['batch', 2]);
+    const spec = importOnnxBackbone(b.toModel({ 'studio.input_size': '40' }), { numClasses: 3 });
+    expect(spec.inputSize).toBe(40);
+    expect(spec.model.graph.inputs[0].shape).toEqual(['N', 3, 40, 40]);
+    expect((await forward(spec, batchOf(2, 40))).dims).toEqual([2, 3]);
+  });
+
   it('refuses models it cannot use, with BAD_INPUT', () => {
     const code = (f: () => unknown) => { try { f(); } catch (e) { return isAppError(e) ? e.code : String(e); } return 'none'; };
     const noHead = new GraphBuilder();
