@@ -10,11 +10,13 @@ import { valueNames } from './graph-edit.ts';
  * Opset upgrade of an imported ONNX graph: every node is rewritten from the form its op had at the
  * file's opset (7–21) into the form at WRITE_OPSET (17), as the ONNX operator changelog and the
  * ONNX version converter's adapters define, so that the graph trains with the engine's opset-17
- * rules (and the step graph, whose own nodes are opset-17 forms, is valid). Attributes that became inputs become int64/float initializers; semantics that changed
- * (Softmax's 2-D coercion before 13, Upsample → Resize, Resize-10's coordinates) are rewritten to
- * compute the same values. Ops whose form did not change between the file's opset and 17 are kept
- * as they are. What cannot be expressed at 17 is refused with UNSUPPORTED_OP naming the op, the
- * node and the file's opset. plan/engine.md "Importing older opsets" lists every rewrite.
+ * rules (and the step graph, whose own nodes are opset-17 forms, is valid). Attributes that became
+ * inputs become int64/float initializers; semantics that changed (Softmax's 2-D coercion before
+ * 13, Upsample → Resize, Resize-10's coordinates) are rewritten to compute the same values. Ops
+ * whose form did not change between the file's opset and 17 are kept as they are. What cannot be
+ * expressed at 17 is refused with UNSUPPORTED_OP naming the op, the node and the file's opset;
+ * `assertTrainable` then refuses what the engine could not train. plan/engine.md "Importing older
+ * (and newer) opsets" lists every rewrite.
  */
 
 /** The oldest default-domain opset an import accepts (the ONNX model zoo's oldest files are 7). */
@@ -74,8 +76,8 @@ class Upgrader {
     return this.constant(owner, what, { dtype: 'int64', dims: [values.length], data: BigInt64Array.from(values.map((v) => BigInt(v))) });
   }
 
-  scalar(owner: Node, what: string, value: number, dtype: DataType = 'float32'): string {
-    if (dtype !== 'float32') throw this.refuse(owner, `a ${dtype} input (only float32 constants are converted)`);
+  /** A float32 scalar: the images' tensors (the import takes only float32 inputs). */
+  scalar(owner: Node, what: string, value: number): string {
     return this.constant(owner, what, { dtype: 'float32', dims: [], data: Float32Array.of(value) });
   }
 
