@@ -10,7 +10,7 @@ import type { Workspace } from './workspace.ts';
 /**
  * Pretrained weights (plan/weights.md): `models/weights/<wt-id>/weights.json` (the record) and
  * `tensors.ckpt` (the converted tensors, float32 under the catalog's names, in the checkpoint
- * format: src/training/checkpoint.ts, checksummed). The record is written first (`loading`), the
+ * format: src/models/checkpoint.ts, checksummed). The record is written first (`loading`), the
  * tensors then the record (`ready`) last, each atomically: a crash leaves a record that says
  * `loading` (settled as `failed` at start-up) and never a `ready` one without its tensors.
  * Downloads resume from `models/weights/cache/<file>.part`; a complete file sits beside it.

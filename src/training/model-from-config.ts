@@ -1,7 +1,7 @@
 import { createModel, importOnnxBytes, replaceHead, type HeadBuilder, type ModelSpec } from '../models/index.ts';
 import type { TensorData } from '../onnx/ir.ts';
 import type { ResolvedModelChoice, RunConfigFile } from '../schemas/experiment.ts';
-import type { CheckpointContent } from './checkpoint.ts';
+import type { CheckpointContent } from '../models/checkpoint.ts';
 
 /**
  * The one place a run's model is built: training builds it from the experiment's choice, evaluation

@@ -1,7 +1,7 @@
 import { AppError } from '../kernel/errors.ts';
 import type { Model, TensorData } from '../onnx/ir.ts';
 import { BestSchema, type Best, type Hyperparameters, type MetricsLine } from '../schemas/experiment.ts';
-import type { CheckpointContent } from './checkpoint.ts';
+import type { CheckpointContent } from '../models/checkpoint.ts';
 import type { Batch } from './data/loader.ts';
 import type { LossSpec } from './losses.ts';
 import { learningRate, type ScheduleConfig } from './schedule.ts';

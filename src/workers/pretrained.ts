@@ -3,7 +3,7 @@ import { modelMeta, type ModelSpec } from '../models/index.ts';
 import { applyWeights, matchWeights, type LoadedTensor } from '../models/weights/index.ts';
 import { readWeightsRecord, readWeightsTensors } from '../storage/weights.ts';
 import type { Workspace } from '../storage/workspace.ts';
-import { decodeCheckpoint } from '../training/checkpoint.ts';
+import { decodeCheckpoint } from '../models/checkpoint.ts';
 
 /**
  * A run whose experiment names pretrained weights (`model.weights_id`) starts from them: the

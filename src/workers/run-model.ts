@@ -5,7 +5,7 @@ import type { RunConfigFile } from '../schemas/experiment.ts';
 import { readModelBytes } from '../storage/models.ts';
 import { readCheckpoint, readRunConfig, type CheckpointName, type RunRef } from '../storage/runs.ts';
 import type { Workspace } from '../storage/workspace.ts';
-import { decodeCheckpoint } from '../training/checkpoint.ts';
+import { decodeCheckpoint } from '../models/checkpoint.ts';
 import { inferenceParams, modelFromConfig, type BackboneReader } from '../training/model-from-config.ts';
 import { runTaskOf } from '../tasks/index.ts';
 

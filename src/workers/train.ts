@@ -18,7 +18,7 @@ import {
   type RunRef,
 } from '../storage/runs.ts';
 import type { Workspace } from '../storage/workspace.ts';
-import { decodeCheckpoint, encodeCheckpoint } from '../training/checkpoint.ts';
+import { decodeCheckpoint, encodeCheckpoint } from '../models/checkpoint.ts';
 import { batchCount, type LoaderItem } from '../training/data/loader.ts';
 import { LoaderThread, type PrefillReport } from '../training/data/loader-thread.ts';
 import { buildModel } from '../training/model-from-config.ts';

@@ -7,7 +7,7 @@ import { headClassesOf, matchWeights, readWeightsFile, WEIGHTS_LIMITS, type Skip
 import { f32, type TensorData } from '../onnx/ir.ts';
 import { cachePaths, fileSize, finishCacheFile, openCacheAppend, removeCacheFile, writeWeightsTensors } from '../storage/weights.ts';
 import type { Workspace } from '../storage/workspace.ts';
-import { encodeCheckpoint } from '../training/checkpoint.ts';
+import { encodeCheckpoint } from '../models/checkpoint.ts';
 import { cancelledFailure, runWorkerTask, type WorkerFailure, type WorkerLog, type WorkerScope } from './worker-task.ts';
 
 /**

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decodeCheckpoint } from '../../src/training/checkpoint.ts';
+import { decodeCheckpoint } from '../../src/models/checkpoint.ts';
 import { readCheckpoint } from '../../src/storage/runs.ts';
 import { Workspace } from '../../src/storage/workspace.ts';
 import { call, makeStudio, parseSse, type TestStudio } from './helpers.ts';

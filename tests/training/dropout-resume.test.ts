@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createModel } from '../../src/models/index.ts';
 import { f32, i64, type TensorData } from '../../src/onnx/ir.ts';
-import { decodeCheckpoint, encodeCheckpoint } from '../../src/training/checkpoint.ts';
+import { decodeCheckpoint, encodeCheckpoint } from '../../src/models/checkpoint.ts';
 import { DropoutMasks, fillDropoutMask, Trainer, type TrainerOptions, type TrainerState } from '../../src/training/trainer.ts';
 
 const SIZE = 32;

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { createModel } from '../../src/models/index.ts';
 import { f32, type TensorData } from '../../src/onnx/ir.ts';
 import { HyperparametersSchema, type MetricsLine } from '../../src/schemas/experiment.ts';
-import { decodeCheckpoint, encodeCheckpoint, type CheckpointContent } from '../../src/training/checkpoint.ts';
+import { decodeCheckpoint, encodeCheckpoint, type CheckpointContent } from '../../src/models/checkpoint.ts';
 import type { Batch } from '../../src/training/data/loader.ts';
 import { resumePointOf, runTrainingLoop, type EpochBatches, type RunSink } from '../../src/training/run-loop.ts';
 import { Trainer } from '../../src/training/trainer.ts';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createModel } from '../../src/models/index.ts';
 import { HyperparametersSchema, type HyperparametersInput, type MetricsLine } from '../../src/schemas/experiment.ts';
-import { decodeCheckpoint, encodeCheckpoint, type CheckpointContent } from '../../src/training/checkpoint.ts';
+import { decodeCheckpoint, encodeCheckpoint, type CheckpointContent } from '../../src/models/checkpoint.ts';
 import type { Batch } from '../../src/training/data/loader.ts';
 import { improves, resumePointOf, runTrainingLoop, scoreLogits, type EpochBatches, type RunLoopOptions, type RunSink } from '../../src/training/run-loop.ts';
 

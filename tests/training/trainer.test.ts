@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { createModel } from '../../src/models/index.ts';
 import { f32, i64, type TensorData } from '../../src/onnx/ir.ts';
 import { createSession } from '../../src/runtime/session.ts';
-import { decodeCheckpoint, encodeCheckpoint } from '../../src/training/checkpoint.ts';
+import { decodeCheckpoint, encodeCheckpoint } from '../../src/models/checkpoint.ts';
 import { buildEvalGraph } from '../../src/training/step-graph.ts';
 import { Trainer, type TrainerState } from '../../src/training/trainer.ts';
 import { expectClose, values } from './helpers.ts';

@@ -1,5 +1,5 @@
 import { AppError } from '../../kernel/errors.ts';
-import { CHECKPOINT_FORMAT } from '../../training/checkpoint.ts';
+import { CHECKPOINT_FORMAT } from '../checkpoint.ts';
 import { isLegacyTorchFile, isZip, LEGACY_MESSAGE, readTorchPth } from './pth.ts';
 import { readSafetensors, readSafetensorsHeader } from './safetensors.ts';
 import { readStudioCheckpoint } from './studio-ckpt.ts';

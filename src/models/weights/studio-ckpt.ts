@@ -1,8 +1,8 @@
-import { decodeCheckpoint } from '../../training/checkpoint.ts';
+import { decodeCheckpoint } from '../checkpoint.ts';
 import type { LoadedTensor, ReadWeights, SkippedTensor } from './types.ts';
 
 /**
- * The studio's own checkpoint (`best.ckpt`/`last.ckpt` of a run; src/training/checkpoint.ts, a
+ * The studio's own checkpoint (`best.ckpt`/`last.ckpt` of a run; src/models/checkpoint.ts, a
  * safetensors-style file with a checksum): its parameters and batch-norm statistics, under the
  * graph's names (torchvision's for a catalog model). The optimizer state is left out.
  */

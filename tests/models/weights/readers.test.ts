@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { AppError } from '../../../src/kernel/errors.ts';
 import { readSafetensors, readTorchPth, readWeightsFile, sniffWeightsFormat } from '../../../src/models/weights/index.ts';
-import { encodeCheckpoint } from '../../../src/training/checkpoint.ts';
+import { encodeCheckpoint } from '../../../src/models/checkpoint.ts';
 import { f32, i64 } from '../../../src/onnx/ir.ts';
 import { fixtureBytes, safetensorsBytes } from './fixtures.ts';
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { AppError } from '../../src/kernel/errors.ts';
 import { f32, i64, tensor, type TensorData } from '../../src/onnx/ir.ts';
-import { type CheckpointContent, decodeCheckpoint, encodeCheckpoint } from '../../src/training/checkpoint.ts';
+import { type CheckpointContent, decodeCheckpoint, encodeCheckpoint } from '../../src/models/checkpoint.ts';
 
 function sample(): CheckpointContent {
   // values chosen to catch any float rounding on the way through: subnormals, -0, NaN payloads
