@@ -45,10 +45,11 @@
       if (tabs.dataset.tabsReady) return;
       tabs.dataset.tabsReady = '1';
       tabs.addEventListener('click', function (e) {
+        // A tab, or a link-like button elsewhere in the card that names one (data-tab too).
         var tab = e.target.closest('[data-tab]');
         if (!tab || !tabs.contains(tab)) return;
-        tabs.querySelectorAll('[data-tab]').forEach(function (t) {
-          t.setAttribute('aria-selected', String(t === tab));
+        tabs.querySelectorAll('[role=tab][data-tab]').forEach(function (t) {
+          t.setAttribute('aria-selected', String(t.dataset.tab === tab.dataset.tab));
         });
         tabs.querySelectorAll('[data-panel]').forEach(function (p) {
           p.hidden = p.dataset.panel !== tab.dataset.tab;
@@ -264,6 +265,38 @@
     if (t) t.closest('[data-toast]').remove();
   });
   document.addEventListener('keydown', function (e) { if (e.key === 'Escape') closeModal(); });
+
+  // ---- copy a value (a sha256) to the clipboard: [data-copy="…"], its [data-copy-label] says so ----
+  function copyText(text) {
+    if (navigator.clipboard && window.isSecureContext) return navigator.clipboard.writeText(text);
+    var area = document.createElement('textarea');
+    area.value = text;
+    area.setAttribute('readonly', '');
+    area.style.position = 'fixed';
+    area.style.opacity = '0';
+    document.body.append(area);
+    area.select();
+    try { document.execCommand('copy'); } finally { area.remove(); }
+    return Promise.resolve();
+  }
+  document.addEventListener('click', function (e) {
+    var b = e.target.closest('[data-copy]');
+    if (!b) return;
+    var label = b.querySelector('[data-copy-label]');
+    copyText(b.dataset.copy).then(function () {
+      if (!label) return;
+      label.textContent = 'Copied';
+      setTimeout(function () { label.textContent = 'Copy'; }, 1500);
+    }, function () { if (label) label.textContent = 'Select it'; });
+  });
+
+  // A form's error slot ([data-clear-on-request="#slot"]) empties when the form is sent again.
+  document.addEventListener('htmx:beforeRequest', function (e) {
+    var elt = e.detail.elt;
+    var sel = elt && elt.dataset && elt.dataset.clearOnRequest;
+    var slot = sel && document.querySelector(sel);
+    if (slot) slot.innerHTML = '';
+  });
 
   // Forms that create something start empty again once it was created.
   document.addEventListener('htmx:afterRequest', function (e) {

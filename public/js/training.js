@@ -56,7 +56,15 @@
       size.readOnly = fixed;
       if (fixed || size.dataset.touched !== '1') size.value = opt.dataset.inputSize;
       var note = form.querySelector('[data-model-note]');
-      if (note) note.textContent = fixed ? 'An imported backbone keeps its own input size and normalisation; it starts from its weights.' : 'Catalog models start from random weights.';
+      // With pretrained weights chosen the model line says so: the fine-tuning recipe applies to it.
+      var weights = field(form, 'model.weights_id');
+      var pretrained = !fixed && weights && !weights.closest('[hidden]') && weights.value !== '';
+      if (note) {
+        note.textContent = fixed
+          ? 'An imported backbone keeps its own input size and normalisation; it starts from its weights.'
+          : pretrained ? 'Pretrained: starts from the weights chosen, and fine-tunes with the recipe below.' : 'Catalog models start from random weights.';
+        note.classList.toggle('pretrained-note', Boolean(pretrained));
+      }
     }
     var trainable = field(form, 'model.trainable');
     var last = form.querySelector('[data-last-blocks]');
@@ -130,6 +138,8 @@
       // A new dataset brings its own split select (and images to preview).
       form.addEventListener('htmx:afterSwap', function (e) {
         if (e.detail.target && e.detail.target.id === 'split-check') htmx.trigger('#aug-preview', 'refresh-preview');
+        // Another architecture brings its own Weights choices: the model line follows.
+        if (e.detail.target && e.detail.target.id === 'model-weights') syncForm(form);
       });
       syncForm(form);
     });
@@ -183,6 +193,46 @@
         });
       });
     });
+  }
+
+  // ---- pretrained weights upload (models page): the job shows in the weights list --------------
+  function initWeightsUpload(root) {
+    each(root, '[data-weights-upload]', function (form) {
+      if (form.dataset.ready) return;
+      form.dataset.ready = '1';
+      var error = form.querySelector('[data-form-error]');
+      var say = function (text) {
+        error.textContent = text;
+        error.hidden = !text;
+      };
+      form.addEventListener('submit', function (e) {
+        e.preventDefault();
+        say('');
+        var input = form.querySelector('input[type=file]');
+        if (!input.files || !input.files.length) { say('Choose a .pth, .safetensors or .ckpt file first.'); return; }
+        window.studioUpload(form, form.dataset.weightsUpload, function (status, body) {
+          if (status >= 200 && status < 300 && body && body.status === 'ok') {
+            form.reset();
+            form.querySelector('[data-file-name]').textContent = '';
+            // The list shows the new record with its live job; the catalog counts it.
+            document.body.dispatchEvent(new CustomEvent('weights-changed'));
+            document.body.dispatchEvent(new CustomEvent('models-changed'));
+          } else {
+            say(uploadRefusal(status, body));
+          }
+        });
+      });
+    });
+  }
+
+  /** A refused upload in words: the API's message as a sentence, never its code. */
+  function uploadRefusal(status, body) {
+    var m = body && body.error && body.error.message;
+    if (status === 413) return 'The file is larger than this studio accepts.';
+    if (!m) return status ? 'The studio refused the file.' : 'The connection was lost before the file arrived.';
+    m = m.replace(/^[a-z_.]+: (?=\S)/, '');
+    m = m.charAt(0).toUpperCase() + m.slice(1);
+    return /[.!?)]$/.test(m) ? m : m + '.';
   }
 
   /** studio.js's toast (loaded first by the layout). */
@@ -390,6 +440,7 @@
     initExperimentForm(root);
     initFieldErrors(root);
     initModelUpload(root);
+    initWeightsUpload(root);
     initRun(root);
     initCompare(root);
   }

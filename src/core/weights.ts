@@ -43,6 +43,8 @@ export interface DownloadOffer extends PinnedWeights {
 export interface WeightsService {
   /** The model's weights records, oldest first; NOT_FOUND for a name not in the catalog. */
   list(model: string): Promise<WeightsView[]>;
+  /** Every model's records, oldest first (the Models page counts them per architecture). */
+  listAll(): Promise<WeightsView[]>;
   get(model: string, id: string): Promise<WeightsView>;
   /** An upload already streamed to a temp file of the workspace (this service owns it from here). */
   loadUpload(model: string, upload: { tempPath: string; fileName: string }): Promise<WeightsStarted>;
@@ -51,6 +53,8 @@ export interface WeightsService {
   /** The published files a model can download (empty when torchvision publishes none). */
   downloads(model: string): Promise<DownloadOffer[]>;
   remove(model: string, id: string): Promise<void>;
+  /** The experiments that start from each weights record (what `remove` refuses on): weights id → their ids. */
+  usage(): Promise<Map<string, { project_id: string; experiment_id: string }[]>>;
   /** For an experiment: the record, which must be `ready` and of this architecture (VALIDATION_ERROR otherwise). */
   requireReady(architecture: string, id: string): Promise<WeightsView>;
   /** At start-up: records a crash left `loading` become `failed` (their job was interrupted). */
@@ -152,15 +156,20 @@ export function createWeightsService({ settings, store, jobs, pinned = PINNED_WE
     };
   }
 
-  async function experimentsUsing(id: string): Promise<string[]> {
-    const out: string[] = [];
+  async function usage(): Promise<Map<string, { project_id: string; experiment_id: string }[]>> {
+    const out = new Map<string, { project_id: string; experiment_id: string }[]>();
     for (const projectId of await store.listDirs(store.projectsDir())) {
       for (const experimentId of await listExperimentIds(store, projectId).catch(() => [])) {
         const exp = await readExperiment(store, projectId, experimentId).catch(() => null);
-        if ((exp?.model as { weights_id?: string } | undefined)?.weights_id === id) out.push(`${projectId}/${experimentId}`);
+        const id = (exp?.model as { weights_id?: string } | undefined)?.weights_id;
+        if (id !== undefined) out.set(id, [...(out.get(id) ?? []), { project_id: projectId, experiment_id: experimentId }]);
       }
     }
     return out;
+  }
+
+  async function experimentsUsing(id: string): Promise<string[]> {
+    return ((await usage()).get(id) ?? []).map((u) => `${u.project_id}/${u.experiment_id}`);
   }
 
   function offer(model: string, p: PinnedWeights): { url: string; file_name: string } {
@@ -171,6 +180,10 @@ export function createWeightsService({ settings, store, jobs, pinned = PINNED_WE
     async list(model) {
       requireCatalog(model);
       return (await listWeightsRecords(store, model)).map(view);
+    },
+
+    async listAll() {
+      return (await listWeightsRecords(store)).map(view);
     },
 
     async get(model, id) {
@@ -258,6 +271,8 @@ export function createWeightsService({ settings, store, jobs, pinned = PINNED_WE
       }
       await removeWeights(store, id);
     },
+
+    usage,
 
     async requireReady(architecture, id) {
       let rec: WeightsFile;
