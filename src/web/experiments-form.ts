@@ -50,6 +50,7 @@ const NULLABLE = new Set(['val_dataset_id', 'test_dataset_id']);
 /** Fields the form uses to choose, that are not in the body themselves. */
 const CONTROL = new Set([
   'model.choice',
+  'model.weights_id',
   'model.trainable',
   'model.last_blocks',
   'hyperparameters.early_stopping.enabled',
@@ -97,6 +98,9 @@ export function formToBody(form: ExperimentForm): Record<string, unknown> {
   const m = /^(arch|bb):(.+)$/.exec(choice);
   if (!m) throw validation('model: choose an architecture or an imported model', [{ path: ['model', 'choice'], message: 'choose a model' }]);
   setPath(body, m[1] === 'arch' ? 'model.architecture' : 'model.backbone_id', m[2]);
+  // Pretrained weights go with a catalog architecture; empty is random initialisation.
+  const weightsId = (form['model.weights_id'] ?? '').trim();
+  if (m[1] === 'arch' && weightsId !== '') setPath(body, 'model.weights_id', weightsId);
 
   const trainable = form['model.trainable'] ?? 'all';
   if (trainable === 'last') setPath(body, 'model.trainable', { last_blocks: toValue('model.last_blocks', form['model.last_blocks'] ?? '') });
@@ -128,6 +132,7 @@ const LABELS: Record<string, string> = {
   'model.choice': 'Model',
   'model.architecture': 'Model',
   'model.backbone_id': 'Model',
+  'model.weights_id': 'Weights',
   'model.input_size': 'Input size',
   'model.trainable': 'What to train',
   'model.trainable.last_blocks': 'Last K blocks',
@@ -180,6 +185,22 @@ export function fieldErrors(message: string, details: unknown): FieldError[] {
         });
   return pairs.map((p) => {
     const field = fieldOf(p.path);
-    return { field, label: LABELS[field] ?? LABELS[p.path] ?? (p.path || 'Experiment'), message: p.message };
+    const message = field === 'model.weights_id' ? weightsMessage(p.message) : withoutPattern(p.message);
+    return { field, label: LABELS[field] ?? LABELS[p.path] ?? (p.path || 'Experiment'), message };
   });
+}
+
+/** A schema's pattern is no message for a person: "must match pattern /^…$/" says only that the value is not valid. */
+function withoutPattern(message: string): string {
+  return /pattern \//.test(message) ? 'not a valid value' : message;
+}
+
+/** The service's refusals of `model.weights_id` (src/core/weights.ts requireReady) in the form's words. */
+export function weightsMessage(message: string): string {
+  let m: RegExpExecArray | null;
+  if (/pattern \//.test(message) || /^no weights /.test(message)) return 'These weights are not in this workspace (any more): choose others, or load them on the Models page.';
+  if ((m = /are for (\S+), not (\S+)$/.exec(message))) return `These weights are for ${m[1]}, not ${m[2]}: choose weights of ${m[2]}.`;
+  if (/ are loading/.test(message)) return 'These weights are still loading: choose them once the Models page shows them ready.';
+  if (/ are failed/.test(message)) return 'These weights failed to load: choose others, or load them again on the Models page.';
+  return message.replace(/'wt-[0-9a-z]+'/g, '').replace(/\s{2,}/g, ' ');
 }

@@ -12,7 +12,8 @@ import { renderAugmentationPreview } from '../training/data/preview.ts';
 import { ExperimentFormSchema, fieldErrors, formToBody } from './experiments-form.ts';
 import { ProjectIds, parseForm, parseIds } from './forms.ts';
 import { projectCrumbs, projectLayout } from './layout.ts';
-import { modelRow } from './models.ts';
+import { modelRow, modelsUrl } from './models.ts';
+import { weightsOptionLabel } from './weights-view.ts';
 import { trainingUrl } from './training-view.ts';
 
 /**
@@ -24,6 +25,8 @@ import { trainingUrl } from './training-view.ts';
 const PREVIEW_COUNT = 8;
 /** Preview tiles are shown at 96 px; rendering above this only costs time. */
 const PREVIEW_MAX_SIDE = 160;
+
+const ModelWeightsQuery = z.object({ 'model.choice': z.string().max(200).optional(), 'model.weights_id': z.string().max(64).optional() });
 
 const SplitCheckQuery = z.object({
   dataset_id: z.preprocess((v) => (v === '' ? undefined : v), DatasetIdSchema.optional()),
@@ -44,7 +47,28 @@ function truthLabel(img: { label: string | null; labels?: string[]; targets?: Re
 }
 
 export default async function experimentPages(app: FastifyInstance): Promise<void> {
-  const { projects, datasets, models, experiments, store } = app.studio;
+  const { projects, datasets, models, experiments, store, weights } = app.studio;
+
+  /**
+   * The Weights field for a model choice: a catalog architecture's ready weights (newest first),
+   * after "Random initialisation"; null for an imported backbone (it brings its own weights).
+   */
+  async function weightsField(choice: string | undefined, chosen?: string) {
+    const m = /^arch:([a-z0-9_]{1,64})$/.exec(choice ?? '');
+    if (!m) return null;
+    let ready;
+    try {
+      ready = (await weights.list(m[1])).filter((w) => w.status === 'ready').reverse();
+    } catch (e) {
+      if (isAppError(e) && e.code === 'NOT_FOUND') return null;
+      throw e;
+    }
+    return {
+      model: m[1],
+      models_url: modelsUrl(m[1]),
+      options: ready.map((w) => ({ id: w.id, label: weightsOptionLabel(w), title: `sha256 ${w.sha256 ?? '—'}`, selected: w.id === chosen })),
+    };
+  }
 
   /** Ready datasets of a registered task: the ones an experiment can train on. */
   async function trainable(projectId: string) {
@@ -111,6 +135,9 @@ export default async function experimentPages(app: FastifyInstance): Promise<voi
     });
     const all = (await models.list()).map(modelRow);
     const check = await splitCheck(project_id, undefined, undefined);
+    const catalog = all.filter((m) => m.kind === 'catalog');
+    // The form preselects small_cnn (else the first architecture): its weights are offered.
+    const first = catalog.find((m) => m.name === 'small_cnn') ?? catalog[0];
     const existing = (await experiments.list(project_id)).length;
     return reply.view('pages/experiment-new', {
       ...layout,
@@ -118,8 +145,9 @@ export default async function experimentPages(app: FastifyInstance): Promise<voi
       project,
       datasets: await trainable(project_id),
       check,
-      catalog: all.filter((m) => m.kind === 'catalog'),
+      catalog,
       imported: all.filter((m) => m.kind === 'imported'),
+      weights: first ? await weightsField(`arch:${first.name}`) : null,
       client_token: clientToken(),
       defaults: {
         name: `Experiment ${existing + 1}`,
@@ -137,6 +165,13 @@ export default async function experimentPages(app: FastifyInstance): Promise<voi
     // The task's fields and early-stopping metrics follow the dataset (swapped out of band).
     const check = await splitCheck(project_id, q.dataset_id, q.split_name, { val: q.val_dataset_id, test: q.test_dataset_id });
     return reply.view('fragments/experiment-split-check', { check, hp: HyperparametersSchema.parse({}), oob: true });
+  });
+
+  // The model changed: the Weights field follows (a catalog architecture's ready weights, or none).
+  app.get('/projects/:project_id/experiments/model-weights', async (req, reply) => {
+    parseIds(ProjectIds, req.params);
+    const q = parseForm(ModelWeightsQuery, req.query);
+    return reply.view('fragments/experiment-weights', { weights: await weightsField(q['model.choice'], q['model.weights_id']) });
   });
 
   // Follows every change of the augmentation fields, so an unfinished form is answered in place.

@@ -151,7 +151,6 @@ export function runRow(
   };
 }
 
-/** The config as label/value rows for the run panel. */
 /**
  * Where an experiment's (or a run's) validation and test images come from: the split's subset, or
  * another dataset of the project (`names` gives a dataset's name by id).
@@ -168,7 +167,11 @@ export function dataSources(exp: Experiment, names: ReadonlyMap<string, string>,
   return { val: one('val'), test: one('test') };
 }
 
-export function configRows(run: RunDetail, exp: Experiment, names: ReadonlyMap<string, string> = new Map()): { group: string; rows: [string, string][] }[] {
+/**
+ * The config as label/value rows for the run panel; `weights` is the Model group's line saying what
+ * the run started from (pretrained weights by file and sha256, random initialisation, an import's own).
+ */
+export function configRows(run: RunDetail, exp: Experiment, names: ReadonlyMap<string, string> = new Map(), weights?: string): { group: string; rows: [string, string][] }[] {
   const c = run.config;
   const sources = dataSources(exp, names, c);
   const h = c?.hyperparameters ?? exp.hyperparameters;
@@ -191,6 +194,7 @@ export function configRows(run: RunDetail, exp: Experiment, names: ReadonlyMap<s
       group: 'Model',
       rows: [
         ['Model', m?.name ?? exp.model.architecture ?? exp.model.backbone_id ?? '—'],
+        ...(weights === undefined ? [] : ([['Weights', weights]] as [string, string][])),
         ['Input size', `${(m ?? exp.model).input_size}×${(m ?? exp.model).input_size}`],
         ['Trains', trainable((m ?? exp.model).trainable)],
         ...(m ? ([['Parameters', `${m.param_count.toLocaleString('en-US')} (${m.trainable_param_count.toLocaleString('en-US')} trainable)`]] as [string, string][]) : []),

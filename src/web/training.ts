@@ -13,6 +13,7 @@ import { streamRenderedJobEvents } from '../http/sse.ts';
 import type { MetricsLine } from '../schemas/experiment.ts';
 import { timeAgo } from './format.ts';
 import { projectCrumbs, projectLayout } from './layout.ts';
+import { weightsTitle } from './weights-view.ts';
 import {
   ACTIVE,
   RESUMABLE,
@@ -69,7 +70,17 @@ function headlineMetric(exp: Experiment): PageMetric {
 }
 
 export default async function trainingPages(app: FastifyInstance): Promise<void> {
-  const { projects, experiments, runs, jobs } = app.studio;
+  const { projects, experiments, runs, jobs, weights } = app.studio;
+
+  /** What a run starts from, for its configuration: as its config.json records it (the experiment's before it started). */
+  async function weightsLabel(exp: Experiment, run: RunDetail): Promise<string> {
+    const m = run.config?.model ?? exp.model;
+    if (m.backbone_id !== undefined) return "the imported model's own";
+    if (m.weights_id === undefined) return 'random initialisation';
+    const w = await weights.get(m.architecture ?? '', m.weights_id).catch(() => null);
+    if (!w) return `pretrained ${m.weights_id} (deleted since)`;
+    return `pretrained · ${weightsTitle(w)} · sha256 ${w.sha256 ? `${w.sha256.slice(0, 12)}…` : '—'} · ${w.id}`;
+  }
 
   /** The run's events so far, from the studio's event log (empty once the log was dropped). */
   function eventsOf(jobId: string | null): JobEvent[] {
@@ -150,7 +161,7 @@ export default async function trainingPages(app: FastifyInstance): Promise<void>
       stop_reason: run.stop_reason,
       resumes: run.resumes,
       checkpoints: run.checkpoints.map((c) => ({ name: c.name, epoch: c.epoch, bytes: c.bytes, sha: c.sha256.slice(0, 12) })),
-      config: configRows(run, exp, await datasetNames(projectId)),
+      config: configRows(run, exp, await datasetNames(projectId), await weightsLabel(exp, run)),
       started_label: run.started_at ? timeAgo(run.started_at) : null,
       finished_label: run.finished_at ? timeAgo(run.finished_at) : null,
       duration_label: startedAt ? formatDuration((live ? Date.now() - Date.parse(startedAt) : trainedMs || (run.finished_at ? Date.parse(run.finished_at) - Date.parse(startedAt) : 0)) / 1000) : null,
@@ -216,6 +227,7 @@ export default async function trainingPages(app: FastifyInstance): Promise<void>
             name: exp.name,
             description: exp.description,
             model: exp.model.architecture ?? exp.model.backbone_id ?? '',
+            pretrained: exp.model.weights_id !== undefined,
             input_size: exp.model.input_size,
             epochs: exp.hyperparameters.epochs,
             data: await (async () => {
