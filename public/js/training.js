@@ -65,6 +65,15 @@
           : pretrained ? 'Pretrained: starts from the weights chosen, and fine-tunes with the recipe below.' : 'Catalog models start from random weights.';
         note.classList.toggle('pretrained-note', Boolean(pretrained));
       }
+      // Under the Weights select: where the chosen weights came from, else the way to load some.
+      var hint = form.querySelector('[data-weights-hint]');
+      var detail = form.querySelector('[data-weights-detail]');
+      if (weights && hint && detail) {
+        var chosen = weights.selectedOptions[0];
+        detail.textContent = chosen && chosen.value ? chosen.dataset.detail || '' : '';
+        detail.hidden = !detail.textContent;
+        hint.hidden = !detail.hidden;
+      }
     }
     var trainable = field(form, 'model.trainable');
     var last = form.querySelector('[data-last-blocks]');

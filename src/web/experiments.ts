@@ -13,7 +13,7 @@ import { ExperimentFormSchema, fieldErrors, formToBody } from './experiments-for
 import { ProjectIds, parseForm, parseIds } from './forms.ts';
 import { projectCrumbs, projectLayout } from './layout.ts';
 import { modelRow, modelsUrl } from './models.ts';
-import { weightsOptionLabel } from './weights-view.ts';
+import { weightsOption, weightsTitle } from './weights-view.ts';
 import { trainingUrl } from './training-view.ts';
 
 /**
@@ -66,7 +66,7 @@ export default async function experimentPages(app: FastifyInstance): Promise<voi
     return {
       model: m[1],
       models_url: modelsUrl(m[1]),
-      options: ready.map((w) => ({ id: w.id, label: weightsOptionLabel(w), title: `sha256 ${w.sha256 ?? '—'}`, selected: w.id === chosen })),
+      options: ready.map((w) => ({ id: w.id, ...weightsOption(w), title: weightsTitle(w), selected: w.id === chosen })),
     };
   }
 

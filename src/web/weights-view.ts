@@ -37,10 +37,30 @@ export function sourceLabel(w: Pick<WeightsView, 'source' | 'source_path' | 'fil
   return w.source_path ? 'server file' : 'uploaded';
 }
 
-/** One option of the form's Weights select: "mobilenet_v3_small.pth · uploaded 8 Dec 2025". */
-export function weightsOptionLabel(w: WeightsView): string {
-  const how = w.source === 'download' ? 'downloaded' : w.source_path ? 'from the server' : 'uploaded';
-  return `${weightsTitle(w)} · ${how} ${formatDate(w.created_at)}`;
+/** A long name cut in the middle, so its start and its end (hash, extension) both stay: "efficientnet_b1_…-bac287d4.pth". */
+export function middleCut(name: string, max: number): string {
+  if (name.length <= max) return name;
+  const tail = Math.round((max - 1) * 0.45);
+  return `${name.slice(0, max - 1 - tail)}…${name.slice(name.length - tail)}`;
+}
+
+/** "8 Dec" this year, "8 Dec 2025" before. */
+function shortDate(iso: string, now = new Date()): string {
+  const d = new Date(iso);
+  return d.getFullYear() === now.getFullYear() ? formatDate(iso).replace(/ \d{4}$/, '') : formatDate(iso);
+}
+
+/**
+ * One option of the form's Weights select, short enough for the select beside the model at
+ * 1280 px: "mobilenet_v3_small.pth · 8 Dec"; its detail line (shown under the select when chosen)
+ * says where they came from, when, and their sha256.
+ */
+export function weightsOption(w: WeightsView): { label: string; detail: string } {
+  const how = w.source === 'download' ? 'Downloaded from torchvision' : w.source_path ? `Read from ${w.source_path}` : 'Uploaded';
+  return {
+    label: `${middleCut(weightsTitle(w), 32)} · ${shortDate(w.created_at)}`,
+    detail: `${how} ${formatDateTime(w.created_at)} · ${w.tensors_loaded} tensors · sha256 ${w.sha256 ? `${w.sha256.slice(0, 12)}…` : '—'}`,
+  };
 }
 
 export interface WordedError {

@@ -73,3 +73,45 @@ export async function launchBrowser(viewport = { width: 1280, height: 800 }): Pr
   page.on('pageerror', (e) => errors.push(e.message));
   return { browser, page, errors };
 }
+
+/** Elements whose right edge passes their card's (by more than a pixel), named for the message. */
+export const overflowing = (page: Page): Promise<string[]> =>
+  page.evaluate(() => {
+    const out: string[] = [];
+    for (const card of Array.from(document.querySelectorAll<HTMLElement>('main .card'))) {
+      const box = card.getBoundingClientRect();
+      if (box.width === 0) continue;
+      for (const el of Array.from(card.querySelectorAll<HTMLElement>('*'))) {
+        const r = el.getBoundingClientRect();
+        if (r.width === 0 || r.height === 0) continue;
+        // inside a scroller the overflow is scrolled to, not cut
+        let scroller = false;
+        for (let p = el.parentElement; p && p !== card; p = p.parentElement) {
+          const o = getComputedStyle(p).overflowX;
+          if (o === 'auto' || o === 'scroll' || o === 'hidden') scroller = true;
+        }
+        if (scroller) continue;
+        if (r.right > box.right + 1) out.push(`${el.tagName.toLowerCase()}${el.id ? `#${el.id}` : ''}.${el.className.toString().split(' ').join('.')} (${Math.round(r.right - box.right)} px past ${card.id || card.className})`);
+      }
+    }
+    return out.slice(0, 10);
+  });
+
+/**
+ * Selects whose chosen option's text is wider than the select shows (a select cuts its text
+ * without an ellipsis): measured with the select's own font, less its padding and arrow.
+ */
+export const cutSelects = (page: Page, selector = 'main select'): Promise<string[]> =>
+  page.evaluate((sel) => {
+    const ctx = document.createElement('canvas').getContext('2d')!;
+    const out: string[] = [];
+    for (const s of Array.from(document.querySelectorAll<HTMLSelectElement>(sel))) {
+      if (s.offsetParent === null || s.selectedIndex < 0) continue;
+      const cs = getComputedStyle(s);
+      ctx.font = `${cs.fontWeight} ${cs.fontSize} ${cs.fontFamily}`;
+      const text = s.options[s.selectedIndex].text;
+      const room = s.clientWidth - parseFloat(cs.paddingLeft) - parseFloat(cs.paddingRight) - 20;
+      if (ctx.measureText(text).width > room) out.push(`${s.name}: “${text}” (${Math.round(ctx.measureText(text).width)} px in ${Math.round(room)})`);
+    }
+    return out;
+  }, selector);

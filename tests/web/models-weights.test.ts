@@ -9,6 +9,7 @@ import { loadSettings } from '../../src/config.ts';
 import type { WeightsView } from '../../src/schemas/weights.ts';
 import { fieldErrors, formToBody } from '../../src/web/experiments-form.ts';
 import { configRows } from '../../src/web/training-view.ts';
+import { middleCut } from '../../src/web/weights-view.ts';
 import { call, multipart } from '../api/helpers.ts';
 import { makeShapesProject, type ShapesProject } from '../api/runs-fixtures.ts';
 import { WEIGHTS_FIXTURES } from '../models/weights/fixtures.ts';
@@ -210,7 +211,8 @@ describe('the new-experiment form: Weights', () => {
     expect(arch.statusCode).toBe(200);
     const options = [...arch.body.matchAll(/<option value="([^"]*)"[^>]*>([^<]*)<\/option>/g)].map((m) => [m[1], m[2]]);
     expect(options[0]).toEqual(['', 'Random initialisation']);
-    expect(options).toContainEqual([ready.id, expect.stringMatching(/^mobilenet_v3_small\.pth · from the server \d{1,2} [A-Z][a-z]{2} \d{4}$/)]);
+    expect(options).toContainEqual([ready.id, expect.stringMatching(/^mobilenet_v3_small\.pth · \d{1,2} [A-Z][a-z]{2}( \d{4})?$/)]);
+    expect(arch.body).toMatch(new RegExp(`data-detail="Read from ${PTH} \\d{1,2} [A-Z][a-z]{2} \\d{4}, \\d\\d:\\d\\d · 210 tensors · sha256 ${ready.sha256!.slice(0, 12)}…"`));
     expect(options).toHaveLength(2);
     // weights of other architectures, failed or loading ones are not offered
     expect((await hx(app, 'GET', `/projects/${p.pid}/experiments/model-weights?model.choice=arch:resnet18`)).body).not.toContain('wt-');
@@ -266,6 +268,15 @@ describe('the new-experiment form: Weights', () => {
     expect(del.body).toContain('These weights cannot be deleted: the experiment “Pretrained” (training) starts from them.');
     expect(del.body).not.toMatch(CODES);
     expect((await hx(app, 'GET', '/models/mobilenet_v3_small/weights/list')).body).toContain('used by 1 experiment</span>');
+  });
+});
+
+describe('weights in words', () => {
+  it('cuts a long file name in the middle, keeping its extension', () => {
+    expect(middleCut('mobilenet_v3_small-047dcff4.pth', 32)).toBe('mobilenet_v3_small-047dcff4.pth');
+    const cut = middleCut('efficientnet_b1_rwightman-bac287d4.pth', 32);
+    expect(cut).toHaveLength(32);
+    expect(cut).toBe('efficientnet_b1_r…n-bac287d4.pth');
   });
 });
 
