@@ -102,7 +102,7 @@ export function wordedError(w: WeightsView, offers: readonly DownloadOffer[] = [
     case 'PAYLOAD_TOO_LARGE':
       return { title: 'Too large', message: sentence(w.error.message) };
     default:
-      return { title: 'Could not load these weights', message: sentence(w.error.message) };
+      return { title: /do not fit/.test(w.error.message) ? `Not weights for ${w.model}` : 'Could not load these weights', message: sentence(w.error.message) };
   }
 }
 

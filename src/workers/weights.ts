@@ -219,5 +219,5 @@ function describe(e: unknown): string {
 }
 
 export function manualHint(s: { url: string; file_name: string; sha256: string | null; sha256_prefix: string }): string {
-  return `download ${s.url} on a machine that is online (sha256 ${s.sha256 ?? `starting ${s.sha256_prefix}`}), copy ${s.file_name} here, then load it: the Models page's "Load from path" or upload, or POST /api/models/<name>/weights with {"path": "/abs/path/${s.file_name}"}`;
+  return `download ${s.url} on a machine that is online (sha256 ${s.sha256 ?? `starting ${s.sha256_prefix}`}), copy ${s.file_name} here, then load it: the Models page's Weights panel ("Server path" or "Upload"), or POST /api/models/<name>/weights with {"path": "/abs/path/${s.file_name}"}`;
 }
