@@ -59,6 +59,17 @@ export function modelRow(m: ModelEntry): ModelRow {
 export const modelsUrl = (model?: string): string => (model ? `/models?model=${encodeURIComponent(model)}` : '/models');
 const weightsBase = (model: string): string => `/models/${model}/weights`;
 
+/** The architecture the page shows (`?model=` of the page an htmx request comes from), for the catalog's highlight. */
+function pageModel(req: FastifyRequest): string | undefined {
+  const url = req.headers['hx-current-url'];
+  if (typeof url !== 'string') return undefined;
+  try {
+    return new URL(url).searchParams.get('model') ?? undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** The board alone when htmx asks for it (a catalog row chosen), the page otherwise. */
 function wantsBoard(req: FastifyRequest): boolean {
   return isHtmx(req) && req.headers['hx-target'] === 'models-board' && req.headers['hx-history-restore-request'] !== 'true';
@@ -175,19 +186,19 @@ export default async function modelPages(app: FastifyInstance): Promise<void> {
 
   app.get('/models/list', async (req, reply) => {
     const q = parseForm(SelectQuery, req.query);
-    return reply.view('fragments/models-list', await listData(q.model ? await selection(q.model) : null));
+    return reply.view('fragments/models-list', await listData(await selection(q.model ?? pageModel(req))));
   });
 
   app.post('/models/import', async (req, reply) => {
     const form = parseForm(ModelImportForm, req.body);
     await models.importFromPath({ path: form.path.trim(), name: form.name });
-    return reply.view('fragments/models-list', await listData(null));
+    return reply.view('fragments/models-list', await listData(await selection(pageModel(req))));
   });
 
   app.delete('/models/:model_id', async (req, reply) => {
     const { model_id } = parseIds(ModelIds, req.params);
     await models.remove(model_id);
-    return reply.view('fragments/models-list', await listData(null));
+    return reply.view('fragments/models-list', await listData(await selection(pageModel(req))));
   });
 
   // ── pretrained weights of a catalog architecture ────────────────────────────────────────────

@@ -76,6 +76,11 @@ describe.skipIf(!existsSync(CHROMIUM))('pretrained weights in a browser', () => 
     expect(await ready.locator('.weights-n').textContent()).toBe('210');
     // the catalog counts it (it came again on models-changed)
     await page.waitForSelector('#model-mobilenet_v3_small [data-weights-count="1"]');
+    // the full sha256 is one click away
+    await page.context().grantPermissions(['clipboard-read', 'clipboard-write'], { origin: base });
+    await ready.locator('[data-copy]').click();
+    await expect.poll(() => ready.locator('[data-copy-label]').textContent()).toBe('Copied');
+    expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(w.sha256);
     // the skipped list opens
     await ready.locator('details summary').click();
     expect(await ready.locator('.weights-skipped').isVisible()).toBe(true);

@@ -82,6 +82,10 @@ describe('the Models page: weights of a catalog architecture', () => {
     const small = await get(app, '/models?model=small_cnn');
     expect(small.body).toContain('data-weights-model="small_cnn"');
     expect(small.body).not.toContain('data-tab="download"');
+    // the catalog list keeps the page's choice (the page it is fetched from names it)
+    const list = await hx(app, 'GET', '/models/list', undefined, { 'hx-current-url': 'http://localhost/models?model=resnet18' });
+    expect(list.body).toContain('<tr id="model-resnet18" class="selected" aria-current="true">');
+    expect(list.body).toContain('hx-get="/models/list?model=resnet18"');
     // an unknown name falls back to a catalog architecture
     expect((await get(app, '/models?model=nope')).body).toContain('id="weights-panel"');
   });
