@@ -79,7 +79,7 @@ export default async function trainingPages(app: FastifyInstance): Promise<void>
     if (m.weights_id === undefined) return 'random initialisation';
     const w = await weights.get(m.architecture ?? '', m.weights_id).catch(() => null);
     if (!w) return `pretrained ${m.weights_id} (deleted since)`;
-    return `pretrained · ${weightsTitle(w)} · sha256 ${w.sha256 ? `${w.sha256.slice(0, 12)}…` : '—'} · ${w.id}`;
+    return `pretrained · ${weightsTitle(w)} · sha256 ${w.sha256 ? `${w.sha256.slice(0, 12)}…` : '—'}`;
   }
 
   /** The run's events so far, from the studio's event log (empty once the log was dropped). */
@@ -199,6 +199,7 @@ export default async function trainingPages(app: FastifyInstance): Promise<void>
       id: exp.id,
       name: exp.name,
       model: exp.model.architecture ?? exp.model.backbone_id ?? '',
+      pretrained: exp.model.weights_id !== undefined,
       href: trainingUrl(projectId, exp.id),
       selected: exp.id === selected?.exp.id,
       active: rs.some((r) => ACTIVE.has(r.status)),
@@ -227,7 +228,6 @@ export default async function trainingPages(app: FastifyInstance): Promise<void>
             name: exp.name,
             description: exp.description,
             model: exp.model.architecture ?? exp.model.backbone_id ?? '',
-            pretrained: exp.model.weights_id !== undefined,
             input_size: exp.model.input_size,
             epochs: exp.hyperparameters.epochs,
             data: await (async () => {

@@ -148,7 +148,7 @@ describe.skipIf(!existsSync(CHROMIUM))('pretrained weights in a browser', () => 
     const made = (await app.studio.experiments.list(p.pid)).filter((e) => e.name === 'From pretrained');
     expect(made).toHaveLength(1);
     expect(made[0].model).toMatchObject({ architecture: 'mobilenet_v3_small', weights_id: w.id });
-    expect(await page.textContent(`#experiment-${made[0].id}`)).toContain('pretrained');
+    expect(await page.textContent('#training-list')).toContain('mobilenet_v3_small · pretrained');
 
     // back to an imported-backbone-free catalog model without weights: random again, and the line says so
     await page.goto(`${base}/projects/${p.pid}/experiments/new`);

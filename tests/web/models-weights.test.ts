@@ -265,7 +265,7 @@ describe('the new-experiment form: Weights', () => {
 
     // The training page says so; the weights cannot go while the experiment starts from them.
     const training = await get(app, `/projects/${p.pid}/training?experiment=${exp.id}`);
-    expect(training.body).toContain('<span class="mono">mobilenet_v3_small</span> · pretrained ·');
+    expect(training.body).toContain('<span class="small faint mono truncate">mobilenet_v3_small · pretrained</span>');
     const del = await hx(app, 'DELETE', `/models/mobilenet_v3_small/weights/${ready.id}`);
     expect(del.statusCode).toBe(409);
     expect(del.headers['hx-retarget']).toBe(`#weights-error-${ready.id}`);
@@ -303,6 +303,6 @@ describe("a run's configuration", () => {
     }
     expect(status).toBe('succeeded');
     const page = await get(app, `/projects/${p.pid}/training?experiment=${exp.id}&run=${runId}`);
-    expect(page.body).toContain(`pretrained · mobilenet_v3_small.pth · sha256 ${ready.sha256!.slice(0, 12)}… · ${ready.id}`);
+    expect(page.body).toContain(`pretrained · mobilenet_v3_small.pth · sha256 ${ready.sha256!.slice(0, 12)}…`);
   }, 180_000);
 });
