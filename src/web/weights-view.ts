@@ -82,6 +82,15 @@ export function manualWay(o: { url: string; file: string; sha256: string | null;
   return `Download ${o.url} on a computer that is online (${sha}), copy ${o.file} to this machine, then upload it or load it by its path on the server.`;
 }
 
+/** What went wrong with a download, without the manual way the worker appends, the URL as the file's name. */
+function downloadDetail(w: WeightsView): string {
+  let m = (w.error?.message ?? '').split(': download ')[0];
+  if (w.url && w.file_name) m = m.split(w.url).join(w.file_name);
+  // A status code says nothing to a person: what it means does.
+  m = m.replace(/ answered HTTP 404$/, ' is not on the server').replace(/ answered HTTP \d+$/, ': the server answered with an error');
+  return m.replace(/[.\s]+$/, '');
+}
+
 /** A failed record's error in words: a heading and what happened (and, for a download, the manual way). */
 export function wordedError(w: WeightsView, offers: readonly DownloadOffer[] = []): WordedError | null {
   if (!w.error) return null;
@@ -94,7 +103,7 @@ export function wordedError(w: WeightsView, offers: readonly DownloadOffer[] = [
     case 'OFFLINE':
       return { title: 'This machine is offline', message: offer ? manualWay(offer) : 'The download server cannot be reached from this machine. Load the file by upload or server path instead.' };
     case 'DOWNLOAD_FAILED':
-      return { title: 'The download failed', message: `${sentence(w.error.message.split(': download ')[0])}${offer ? ` Try again, or: ${manualWay(offer)}` : ''}` };
+      return { title: 'The download failed', message: `The download did not finish: ${downloadDetail(w)}.${offer ? ` Or by hand: ${manualWay(offer)}` : ''}` };
     case 'HASH_MISMATCH':
       return { title: 'Not the published file', message: 'The downloaded bytes do not have the published checksum, so they were discarded. Try again, or download the file elsewhere and load it here.' };
     case 'UNSAFE_PICKLE':

@@ -9,7 +9,7 @@ import { loadSettings } from '../../src/config.ts';
 import type { WeightsView } from '../../src/schemas/weights.ts';
 import { fieldErrors, formToBody } from '../../src/web/experiments-form.ts';
 import { configRows } from '../../src/web/training-view.ts';
-import { middleCut } from '../../src/web/weights-view.ts';
+import { middleCut, wordedError } from '../../src/web/weights-view.ts';
 import { call, multipart } from '../api/helpers.ts';
 import { makeShapesProject, type ShapesProject } from '../api/runs-fixtures.ts';
 import { WEIGHTS_FIXTURES } from '../models/weights/fixtures.ts';
@@ -276,6 +276,24 @@ describe('the new-experiment form: Weights', () => {
 });
 
 describe('weights in words', () => {
+  it('says why a download failed, with the file for the URL, and the manual way', () => {
+    const w = {
+      id: 'wt-abcdefgh', model: 'resnet18', source: 'download', format: 'torchvision_pth', status: 'failed', file_name: 'resnet18-f37072fd.pth', source_path: null,
+      url: 'http://h/resnet18-f37072fd.pth', sha256: null, bytes: null, tensors_loaded: 0, tensors_skipped: [], tensors_missing: [], num_classes: null, job_id: null,
+      error: { code: 'DOWNLOAD_FAILED', message: 'resnet18-f37072fd.pth: the server sent 10 of 20 bytes; what arrived is kept, try again to resume' },
+      created_at: '2025-01-01T00:00:00.000Z', updated_at: '2025-01-01T00:00:00.000Z',
+    } as const;
+    const offer = { variant: 'IMAGENET1K_V1', file: 'resnet18-f37072fd.pth', url: 'http://h/resnet18-f37072fd.pth', sha256: null, sha256_prefix: 'f37072fd', acc1: 69.758, cached: false };
+    expect(wordedError({ ...w, tensors_skipped: [], tensors_missing: [] }, [offer])).toEqual({
+      title: 'The download failed',
+      message:
+        'The download did not finish: resnet18-f37072fd.pth: the server sent 10 of 20 bytes; what arrived is kept, try again to resume. Or by hand: Download http://h/resnet18-f37072fd.pth on a computer that is online (its sha256 starts with f37072fd), copy resnet18-f37072fd.pth to this machine, then upload it or load it by its path on the server.',
+    });
+    const http = { ...w, tensors_skipped: [], tensors_missing: [], error: { code: 'DOWNLOAD_FAILED', message: 'http://h/resnet18-f37072fd.pth answered HTTP 404' } };
+    expect(wordedError(http, [])?.message).toBe('The download did not finish: resnet18-f37072fd.pth is not on the server.');
+    expect(wordedError({ ...http, error: { code: 'CANCELLED', message: 'x' } }, [])?.title).toBe('Cancelled');
+  });
+
   it('cuts a long file name in the middle, keeping its extension', () => {
     expect(middleCut('mobilenet_v3_small-047dcff4.pth', 32)).toBe('mobilenet_v3_small-047dcff4.pth');
     const cut = middleCut('efficientnet_b1_rwightman-bac287d4.pth', 32);
