@@ -54,6 +54,16 @@ function validatedText<T extends { schema_version: number }>(doc: DocType<T>, va
   return { data: r.data, text: `${JSON.stringify(r.data, null, 1)}\n` };
 }
 
+/** A file's text, or null when it does not exist. */
+async function readText(file: string): Promise<string | null> {
+  try {
+    return await fs.readFile(file, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw e;
+  }
+}
+
 interface CacheEntry {
   /** The schema it was parsed with: the same file read as another document type is parsed again. */
   doc: unknown;
@@ -96,13 +106,8 @@ export class DocCache {
       this.entries.set(file, hit);
       return hit.value as T;
     }
-    let text: string;
-    try {
-      text = await fs.readFile(file, 'utf8');
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
-      throw e;
-    }
+    const text = await readText(file);
+    if (text === null) return null;
     const value = parseDoc(doc, text, file);
     // Only cache when the file did not change while we read it.
     const after = await fs.stat(file).catch(() => null);
@@ -122,14 +127,8 @@ export class DocCache {
   /** A read that leaves the cache as it was (and drops a stale entry for the file). */
   async readUncached<T extends { schema_version: number }>(doc: DocType<T>, file: string): Promise<T | null> {
     this.forget(file);
-    let text: string;
-    try {
-      text = await fs.readFile(file, 'utf8');
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
-      throw e;
-    }
-    return parseDoc(doc, text, file);
+    const text = await readText(file);
+    return text === null ? null : parseDoc(doc, text, file);
   }
 
   /** A validated atomic write that leaves nothing in the cache. */
