@@ -293,9 +293,7 @@ export function createDatasetsService(store: Workspace) {
     return ref;
   }
 
-  async function recordOf(projectId: string, datasetId: string, ix: DatasetIndex, ref: ImageRef): Promise<StoredImage> {
-    return (await datasets.shardRecords(projectId, datasetId, ref.shard.file))[ref.i];
-  }
+
 
   function requireSplit(ds: DatasetManifest, name: string): void {
     if (!ds.splits.some((s) => s.name === name)) throw notFound('split', name);
@@ -437,7 +435,7 @@ export function createDatasetsService(store: Workspace) {
       for (let k = start; k < Math.min(total, start + q.page_size); k++) {
         const ref = ix.at(positions ? positions[k] : k);
         if (!ref) break;
-        const img = await recordOf(projectId, datasetId, ix, ref);
+        const img = await datasets.record(projectId, datasetId, ref);
         items.push({
           id: img.id,
           file: img.file,
@@ -454,7 +452,7 @@ export function createDatasetsService(store: Workspace) {
     async getImage(projectId: string, datasetId: string, imageId: string): Promise<ImageDetail> {
       const ix = await index(projectId, datasetId);
       const ref = locate(ix, imageId);
-      return detail(ix, ref, await recordOf(projectId, datasetId, ix, ref));
+      return detail(ix, ref, await datasets.record(projectId, datasetId, ref));
     },
 
     /** The images before and after one in the dataset's order (the viewer's previous and next). */
@@ -503,14 +501,14 @@ export function createDatasetsService(store: Workspace) {
     /** Absolute path of the image's original file, checked to be inside the dataset's images/. */
     async imageFilePath(projectId: string, datasetId: string, imageId: string): Promise<string> {
       const ix = await index(projectId, datasetId);
-      const img = await recordOf(projectId, datasetId, ix, locate(ix, imageId));
+      const img = await datasets.record(projectId, datasetId, locate(ix, imageId));
       return store.datasetFilePath(projectId, datasetId, img.file);
     },
 
     /** Absolute path of the image's thumbnail (WebP), checked to be inside the dataset's .thumbs/. */
     async thumbnailPath(projectId: string, datasetId: string, imageId: string): Promise<string> {
       const ix = await index(projectId, datasetId);
-      const img = await recordOf(projectId, datasetId, ix, locate(ix, imageId));
+      const img = await datasets.record(projectId, datasetId, locate(ix, imageId));
       return store.datasetFilePath(projectId, datasetId, thumbnailRel(img.file));
     },
 

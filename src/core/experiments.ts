@@ -291,7 +291,7 @@ export function createExperimentsService({ store, datasets, models, weights, gat
     }
 
     const entry = await modelOf(s.model);
-    const weightsId = (s.model as { weights_id?: string }).weights_id;
+    const weightsId = s.model.weights_id;
     if (weightsId !== undefined) {
       if (entry.kind !== 'catalog') throw validation('model.weights_id: pretrained weights go with a catalog architecture; an imported backbone brings its own');
       if (!weights) throw validation('model.weights_id: pretrained weights are not available here');

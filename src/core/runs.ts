@@ -161,15 +161,16 @@ export function createRunsService({ store, jobs, experiments, threads, pool: giv
 
   async function settingsOfConfig(projectId: string, experimentId: string, cfg: RunConfigFile): Promise<ExperimentSettings> {
     const exp = await readExperiment(store, projectId, experimentId);
-    const ds = await store.readDataset(projectId, cfg.dataset.id);
+    // The header says all this: no need to read the dataset's records.
+    const ds = await store.datasets.header(projectId, cfg.dataset.id);
     if (!ds) throw validation(`the run's dataset '${cfg.dataset.id}' no longer exists`);
-    if (!ds.split_names.includes(cfg.split.name)) throw validation(`the run's dataset no longer has the split '${cfg.split.name}'`);
+    if (!ds.splits.some((s) => s.name === cfg.split.name)) throw validation(`the run's dataset no longer has the split '${cfg.split.name}'`);
     const { name: _n, num_classes: _c, param_count: _p, trainable_param_count: _t, ...model } = cfg.model;
     if (model.backbone_id !== undefined && !(await backboneExists(model.backbone_id))) {
       throw validation(`the run's imported model '${model.backbone_id}' no longer exists`);
     }
     for (const [which, other] of [['validation', cfg.val_dataset], ['test', cfg.test_dataset]] as const) {
-      if (other && !(await store.readDataset(projectId, other.id))) throw validation(`the run's ${which} dataset '${other.name}' no longer exists`);
+      if (other && !(await store.datasets.header(projectId, other.id))) throw validation(`the run's ${which} dataset '${other.name}' no longer exists`);
     }
     return {
       name: exp.name,

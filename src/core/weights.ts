@@ -161,7 +161,7 @@ export function createWeightsService({ settings, store, jobs, pinned = PINNED_WE
     for (const projectId of await store.listDirs(store.projectsDir())) {
       for (const experimentId of await listExperimentIds(store, projectId).catch(() => [])) {
         const exp = await readExperiment(store, projectId, experimentId).catch(() => null);
-        const id = (exp?.model as { weights_id?: string } | undefined)?.weights_id;
+        const id = exp?.model.weights_id;
         if (id !== undefined) out.set(id, [...(out.get(id) ?? []), { project_id: projectId, experiment_id: experimentId }]);
       }
     }

@@ -13,7 +13,7 @@ import {
   type Subset,
 } from '../schemas/dataset.ts';
 import { AppError, notFound } from '../kernel/errors.ts';
-import { DatasetIndex, countRecords, mergeCounts, sameCounts, type ShardColumns, SUBSET_CODES } from './dataset-index.ts';
+import { DatasetIndex, countRecords, mergeCounts, sameCounts, type ImageRef, type ShardColumns } from './dataset-index.ts';
 import type { Workspace } from './workspace.ts';
 
 /** Image records per shard: a relabel rewrites one shard (100–200 KB), never the dataset. */
@@ -264,10 +264,8 @@ export class DatasetStore {
     while (this.shards.size > SHARD_CACHE) this.shards.delete(this.shards.keys().next().value!);
   }
 
-  /** The record of one image (shared: do not mutate), or null. */
-  async record(projectId: string, datasetId: string, index: DatasetIndex, imageId: string): Promise<StoredImage | null> {
-    const ref = index.locate(imageId);
-    if (!ref) return null;
+  /** The record of one image of the index (shared: do not mutate). */
+  async record(projectId: string, datasetId: string, ref: ImageRef): Promise<StoredImage> {
     return (await this.shardRecords(projectId, datasetId, ref.shard.file))[ref.i];
   }
 
@@ -482,4 +480,3 @@ export class DatasetStore {
   }
 }
 
-export { SUBSET_CODES };

@@ -39,12 +39,10 @@ export function parseDoc<T extends { schema_version: number }>(doc: DocType<T>, 
   return r.data;
 }
 
-/** Validates before writing: a bug never gets to store a file the next read would refuse. */
-export function serializeDoc<T extends { schema_version: number }>(doc: DocType<T>, value: T, file: string): string {
-  return validatedText(doc, value, file).text;
-}
-
-/** The validated value (zod's output: a fresh object no caller holds) and its text. */
+/**
+ * Validates before writing (a bug never gets to store a file the next read would refuse): the
+ * validated value (zod's output, a fresh object no caller holds) and its text.
+ */
 function validatedText<T extends { schema_version: number }>(doc: DocType<T>, value: T, file: string): { data: T; text: string } {
   const r = doc.schema.safeParse(value);
   if (!r.success) {

@@ -49,14 +49,13 @@ export default async function weightsWorker(task: WorkerTask<WeightsWorkerPayloa
   const { payload } = task;
   return runWorkerTask(task, { cancelled: () => cancelledFailure() }, async ({ signal, post, log, store }: WorkerScope<WeightsWorkerMessage>) => {
     const s = payload.source;
-    const bytes =
+    const { bytes, sha256 } =
       s.kind === 'download'
         ? await download(store, s, signal, (done, total) => post({ type: 'progress', fraction: total ? 0.9 * (done / total) : 0, detail: { bytes_done: done, ...(total ? { bytes_total: total } : {}) } }), log)
-        : await readSource(store, s);
+        : hashed(await readSource(store, s));
     signal.throwIfAborted();
     const base = s.kind === 'download' ? 0.9 : 0;
     post({ type: 'progress', fraction: base + 0.02, detail: { bytes_done: bytes.length, bytes_total: bytes.length } });
-    const sha256 = createHash('sha256').update(bytes).digest('hex');
     if (s.kind === 'download') checkHash(s, sha256);
     const loaded = convert(payload.model, bytes, sha256);
     signal.throwIfAborted();
@@ -80,9 +79,18 @@ async function readSource(store: Workspace, s: Extract<WeightsSource, { kind: 't
   return new Uint8Array(await fs.readFile(s.path));
 }
 
+/** A file's bytes and their sha256 (hex). */
+function hashed(bytes: Uint8Array): { bytes: Uint8Array; sha256: string } {
+  return { bytes, sha256: createHash('sha256').update(bytes).digest('hex') };
+}
+
+/** Whether a sha256 is the pinned file's: the full hash where known, else its published prefix. */
+function matchesPin(s: Extract<WeightsSource, { kind: 'download' }>, sha256: string): boolean {
+  return s.sha256 ? sha256 === s.sha256 : sha256.startsWith(s.sha256_prefix);
+}
+
 function checkHash(s: Extract<WeightsSource, { kind: 'download' }>, sha256: string): void {
-  const ok = s.sha256 ? sha256 === s.sha256 : sha256.startsWith(s.sha256_prefix);
-  if (!ok) {
+  if (!matchesPin(s, sha256)) {
     throw new AppError('HASH_MISMATCH', `${s.file_name}: sha256 ${sha256} does not match the pinned ${s.sha256 ?? `prefix ${s.sha256_prefix}`}; the download was discarded`);
   }
 }
@@ -131,14 +139,13 @@ async function download(
   signal: AbortSignal,
   progress: (done: number, total: number | null) => void,
   log: (m: string) => void,
-): Promise<Uint8Array> {
+): Promise<{ bytes: Uint8Array; sha256: string }> {
   const { done, part } = cachePaths(store, s.file_name);
   if ((await fileSize(done)) !== null) {
-    const bytes = new Uint8Array(await store.readFile(done, 'weights'));
-    const sha = createHash('sha256').update(bytes).digest('hex');
-    if (s.sha256 ? sha === s.sha256 : sha.startsWith(s.sha256_prefix)) {
+    const cached = hashed(new Uint8Array(await store.readFile(done, 'weights')));
+    if (matchesPin(s, cached.sha256)) {
       log(`using the cached ${s.file_name}`);
-      return bytes;
+      return cached;
     }
     log(`the cached ${s.file_name} does not match its sha256: downloading it again`);
     await removeCacheFile(store, s.file_name);
@@ -202,11 +209,10 @@ async function download(
     if (total !== null && have < total) throw new AppError('DOWNLOAD_FAILED', `${s.file_name}: the server sent ${have} of ${total} bytes; what arrived is kept, try again to resume`);
     progress(have, total ?? have);
     const file = await finishCacheFile(store, s.file_name);
-    const bytes = new Uint8Array(await store.readFile(file, 'weights'));
-    const sha = createHash('sha256').update(bytes).digest('hex');
+    const got = hashed(new Uint8Array(await store.readFile(file, 'weights')));
     // A file that is whole but wrong is dropped, so the next try downloads it afresh.
-    if (!(s.sha256 ? sha === s.sha256 : sha.startsWith(s.sha256_prefix))) await removeCacheFile(store, s.file_name);
-    return bytes;
+    if (!matchesPin(s, got.sha256)) await removeCacheFile(store, s.file_name);
+    return got;
   } finally {
     clearTimeout(timer);
     await fh?.close().catch(() => undefined);
